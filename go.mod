@@ -1,0 +1,3 @@
+module github.com/natterim/natter
+
+go 1.26.8

@@ -1,0 +1,137 @@
+package natter
+
+import (
+	"context"
+	"time"
+)
+
+// Store is natter's durable state: accounts, login sessions, devices and their
+// delivery cursors, contacts, and the messages and receipts waiting in each
+// user's inbox. Every implementation passes internal/storetest.
+//
+// Every write that returns nil is durable: it survives a crash of the process
+// and of the machine. Implementations may batch concurrent writes into one
+// commit (group commit), but must not return before that commit.
+// When the store cannot write (disk full, read-only, database down) methods
+// return an error wrapping ErrStoreUnavailable.
+type Store interface {
+	// CreateUser adds a user with the given password hash (an encoded
+	// argon2id hash; the store never sees a password). ErrUserExists if taken.
+	CreateUser(ctx context.Context, user UserID, passwordHash string, at time.Time) error
+	// PasswordHash returns the user's stored hash, or ErrNoSuchUser.
+	PasswordHash(ctx context.Context, user UserID) (string, error)
+	// UserExists reports whether user has signed up.
+	UserExists(ctx context.Context, user UserID) (bool, error)
+
+	// CreateSession stores a resumable login session.
+	CreateSession(ctx context.Context, s Session) error
+	// Session looks a session up by the hash of its token; ErrNoSession if
+	// there is none. Expiry is the caller's to check.
+	Session(ctx context.Context, tokenHash []byte) (Session, error)
+	// DeleteSession forgets a session (logout). Deleting a missing session is
+	// not an error.
+	DeleteSession(ctx context.Context, tokenHash []byte) error
+
+	// TouchDevice records that a device of user logged in, creating it if
+	// new, and returns its inbox cursor: the highest inbox sequence number the
+	// device has acknowledged. A new device starts at 0, so it receives
+	// everything still held in the user's inbox.
+	TouchDevice(ctx context.Context, user UserID, device DeviceID, at time.Time) (cursor uint64, err error)
+	// AckInbox moves a device's cursor forward to upto. It never moves a
+	// cursor back.
+	AckInbox(ctx context.Context, user UserID, device DeviceID, upto uint64) error
+
+	// SetLastSeen records when user was last online.
+	SetLastSeen(ctx context.Context, user UserID, at time.Time) error
+	// LastSeen returns the last-seen times of the given users that have one.
+	LastSeen(ctx context.Context, users []UserID) (map[UserID]time.Time, error)
+
+	// Contacts returns owner's contact rows (every state but ContactNone),
+	// ordered by peer.
+	Contacts(ctx context.Context, owner UserID) ([]Contact, error)
+	// ContactState returns owner's row for peer (ContactNone if there is none).
+	ContactState(ctx context.Context, owner, peer UserID) (ContactState, error)
+	// UpdateContact applies ApplyContactOp to the pair of rows (actor → peer,
+	// peer → actor) atomically and returns the new states. ErrNoSuchUser if
+	// peer has not signed up; ErrSelf if actor == peer.
+	UpdateContact(ctx context.Context, actor, peer UserID, op ContactOp) (mine, theirs ContactState, err error)
+
+	// AppendMessage stores m (whose ConvSeq is ignored) durably: it assigns
+	// the next sequence number of the conversation between m.From and m.To,
+	// and appends the message to the inbox of m.To and of m.From (for the
+	// sender's other devices). It is idempotent on (m.From, m.ID): a second
+	// append with the same pair stores nothing and returns the first copy with
+	// Duplicate set.
+	AppendMessage(ctx context.Context, m Message) (Appended, error)
+	// AppendReceipt stores r durably and appends it to the inbox of r.To
+	// (the message's sender) and of r.From (for the reader's other devices),
+	// returning the two inbox sequence numbers.
+	AppendReceipt(ctx context.Context, r Receipt) (toSeq, fromSeq uint64, err error)
+	// Inbox returns up to limit entries of user's inbox with sequence numbers
+	// above after, in sequence order.
+	Inbox(ctx context.Context, user UserID, after uint64, limit int) ([]InboxEntry, error)
+	// Conversation returns up to limit messages between a and b with
+	// conversation sequence numbers above after, in order. Clients use it to
+	// fill a gap they detected.
+	Conversation(ctx context.Context, a, b UserID, after uint64, limit int) ([]Message, error)
+
+	// Close releases the store. Writes in flight finish first.
+	Close() error
+}
+
+// Session is a resumable login: a token (kept by the client; the store holds
+// only its SHA-256) bound to one user and device.
+type Session struct {
+	TokenHash []byte
+	User      UserID
+	Device    DeviceID
+	Created   time.Time
+	Expires   time.Time
+}
+
+// Message is a message between two users. The server never interprets Body:
+// it is opaque bytes (end-to-end ciphertext once sealing is in place).
+type Message struct {
+	ID         MessageID
+	From       UserID
+	FromDevice DeviceID
+	To         UserID
+	Body       []byte
+	ConvSeq    uint64    // position in the conversation, assigned by the store
+	SentAt     time.Time // when the server first accepted it
+}
+
+// Appended is the result of Store.AppendMessage.
+type Appended struct {
+	Message   Message // as stored; for a duplicate, the first copy
+	Duplicate bool
+	ToSeq     uint64 // the entry's sequence number in the recipient's inbox
+	FromSeq   uint64 // the entry's sequence number in the sender's inbox
+}
+
+// ReceiptState is how far a message has got.
+type ReceiptState string
+
+// Receipt states beyond "sent" (which is the server's acknowledgement).
+const (
+	ReceiptDelivered ReceiptState = "delivered"
+	ReceiptRead      ReceiptState = "read"
+)
+
+// Receipt says that From has received (or read) every message from To up to
+// conversation sequence number Upto. Receipts are cumulative.
+type Receipt struct {
+	From  UserID
+	To    UserID
+	Upto  uint64
+	State ReceiptState
+	At    time.Time
+}
+
+// InboxEntry is one entry of a user's inbox: exactly one of Message and
+// Receipt is set.
+type InboxEntry struct {
+	Seq     uint64
+	Message *Message
+	Receipt *Receipt
+}

@@ -1,0 +1,136 @@
+package wire
+
+// newPayload returns a new zero payload for t, or nil if t is unknown.
+func newPayload(t Type) any {
+	switch t {
+	case THello:
+		return new(Hello)
+	case TSignup:
+		return new(Signup)
+	case TLogin:
+		return new(Login)
+	case TResume:
+		return new(Resume)
+	case TLogout:
+		return new(Logout)
+	case TContactOp:
+		return new(ContactOp)
+	case TListContacts:
+		return new(ListContacts)
+	case TSetPresence:
+		return new(SetPresence)
+	case TSetReach:
+		return new(SetReach)
+	case TSend:
+		return new(Send)
+	case TReceipt:
+		return new(Receipt)
+	case TAck:
+		return new(Ack)
+	case TSync:
+		return new(Sync)
+	case THistory:
+		return new(History)
+	case TPing:
+		return new(Ping)
+	case TWelcome:
+		return new(Welcome)
+	case TAuthed:
+		return new(Authed)
+	case TOK:
+		return new(OK)
+	case TError:
+		return new(Error)
+	case TContacts:
+		return new(Contacts)
+	case TSendAck:
+		return new(SendAck)
+	case TPresence:
+		return new(Presence)
+	case TContactUpdate:
+		return new(ContactUpdate)
+	case TMsg:
+		return new(Msg)
+	case TRcpt:
+		return new(Rcpt)
+	case TInbox:
+		return new(Inbox)
+	case TReach:
+		return new(Reach)
+	case TMessages:
+		return new(Messages)
+	case TPong:
+		return new(Pong)
+	case TBye:
+		return new(Bye)
+	}
+	return nil
+}
+
+// TypeOf returns the frame type of a payload (a struct of this package or a
+// pointer to one).
+func TypeOf(v any) (Type, bool) {
+	switch v.(type) {
+	case Hello, *Hello:
+		return THello, true
+	case Signup, *Signup:
+		return TSignup, true
+	case Login, *Login:
+		return TLogin, true
+	case Resume, *Resume:
+		return TResume, true
+	case Logout, *Logout:
+		return TLogout, true
+	case ContactOp, *ContactOp:
+		return TContactOp, true
+	case ListContacts, *ListContacts:
+		return TListContacts, true
+	case SetPresence, *SetPresence:
+		return TSetPresence, true
+	case SetReach, *SetReach:
+		return TSetReach, true
+	case Send, *Send:
+		return TSend, true
+	case Receipt, *Receipt:
+		return TReceipt, true
+	case Ack, *Ack:
+		return TAck, true
+	case Sync, *Sync:
+		return TSync, true
+	case History, *History:
+		return THistory, true
+	case Ping, *Ping:
+		return TPing, true
+	case Welcome, *Welcome:
+		return TWelcome, true
+	case Authed, *Authed:
+		return TAuthed, true
+	case OK, *OK:
+		return TOK, true
+	case Error, *Error:
+		return TError, true
+	case Contacts, *Contacts:
+		return TContacts, true
+	case SendAck, *SendAck:
+		return TSendAck, true
+	case Presence, *Presence:
+		return TPresence, true
+	case ContactUpdate, *ContactUpdate:
+		return TContactUpdate, true
+	case Msg, *Msg:
+		return TMsg, true
+	case Rcpt, *Rcpt:
+		return TRcpt, true
+	case Inbox, *Inbox:
+		return TInbox, true
+	case Reach, *Reach:
+		return TReach, true
+	case Messages, *Messages:
+		return TMessages, true
+	case Pong, *Pong:
+		return TPong, true
+	case Bye, *Bye:
+		return TBye, true
+	}
+	return 0, false
+}

@@ -1,0 +1,51 @@
+// Package wire is natter's client–server protocol: frame types, the payload of
+// each, error codes and the two framings. It does no networking.
+//
+// # Framing
+//
+// Over TLS/TCP every frame is a 4-byte big-endian length N, then N bytes: one
+// type byte and a payload. Over WebSocket every binary message is one frame
+// without the length: the type byte and the payload. N is at least 1 and at
+// most the receiver's frame limit (DefaultMaxFrame unless configured; the
+// server says its limit in Welcome). Payloads are JSON objects (the structs in
+// this package); an empty payload means an empty object.
+//
+// # Flow
+//
+//	client                                 server
+//	Hello{v}                      ──▶
+//	                              ◀──      Welcome{v, limits}   (or Error, close)
+//	Signup | Login | Resume       ──▶
+//	                              ◀──      Authed{token} | Error
+//	                              ◀──      Contacts (every contact, with presence)
+//	                              ◀──      Reach (connection info of online contacts' devices)
+//	                              ◀──      Inbox … Inbox{done}  (what arrived while offline, grouped by sender)
+//	Send{id,to,body}              ──▶
+//	                              ◀──      SendAck{id, conv_seq, recipient_online}
+//	                              ◀──      Msg / Rcpt / Presence / ContactUpdate / Reach  (pushed as they happen)
+//	Ack{upto}                     ──▶      (device's inbox cursor; no answer)
+//	Ping                          ──▶
+//	                              ◀──      Pong
+//	Logout                        ──▶
+//	                              ◀──      OK, then the server closes
+//
+// Requests carry a client-chosen Ref that the answer (OK, Error or the
+// request's own answer type) echoes. Pushed frames have no Ref.
+//
+// # Versions
+//
+// Version is the protocol version this package speaks. Changes:
+//
+//	1  first version.
+package wire
+
+// Version is the protocol version spoken by this package.
+const Version = 1
+
+// DefaultMaxFrame is the default limit on a frame's size (type byte and
+// payload), in bytes.
+const DefaultMaxFrame = 1 << 20
+
+// MaxBody bounds a message body in bytes. A Send frame with its JSON
+// overhead must fit in DefaultMaxFrame.
+const MaxBody = 512 << 10
