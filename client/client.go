@@ -1,0 +1,935 @@
+package client
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/wire"
+)
+
+// Client is a connection to natterd and, once logged in, a session that
+// survives connection drops. Its methods are safe for concurrent use.
+// Events must be read until it is closed.
+type Client struct {
+	opts      Options
+	log       *slog.Logger
+	tlsConfig *tls.Config
+	events    chan Event
+	closing   chan struct{} // closed by Close
+	closeOnce sync.Once
+	wg        sync.WaitGroup // every goroutine the Client started
+	lastRef   atomic.Uint64
+
+	dq pushQueue // pushes from the readers to the dispatcher
+	tr tracker   // delivery bookkeeping shared with the dispatcher
+
+	mu           sync.Mutex
+	closed       bool
+	conns        map[*conn]struct{} // every connection not yet finished
+	cn           *conn              // the connection requests go on; nil while reconnecting
+	welcome      wire.Welcome
+	pending      map[uint64]*call // requests waiting for their answer, by Ref
+	sess         Session
+	authed       bool // the Client has a session (it may be reconnecting)
+	loggingOut   bool
+	reconnecting bool // a reconnectLoop is running
+	presence     *wire.SetPresence
+	reach        *wire.SetReach
+}
+
+// Session is a login session. Token resumes it (Resume) without the
+// password until Expires.
+type Session struct {
+	User    natter.UserID
+	Device  natter.DeviceID
+	Token   string
+	Expires time.Time
+}
+
+// SendResult is the server's acknowledgement of a message: it is durable.
+// ConvSeq is its place in the conversation, SentAt when the server first
+// accepted it, Online whether a device of the recipient was online.
+type SendResult struct {
+	ID      natter.MessageID
+	ConvSeq uint64
+	SentAt  time.Time
+	Online  bool
+}
+
+// callKind says how a request behaves when its connection drops.
+type callKind int
+
+const (
+	kindPlain     callKind = iota // fails with ErrConnLost
+	kindAuth                      // an explicit Signup, Login or Resume
+	kindReconnect                 // the automatic Resume after a drop
+	kindSend                      // sent again after the reconnect
+)
+
+// call is a request waiting for its answer.
+type call struct {
+	ref  uint64
+	kind callKind
+	cn   *conn      // the connection it went out on; for a Send, the last one
+	ch   chan reply // capacity 1; nil if cb is set
+	cb   func(v any, err error)
+
+	frame []byte        // kindSend: the encoded Send, to send again
+	to    natter.UserID // kindSend: the recipient
+}
+
+type reply struct {
+	v   any
+	err error
+}
+
+// finish delivers the answer. It is called once, by whoever removed the
+// call from Client.pending.
+func (k *call) finish(v any, err error) {
+	if k.cb != nil {
+		k.cb(v, err)
+		return
+	}
+	k.ch <- reply{v, err}
+}
+
+// Dial connects to the server at o.Addr (TLS, then Hello and Welcome). The
+// Client is not logged in yet: call Signup, Login or Resume. A refusal by the
+// server (e.g. an unsupported version) is a wrapped *wire.Err.
+func Dial(ctx context.Context, o Options) (*Client, error) {
+	if o.Addr == "" {
+		return nil, errors.New("client: Options.Addr is required")
+	}
+	if err := natter.ValidateDeviceID(string(o.Device)); err != nil {
+		return nil, fmt.Errorf("client: Options.Device: %w", err)
+	}
+	o = o.withDefaults()
+	tc := &tls.Config{}
+	if o.TLSConfig != nil {
+		tc = o.TLSConfig.Clone()
+	}
+	if tc.ServerName == "" {
+		host, _, err := net.SplitHostPort(o.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("client: Options.Addr: %w", err)
+		}
+		tc.ServerName = host
+	}
+	if tc.MinVersion == 0 {
+		tc.MinVersion = tls.VersionTLS13
+	}
+	c := &Client{
+		opts:      o,
+		log:       o.Logger,
+		tlsConfig: tc,
+		events:    make(chan Event, o.EventBuffer),
+		closing:   make(chan struct{}),
+		conns:     make(map[*conn]struct{}),
+		pending:   make(map[uint64]*call),
+	}
+	c.dq.init(c.closing)
+	c.tr.init(o.DedupSize)
+	c.wg.Add(1)
+	go c.dispatchLoop()
+	cn, err := c.connect(ctx)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.mu.Lock()
+	c.cn = cn
+	c.mu.Unlock()
+	return c, nil
+}
+
+// Events returns the channel of events (see the package doc for what comes
+// when). It is closed by Close. The app must keep reading it.
+func (c *Client) Events() <-chan Event { return c.events }
+
+// Welcome returns the Welcome of the latest connection: the server's
+// version and limits.
+func (c *Client) Welcome() wire.Welcome {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.welcome
+}
+
+// Session returns the current session and whether there is one. The token
+// changes only at login; keep it to Resume later.
+func (c *Client) Session() (Session, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess, c.authed
+}
+
+// Close closes the Client without logging out (the session stays
+// resumable): it acknowledges what was handed to the app, fails calls still
+// waiting with ErrClosed, closes the connection, waits for its goroutines
+// and closes the Events channel. Events not yet read are dropped.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		if cn := c.liveConn(); cn != nil {
+			c.flushAck(cn)
+		}
+		c.mu.Lock()
+		c.closed = true
+		calls := c.pending
+		c.pending = make(map[uint64]*call)
+		conns := make([]*conn, 0, len(c.conns))
+		for cn := range c.conns {
+			conns = append(conns, cn)
+		}
+		c.mu.Unlock()
+		close(c.closing)
+		for _, k := range calls {
+			k.finish(nil, ErrClosed)
+		}
+		for _, cn := range conns {
+			cn.shutdown()
+		}
+		c.wg.Wait()
+		close(c.events)
+	})
+	return nil
+}
+
+// Signup creates the account user with password and logs in.
+func (c *Client) Signup(ctx context.Context, user natter.UserID, password string) (Session, error) {
+	return c.authenticate(ctx, "signup "+string(user), func(ref uint64) any {
+		return &wire.Signup{Ref: ref, User: user, Password: password, Device: c.opts.Device}
+	})
+}
+
+// Login logs in as user with password.
+func (c *Client) Login(ctx context.Context, user natter.UserID, password string) (Session, error) {
+	return c.authenticate(ctx, "login "+string(user), func(ref uint64) any {
+		return &wire.Login{Ref: ref, User: user, Password: password, Device: c.opts.Device}
+	})
+}
+
+// Resume logs in with the token of an earlier session, without a password.
+// A token the server no longer knows gives a *wire.Err with
+// wire.CodeSessionExpired.
+func (c *Client) Resume(ctx context.Context, token string) (Session, error) {
+	return c.authenticate(ctx, "resume", func(ref uint64) any {
+		return &wire.Resume{Ref: ref, Token: token}
+	})
+}
+
+// authenticate sends an explicit Signup, Login or Resume, connecting first
+// if the Client has no connection (after Logout, or a drop before login).
+func (c *Client) authenticate(ctx context.Context, what string, build func(ref uint64) any) (Session, error) {
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return Session{}, fmt.Errorf("%s: %w", what, ErrClosed)
+	case c.authed:
+		c.mu.Unlock()
+		return Session{}, fmt.Errorf("%s: %w", what, ErrLoggedIn)
+	}
+	cn := c.cn
+	c.mu.Unlock()
+	if cn == nil || !cn.alive() {
+		var err error
+		if cn, err = c.connect(ctx); err != nil {
+			return Session{}, fmt.Errorf("%s: %w", what, err)
+		}
+		c.mu.Lock()
+		c.cn = cn
+		c.mu.Unlock()
+	}
+	v, err := c.request(ctx, cn, kindAuth, build)
+	if err != nil {
+		return Session{}, fmt.Errorf("%s: %w", what, err)
+	}
+	a, ok := v.(*wire.Authed)
+	if !ok {
+		return Session{}, fmt.Errorf("%s: unexpected answer %T", what, v)
+	}
+	c.afterAuth(ctx, cn)
+	return Session{User: a.User, Device: a.Device, Token: a.Token, Expires: a.Expires}, nil
+}
+
+// Logout ends the session: the token stops working and the server closes
+// the connection. Sends still pending fail with ErrNotLoggedIn. The Client
+// stays usable for another Signup, Login or Resume.
+func (c *Client) Logout(ctx context.Context) error {
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return fmt.Errorf("logout: %w", ErrClosed)
+	case !c.authed:
+		c.mu.Unlock()
+		return fmt.Errorf("logout: %w", ErrNotLoggedIn)
+	case c.cn == nil || !c.cn.authed:
+		c.mu.Unlock()
+		return fmt.Errorf("logout: %w: reconnecting", ErrConnLost)
+	}
+	cn := c.cn
+	c.loggingOut = true
+	c.mu.Unlock()
+
+	c.flushAck(cn)
+	_, err := c.request(ctx, cn, kindPlain, func(ref uint64) any { return &wire.Logout{Ref: ref} })
+	c.mu.Lock()
+	var sends []*call
+	if err == nil || errors.Is(err, ErrConnLost) {
+		if c.authed {
+			sends = c.endSessionLocked()
+		}
+	} else {
+		c.loggingOut = false
+	}
+	c.mu.Unlock()
+	for _, k := range sends {
+		k.finish(nil, ErrNotLoggedIn)
+	}
+	if err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	cn.shutdown()
+	return nil
+}
+
+// Contacts returns the user's contact list with presence.
+func (c *Client) Contacts(ctx context.Context) ([]wire.Contact, error) {
+	v, err := roundTrip[wire.Contacts](ctx, c, "list contacts", func(ref uint64) any {
+		return &wire.ListContacts{Ref: ref}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.Contacts, nil
+}
+
+// ContactOp applies op (add, accept, refuse, remove, block, unblock) to the
+// relationship with user.
+func (c *Client) ContactOp(ctx context.Context, op natter.ContactOp, user natter.UserID) error {
+	_, err := roundTrip[wire.OK](ctx, c, fmt.Sprintf("contact %s %s", op, user), func(ref uint64) any {
+		return &wire.ContactOp{Ref: ref, Op: op, User: user}
+	})
+	return err
+}
+
+// Add asks user to become a contact (or accepts their pending request).
+func (c *Client) Add(ctx context.Context, user natter.UserID) error {
+	return c.ContactOp(ctx, natter.OpAdd, user)
+}
+
+// Accept accepts user's contact request.
+func (c *Client) Accept(ctx context.Context, user natter.UserID) error {
+	return c.ContactOp(ctx, natter.OpAccept, user)
+}
+
+// Refuse refuses user's contact request.
+func (c *Client) Refuse(ctx context.Context, user natter.UserID) error {
+	return c.ContactOp(ctx, natter.OpRefuse, user)
+}
+
+// Remove ends the relationship with user.
+func (c *Client) Remove(ctx context.Context, user natter.UserID) error {
+	return c.ContactOp(ctx, natter.OpRemove, user)
+}
+
+// Block blocks user.
+func (c *Client) Block(ctx context.Context, user natter.UserID) error {
+	return c.ContactOp(ctx, natter.OpBlock, user)
+}
+
+// Unblock lifts a block of user.
+func (c *Client) Unblock(ctx context.Context, user natter.UserID) error {
+	return c.ContactOp(ctx, natter.OpUnblock, user)
+}
+
+// SetPresence sets this device's status (online, away or busy) and status
+// text. The SDK sets it again after every automatic reconnect.
+func (c *Client) SetPresence(ctx context.Context, s natter.Status, text string) error {
+	if !s.Valid() {
+		return fmt.Errorf("set presence: %w: status %q", natter.ErrBadRequest, s)
+	}
+	p := wire.SetPresence{Status: s, Text: text}
+	_, err := roundTrip[wire.OK](ctx, c, "set presence", func(ref uint64) any {
+		q := p
+		q.Ref = ref
+		return &q
+	})
+	if err == nil {
+		c.mu.Lock()
+		c.presence = &p
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// SetReach registers how this device can be reached (its ICE candidates).
+// The SDK registers them again after every automatic reconnect.
+func (c *Client) SetReach(ctx context.Context, cands []natter.Candidate) error {
+	r := wire.SetReach{Candidates: slices.Clone(cands)}
+	_, err := roundTrip[wire.OK](ctx, c, "set reach", func(ref uint64) any {
+		q := r
+		q.Ref = ref
+		return &q
+	})
+	if err == nil {
+		c.mu.Lock()
+		c.reach = &r
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// Send sends body to the user to under a new time-ordered message ID and
+// returns once the server has stored it. See SendID.
+func (c *Client) Send(ctx context.Context, to natter.UserID, body []byte) (SendResult, error) {
+	return c.SendID(ctx, natter.NewMessageID(time.Now()), to, body)
+}
+
+// SendID sends body to the user to under the message ID id and returns once
+// the server has stored it. If the connection drops meanwhile, the message is
+// sent again with the same ID once the session is resumed, so a nil error
+// means the message is stored exactly once. On error the result's ID is set:
+// send again with SendID and that ID to keep exactly-once.
+func (c *Client) SendID(ctx context.Context, id natter.MessageID, to natter.UserID, body []byte) (SendResult, error) {
+	res := SendResult{ID: id}
+	if err := natter.ValidateMessageID(string(id)); err != nil {
+		return res, fmt.Errorf("send: %w", err)
+	}
+	ref := c.lastRef.Add(1)
+	frame, err := wire.Encode(&wire.Send{Ref: ref, ID: id, To: to, Body: body})
+	if err != nil {
+		return res, fmt.Errorf("send %s: %w", id, err)
+	}
+	k := &call{ref: ref, kind: kindSend, ch: make(chan reply, 1), frame: frame, to: to}
+	c.mu.Lock()
+	max := c.welcome.MaxBody
+	if max <= 0 {
+		max = wire.MaxBody
+	}
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return res, fmt.Errorf("send %s: %w", id, ErrClosed)
+	case !c.authed:
+		c.mu.Unlock()
+		return res, fmt.Errorf("send %s: %w", id, ErrNotLoggedIn)
+	case len(body) > max:
+		c.mu.Unlock()
+		return res, fmt.Errorf("send %s: %w: %d bytes, limit %d", id, ErrBodyTooLarge, len(body), max)
+	}
+	c.tr.noteOwnID(id)
+	cn := c.cn
+	if cn != nil && cn.authed {
+		k.cn = cn
+	} else {
+		cn = nil // the reconnect sends it
+	}
+	c.pending[ref] = k
+	c.mu.Unlock()
+
+	if cn != nil {
+		// If the connection drops first, the reconnect sends it again.
+		if err := cn.enqueue(ctx, frame); err != nil && ctx.Err() != nil && c.forget(ref) {
+			return res, fmt.Errorf("send %s: %w", id, err)
+		}
+	}
+	v, err := c.wait(ctx, k)
+	if err != nil {
+		return res, fmt.Errorf("send %s to %s: %w", id, to, err)
+	}
+	ack, ok := v.(*wire.SendAck)
+	if !ok {
+		return res, fmt.Errorf("send %s to %s: unexpected answer %T", id, to, v)
+	}
+	res.ConvSeq, res.SentAt, res.Online = ack.ConvSeq, ack.SentAt, ack.Online
+	return res, nil
+}
+
+// MarkRead tells peer that the user has read their messages up to
+// conversation sequence number upto (a "read" receipt).
+func (c *Client) MarkRead(ctx context.Context, peer natter.UserID, upto uint64) error {
+	return c.sendReceipt(ctx, peer, upto, natter.ReceiptRead)
+}
+
+// MarkDelivered tells peer that the user's device received their messages
+// up to conversation sequence number upto (a "delivered" receipt). See also
+// Options.AutoDeliveredReceipts.
+func (c *Client) MarkDelivered(ctx context.Context, peer natter.UserID, upto uint64) error {
+	return c.sendReceipt(ctx, peer, upto, natter.ReceiptDelivered)
+}
+
+func (c *Client) sendReceipt(ctx context.Context, peer natter.UserID, upto uint64, state natter.ReceiptState) error {
+	c.tr.noteOwnReceipt(peer, upto, state)
+	_, err := roundTrip[wire.OK](ctx, c, fmt.Sprintf("%s receipt to %s", state, peer), func(ref uint64) any {
+		return &wire.Receipt{Ref: ref, Peer: peer, Upto: upto, State: state}
+	})
+	return err
+}
+
+// History returns up to limit messages between the user and peer with
+// conversation sequence numbers above after, in order. The server caps
+// limit.
+func (c *Client) History(ctx context.Context, peer natter.UserID, after uint64, limit int) ([]wire.Message, error) {
+	v, err := roundTrip[wire.Messages](ctx, c, "history with "+string(peer), func(ref uint64) any {
+		return &wire.History{Ref: ref, Peer: peer, After: after, Limit: limit}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.Messages, nil
+}
+
+// roundTrip sends a request that needs a session and returns its answer,
+// which must be a *T.
+func roundTrip[T any](ctx context.Context, c *Client, what string, build func(ref uint64) any) (*T, error) {
+	c.mu.Lock()
+	cn := c.cn
+	var err error
+	switch {
+	case c.closed:
+		err = ErrClosed
+	case !c.authed:
+		err = ErrNotLoggedIn
+	case cn == nil || !cn.authed:
+		err = fmt.Errorf("%w: reconnecting", ErrConnLost)
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	v, err := c.request(ctx, cn, kindPlain, build)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	t, ok := v.(*T)
+	if !ok {
+		return nil, fmt.Errorf("%s: unexpected answer %T", what, v)
+	}
+	return t, nil
+}
+
+// request sends the frame build(ref) on cn and waits for its answer.
+func (c *Client) request(ctx context.Context, cn *conn, kind callKind, build func(ref uint64) any) (any, error) {
+	ref := c.lastRef.Add(1)
+	frame, err := wire.Encode(build(ref))
+	if err != nil {
+		return nil, err
+	}
+	k := &call{ref: ref, kind: kind, cn: cn, ch: make(chan reply, 1)}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	c.pending[ref] = k
+	c.mu.Unlock()
+	if err := cn.enqueue(ctx, frame); err != nil && c.forget(ref) {
+		return nil, err
+	}
+	return c.wait(ctx, k)
+}
+
+// fireAndForget sends a request on the current connection without waiting
+// for its answer; a failure is logged. done, if not nil, is called (on the
+// reader's goroutine, so it must not block) once the request is answered or
+// has failed. It reports whether the request was queued.
+func (c *Client) fireAndForget(what string, build func(ref uint64) any, done func()) bool {
+	ref := c.lastRef.Add(1)
+	frame, err := wire.Encode(build(ref))
+	if err != nil {
+		c.log.Error(what, "err", err)
+		return false
+	}
+	k := &call{ref: ref, kind: kindPlain, cb: func(_ any, err error) {
+		if err != nil && !errors.Is(err, ErrClosed) {
+			c.log.Warn(what+" failed", "err", err)
+		}
+		if done != nil {
+			done()
+		}
+	}}
+	c.mu.Lock()
+	cn := c.cn
+	if c.closed || !c.authed || cn == nil || !cn.authed {
+		c.mu.Unlock()
+		return false
+	}
+	k.cn = cn
+	c.pending[ref] = k
+	c.mu.Unlock()
+	if !cn.tryEnqueue(frame) && c.forget(ref) {
+		c.log.Warn(what + " dropped: send queue full or connection lost")
+		return false
+	}
+	return true
+}
+
+// wait waits for k's answer or the end of ctx.
+func (c *Client) wait(ctx context.Context, k *call) (any, error) {
+	select {
+	case r := <-k.ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		if c.forget(k.ref) {
+			return nil, ctx.Err()
+		}
+		r := <-k.ch // answered meanwhile
+		return r.v, r.err
+	}
+}
+
+// forget removes a pending call and reports whether it was still pending
+// (if not, someone else finishes it).
+func (c *Client) forget(ref uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.pending[ref]
+	delete(c.pending, ref)
+	return ok
+}
+
+// answer finishes the call waiting for ref, if any.
+func (c *Client) answer(ref uint64, v any, err error) {
+	c.mu.Lock()
+	k := c.pending[ref]
+	delete(c.pending, ref)
+	c.mu.Unlock()
+	if k == nil {
+		c.log.Debug("answer to no pending request", "ref", ref, "type", fmt.Sprintf("%T", v), "err", err)
+		return
+	}
+	k.finish(v, err)
+}
+
+// liveConn returns the connection requests go on, if it is logged in.
+func (c *Client) liveConn() *conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || !c.authed || c.cn == nil || !c.cn.authed {
+		return nil
+	}
+	return c.cn
+}
+
+// handleFrame handles one frame read from cn. It returns false if the
+// Client is closing.
+func (c *Client) handleFrame(cn *conn, v any) bool {
+	switch f := v.(type) {
+	case *wire.Pong, *wire.Welcome:
+	case *wire.Bye:
+		c.log.Info("server said bye", "code", f.Code, "message", f.Message)
+		cn.setBye(f)
+	case *wire.Error:
+		if f.Ref != 0 {
+			c.answer(f.Ref, nil, f.AsError())
+		} else {
+			c.log.Warn("server reported an error", "code", f.Code, "message", f.Message)
+		}
+	case *wire.Authed:
+		c.onAuthed(cn, f)
+	case *wire.SendAck:
+		c.mu.Lock()
+		k := c.pending[f.Ref]
+		delete(c.pending, f.Ref)
+		c.mu.Unlock()
+		if k == nil {
+			c.log.Debug("send ack for no pending send", "ref", f.Ref, "id", f.ID)
+			return true
+		}
+		if k.kind == kindSend {
+			c.tr.noteConv(k.to, f.ConvSeq)
+		}
+		k.finish(f, nil)
+	case *wire.OK:
+		c.answer(f.Ref, f, nil)
+	case *wire.Messages:
+		c.answer(f.Ref, f, nil)
+	case *wire.Contacts:
+		if f.Ref != 0 {
+			c.answer(f.Ref, f, nil)
+			return true
+		}
+		return c.dq.push(f)
+	case *wire.Inbox:
+		if !c.dq.push(f) {
+			return false
+		}
+		if f.Ref != 0 && f.Done {
+			c.answer(f.Ref, f, nil)
+		}
+	case *wire.Msg, *wire.Rcpt, *wire.Presence, *wire.ContactUpdate, *wire.Reach:
+		return c.dq.push(f)
+	default:
+		c.log.Warn("unexpected frame from server", "type", fmt.Sprintf("%T", v))
+	}
+	return true
+}
+
+// authMark tells the dispatcher, in order with the pushes, that a login or
+// resume succeeded.
+type authMark struct {
+	user      natter.UserID
+	reconnect bool // an automatic resume, not an explicit call
+}
+
+// onAuthed records a successful Signup, Login or Resume on cn.
+func (c *Client) onAuthed(cn *conn, a *wire.Authed) {
+	c.mu.Lock()
+	k := c.pending[a.Ref]
+	delete(c.pending, a.Ref)
+	if !c.closed {
+		cn.authed = true
+		c.cn = cn
+		c.welcome = cn.welcome
+		c.authed = true
+		c.loggingOut = false
+		c.sess = Session{User: a.User, Device: a.Device, Token: a.Token, Expires: a.Expires}
+		c.dq.pushForce(authMark{user: a.User, reconnect: k != nil && k.kind == kindReconnect})
+	}
+	c.mu.Unlock()
+	if k != nil {
+		k.finish(a, nil)
+	}
+}
+
+// afterAuth runs once the session is up on cn: it sets the presence and
+// reach again and sends the Sends still waiting for their SendAck.
+func (c *Client) afterAuth(ctx context.Context, cn *conn) {
+	c.mu.Lock()
+	if c.cn != cn || !cn.authed {
+		c.mu.Unlock()
+		return
+	}
+	var sends []*call
+	for _, k := range c.pending {
+		if k.kind == kindSend && k.cn != cn {
+			k.cn = cn
+			sends = append(sends, k)
+		}
+	}
+	pres, reach := c.presence, c.reach
+	c.mu.Unlock()
+	if pres != nil {
+		c.fireAndForget("set presence", func(ref uint64) any { p := *pres; p.Ref = ref; return &p }, nil)
+	}
+	if reach != nil {
+		c.fireAndForget("set reach", func(ref uint64) any { r := *reach; r.Ref = ref; return &r }, nil)
+	}
+	slices.SortFunc(sends, func(a, b *call) int { return cmp.Compare(a.ref, b.ref) })
+	for _, k := range sends {
+		if err := cn.enqueue(ctx, k.frame); err != nil {
+			return // the next reconnect sends them
+		}
+	}
+	if len(sends) > 0 {
+		c.log.Debug("sent pending messages again", "n", len(sends))
+	}
+}
+
+// endSessionLocked forgets the session and returns the Sends that were
+// waiting, for the caller to fail. c.mu must be held.
+func (c *Client) endSessionLocked() []*call {
+	c.authed = false
+	c.loggingOut = false
+	c.presence, c.reach = nil, nil
+	var sends []*call
+	for ref, k := range c.pending {
+		if k.kind == kindSend {
+			delete(c.pending, ref)
+			sends = append(sends, k)
+		}
+	}
+	return sends
+}
+
+// sessionOver reports whether err, the reason a connection ended or a
+// resume failed, means the session is over: reconnecting cannot help.
+func sessionOver(err error) bool {
+	var we *wire.Err
+	if !errors.As(err, &we) {
+		return false
+	}
+	switch we.Code {
+	case wire.CodeSessionExpired, wire.CodeReplaced, wire.CodeLoggedOut,
+		wire.CodeBadCredentials, wire.CodeNoSuchUser, wire.CodeUnsupportedVersion:
+		return true
+	}
+	return false
+}
+
+// connLost is called by cn's reader once cn has finished. Calls waiting on
+// it fail; if it carried the session, the SDK reconnects or, if the server
+// ended the session, gives up.
+func (c *Client) connLost(cn *conn) {
+	cause := cn.cause()
+	c.mu.Lock()
+	delete(c.conns, cn)
+	if c.cn == cn {
+		c.cn = nil
+	}
+	var failed, sends []*call
+	for ref, k := range c.pending {
+		if k.kind != kindSend && k.cn == cn {
+			delete(c.pending, ref)
+			failed = append(failed, k)
+		}
+	}
+	start := false
+	if cn.authed && c.authed && !c.closed {
+		switch {
+		case c.loggingOut:
+			sends = c.endSessionLocked()
+		case sessionOver(cause):
+			sends = c.endSessionLocked()
+			c.dq.pushForce(ConnEvent{Err: cause, Final: true})
+			c.log.Info("session ended by the server", "err", cause)
+		default:
+			c.dq.pushForce(ConnEvent{Err: cause})
+			c.log.Info("connection lost; reconnecting", "err", cause)
+			if !c.reconnecting {
+				c.reconnecting = true
+				start = true
+				c.wg.Add(1)
+			}
+		}
+	}
+	c.mu.Unlock()
+	lost := cn.lostErr()
+	for _, k := range failed {
+		k.finish(nil, lost)
+	}
+	for _, k := range sends {
+		k.finish(nil, fmt.Errorf("%w: %w", ErrSessionEnded, cause))
+	}
+	if start {
+		go c.reconnectLoop()
+	}
+}
+
+// reconnectLoop re-establishes the connection and resumes the session,
+// with exponential back-off and jitter, until it succeeds, the session
+// ends or the Client is closed.
+func (c *Client) reconnectLoop() {
+	defer c.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		select {
+		case <-c.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	done := func() {
+		c.mu.Lock()
+		c.reconnecting = false
+		c.mu.Unlock()
+	}
+	delay := c.opts.ReconnectMin
+	for attempt := 1; ; attempt++ {
+		// Full jitter over the upper half: between delay/2 and delay.
+		t := time.NewTimer(delay/2 + rand.N(delay/2+1))
+		select {
+		case <-t.C:
+		case <-c.closing:
+			t.Stop()
+			done()
+			return
+		}
+		c.mu.Lock()
+		if c.closed || !c.authed {
+			c.reconnecting = false
+			c.mu.Unlock()
+			return
+		}
+		token := c.sess.Token
+		c.mu.Unlock()
+
+		err := c.resumeOnce(ctx, token)
+		if err == nil {
+			c.mu.Lock()
+			up := c.cn != nil && c.cn.alive()
+			if up || c.closed || !c.authed {
+				c.reconnecting = false
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			delay = c.opts.ReconnectMin // dropped again at once: start over
+			continue
+		}
+		if errors.Is(err, ErrClosed) {
+			done()
+			return
+		}
+		if sessionOver(err) {
+			c.mu.Lock()
+			var sends []*call
+			if c.authed && !c.closed {
+				sends = c.endSessionLocked()
+				c.dq.pushForce(ConnEvent{Err: err, Final: true})
+			}
+			c.reconnecting = false
+			c.mu.Unlock()
+			for _, k := range sends {
+				k.finish(nil, fmt.Errorf("%w: %w", ErrSessionEnded, err))
+			}
+			c.log.Info("resume refused; session ended", "err", err)
+			return
+		}
+		c.log.Debug("reconnect failed", "attempt", attempt, "err", err)
+		delay = min(delay*2, c.opts.ReconnectMax)
+		var we *wire.Err
+		if errors.As(err, &we) && we.RetryAfter > 0 {
+			delay = max(delay, time.Duration(we.RetryAfter)*time.Millisecond)
+		}
+	}
+}
+
+// resumeOnce makes one attempt to connect and resume the session.
+func (c *Client) resumeOnce(ctx context.Context, token string) error {
+	actx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	cn, err := c.connect(actx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.request(actx, cn, kindReconnect, func(ref uint64) any {
+		return &wire.Resume{Ref: ref, Token: token}
+	}); err != nil {
+		cn.shutdown()
+		return fmt.Errorf("resume: %w", err)
+	}
+	c.afterAuth(ctx, cn)
+	return nil
+}
+
+// flushAck tells the server, on cn, how far this device has got in its
+// inbox, if that moved since the last Ack. It reports whether it had
+// nothing to do or queued the Ack.
+func (c *Client) flushAck(cn *conn) bool {
+	upto, ok := c.tr.toAck()
+	if !ok {
+		return true
+	}
+	frame, err := wire.Encode(wire.Ack{Upto: upto})
+	if err != nil || !cn.tryEnqueue(frame) {
+		return false
+	}
+	c.tr.acked(upto)
+	return true
+}

@@ -1,0 +1,78 @@
+package client
+
+import "github.com/natterim/natter/wire"
+
+// Event is something the server pushed, or a change of the connection's
+// state. It is one of the types below (a closed set): switch on the type.
+type Event interface{ isEvent() }
+
+// MessageEvent is a message to the user, or from the user's other devices
+// (then Message.From is the user). Seq is its place in the user's inbox, 0
+// for a message fetched with History to fill a gap in its conversation.
+// Offline is set for a message that came from the server's store rather than
+// as a live push: after an automatic reconnect, a Sync or a History fill.
+type MessageEvent struct {
+	Message wire.Message
+	Seq     uint64
+	Offline bool
+}
+
+// ReceiptEvent says that Rcpt.From received or read every message of
+// Rcpt.To's in their conversation up to Rcpt.Upto. If From is the user, it
+// was sent by one of the user's other devices.
+type ReceiptEvent struct {
+	wire.Rcpt
+}
+
+// InboxEvent carries the stored inbox that follows an explicit Signup, Login
+// or Resume: what arrived while this device was away, grouped by sender.
+// Groups of a large inbox come in several InboxEvents; Done marks the last.
+// Its messages and receipts are not emitted again as MessageEvent or
+// ReceiptEvent.
+type InboxEvent struct {
+	Groups []wire.InboxGroup
+	Done   bool
+}
+
+// ContactsEvent is the whole contact list, with presence, as the server
+// sends it after every login or resume.
+type ContactsEvent struct {
+	Contacts []wire.Contact
+}
+
+// ContactEvent is a change to one relationship: a request arrived, was
+// accepted, the contact removed the user, ... State is the user's own row.
+type ContactEvent struct {
+	wire.Contact
+}
+
+// PresenceEvent is an approved contact's new presence.
+type PresenceEvent struct {
+	wire.Presence
+}
+
+// ReachEvent tells how one of a contact's devices can be reached; no
+// candidates means the device went offline or withdrew its info.
+type ReachEvent struct {
+	wire.Reach
+}
+
+// ConnEvent reports that the connection went down (Up false, Err the cause)
+// or came back after an automatic reconnect and resume (Up true). Final is
+// set when the SDK has given up: the session ended (Err says why, e.g. a
+// *wire.Err with wire.CodeSessionExpired or wire.CodeReplaced) and the app
+// must log in again.
+type ConnEvent struct {
+	Up    bool
+	Err   error
+	Final bool
+}
+
+func (MessageEvent) isEvent()  {}
+func (ReceiptEvent) isEvent()  {}
+func (InboxEvent) isEvent()    {}
+func (ContactsEvent) isEvent() {}
+func (ContactEvent) isEvent()  {}
+func (PresenceEvent) isEvent() {}
+func (ReachEvent) isEvent()    {}
+func (ConnEvent) isEvent()     {}

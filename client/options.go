@@ -1,0 +1,117 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/natterim/natter"
+)
+
+// Options configures a Client. Addr and Device are required; every other
+// field has a usable default.
+type Options struct {
+	// Addr is natterd's TLS/TCP address, host:port.
+	Addr string
+	// TLSConfig says how to trust the server; nil means the system roots
+	// and the host name of Addr. If its ServerName is empty, the host of
+	// Addr is used.
+	TLSConfig *tls.Config
+	// Device is this device's stable ID (natter.NewDeviceID, kept by the
+	// app). The server keeps one delivery cursor per device.
+	Device natter.DeviceID
+	// Dialer opens the TCP connection, e.g. to pick a source address.
+	// Default: a net.Dialer.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Logger receives the SDK's logs. Default: none.
+	Logger *slog.Logger
+	// ClientName is sent in Hello for the server's logs, e.g.
+	// "natter-cli/0.1".
+	ClientName string
+	// EventBuffer is the size of the Events channel. Default 256.
+	EventBuffer int
+	// AutoDeliveredReceipts makes the SDK send "delivered" receipts for the
+	// messages of others it hands to the app, coalesced per peer.
+	AutoDeliveredReceipts bool
+
+	// ReconnectMin and ReconnectMax bound the back-off between reconnection
+	// attempts: it starts at ReconnectMin, doubles after every failure up to
+	// ReconnectMax, and each wait is jittered. Defaults 100 ms and 30 s.
+	ReconnectMin, ReconnectMax time.Duration
+	// DedupSize is how many message IDs the SDK remembers to drop messages
+	// delivered twice. Default 100,000.
+	DedupSize int
+}
+
+// Defaults.
+const (
+	defaultEventBuffer  = 256
+	defaultReconnectMin = 100 * time.Millisecond
+	defaultReconnectMax = 30 * time.Second
+	defaultDedupSize    = 100_000
+	// defaultKeepalive is used when the server's Welcome gives none.
+	defaultKeepalive = 60 * time.Second
+	// dialTimeout bounds connecting (TCP, TLS, Hello/Welcome) when the
+	// caller's ctx has no deadline of its own.
+	dialTimeout = 15 * time.Second
+	// writeTimeout bounds one flush of the send queue to the socket.
+	writeTimeout = 15 * time.Second
+	// drainTimeout bounds the final flush on Close.
+	drainTimeout = 2 * time.Second
+	// maxInFrame is the largest frame the SDK accepts from the server.
+	maxInFrame = 16 << 20
+	// sendQueueLen bounds the frames waiting for the writer.
+	sendQueueLen = 1024
+	// pushQueueLen bounds the pushes waiting for the dispatcher before the
+	// reader stops reading the connection.
+	pushQueueLen = 8192
+	// ackInterval and ackEvery coalesce inbox acknowledgements.
+	ackInterval = 50 * time.Millisecond
+	ackEvery    = 64
+	// gapGrace is how long a gap in inbox sequence numbers may last before
+	// the SDK asks the server to Sync; syncTimeout is how long it waits for
+	// the answer before it may ask again.
+	gapGrace     = 100 * time.Millisecond
+	syncTimeout  = 10 * time.Second
+	maxSyncTries = 3
+	// receiptDelay coalesces automatic delivered receipts.
+	receiptDelay = 100 * time.Millisecond
+	// backlogTimeout releases live pushes held for the inbox if the server
+	// never says the inbox is done.
+	backlogTimeout = 10 * time.Second
+	// historyTimeout bounds a History call that fills a conversation gap;
+	// historyFillMax bounds how many messages one fill fetches.
+	historyTimeout = 10 * time.Second
+	historyFillMax = 1000
+	// sentReceiptsSize is how many of its own receipts the SDK remembers to
+	// recognise them when the server echoes them.
+	sentReceiptsSize = 4096
+)
+
+func (o Options) withDefaults() Options {
+	if o.EventBuffer <= 0 {
+		o.EventBuffer = defaultEventBuffer
+	}
+	if o.ReconnectMin <= 0 {
+		o.ReconnectMin = defaultReconnectMin
+	}
+	if o.ReconnectMax <= 0 {
+		o.ReconnectMax = defaultReconnectMax
+	}
+	if o.ReconnectMax < o.ReconnectMin {
+		o.ReconnectMax = o.ReconnectMin
+	}
+	if o.DedupSize <= 0 {
+		o.DedupSize = defaultDedupSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Dialer == nil {
+		var d net.Dialer
+		o.Dialer = d.DialContext
+	}
+	return o
+}
