@@ -267,10 +267,10 @@ type dispatcher struct {
 	c  *Client
 	tr *tracker
 
-	backlog bool  // an inbox follows a login or resume: hold live pushes
-	initial bool  // that inbox follows an explicit login: InboxEvents
-	held    []any // live Msg and Rcpt held during the inbox
-	syncing   bool // a Sync is outstanding
+	backlog   bool  // an inbox follows a login or resume: hold live pushes
+	initial   bool  // that inbox follows an explicit login: InboxEvents
+	held      []any // live Msg and Rcpt held during the inbox
+	syncing   bool  // a Sync is outstanding
 	syncAt    time.Time
 	syncAfter uint64 // the After of the last Sync
 	syncTries int    // Syncs sent with that After
