@@ -1,0 +1,225 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/client"
+	"github.com/natterim/natter/wire"
+)
+
+// chat is one natter chat: lines from stdin go to peer, the conversation
+// comes out on stdout. Messages from other people are kept for natter inbox
+// (with a note), so a chat never swallows them.
+type chat struct {
+	r     *runner
+	c     *client.Client
+	s     storedSession
+	peer  natter.UserID
+	p     *eventPrinter
+	echo  bool          // print the user's own lines (input is not a terminal)
+	other []unreadEntry // messages and receipts that are not about this chat
+}
+
+func runChat(ctx context.Context, r *runner, args []string) error {
+	if err := natter.ValidateUserID(args[0]); err != nil {
+		return err
+	}
+	peer := natter.UserID(args[0])
+	c, s, err := r.resume(ctx)
+	if err != nil {
+		return err
+	}
+	_, interactive := terminalFd(r.stdio.In)
+	ch := &chat{r: r, c: c, s: s, peer: peer, echo: !interactive,
+		p: &eventPrinter{r: r, me: s.User, device: s.Device}}
+	err = ch.run(ctx)
+	c.Close()
+	for ev := range c.Events() { // acknowledged by the SDK: show or keep them
+		if ch.event(ev) != nil {
+			break
+		}
+	}
+	for ev := range c.Events() {
+		ch.other = append(ch.other, unreadOf(ev)...)
+	}
+	if kerr := r.home.appendUnread(s.User, ch.other); kerr != nil && err == nil {
+		err = kerr
+	}
+	if ctx.Err() != nil {
+		return nil // interrupted: a normal way to leave
+	}
+	return err
+}
+
+func (ch *chat) run(ctx context.Context) error {
+	r, c, peer := ch.r, ch.c, ch.peer
+	if peer == ch.s.User {
+		return withCode("self", "you cannot chat with yourself")
+	}
+	list, err := c.Contacts(ctx)
+	if err != nil {
+		return serverErr(fmt.Errorf("list contacts: %w", err), "")
+	}
+	var contact *wire.Contact
+	for i := range list {
+		if list[i].User == peer {
+			contact = &list[i]
+		}
+	}
+	if contact == nil || contact.State != natter.ContactApproved {
+		return withCode(string(wire.CodeNotContact), "%s is not your contact: natter add %s, and wait for them to accept", peer, peer)
+	}
+	if err := r.applyPresence(ctx, c); err != nil {
+		return err
+	}
+	if !r.g.json {
+		fmt.Fprintf(r.stdio.Err, "chatting with %s (%s). Type a message and press Enter to send it; Ctrl-D ends the chat.\n",
+			peer, presenceText(contact.Status, contact.Text, contact.LastSeen, r.now()))
+	}
+	// What earlier commands kept from peer belongs to this conversation.
+	kept, commit, err := r.home.takeUnread(ch.s.User)
+	if err != nil {
+		return err
+	}
+	for _, e := range kept {
+		ch.entry(e)
+	}
+	if err := commit(); err != nil {
+		return err
+	}
+
+	lines := make(chan string)
+	readErr := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(r.stdio.In)
+		sc.Buffer(nil, wire.MaxBody)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		readErr <- sc.Err()
+		close(lines)
+	}()
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				if err := <-readErr; err != nil {
+					return fmt.Errorf("read input: %w", err)
+				}
+				return nil // end of input ends the chat
+			}
+			if err := ch.send(ctx, line); err != nil {
+				return err
+			}
+		case ev, ok := <-c.Events():
+			if !ok {
+				return nil
+			}
+			if err := ch.event(ev); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// send sends one line of input.
+func (ch *chat) send(ctx context.Context, line string) error {
+	text := strings.TrimRight(line, "\r")
+	if strings.TrimSpace(text) == "" {
+		return nil
+	}
+	res, err := ch.c.Send(ctx, ch.peer, []byte(text))
+	if err != nil {
+		return serverErr(fmt.Errorf("send to %s: %w", ch.peer, err), ch.peer)
+	}
+	if ch.r.g.json {
+		result := resultStored
+		if res.Online {
+			result = resultSent
+		}
+		ch.r.emit(struct {
+			Type string `json:"type"`
+			jsonSent
+		}{"sent", jsonSent{ID: res.ID, To: ch.peer, ConvSeq: res.ConvSeq, SentAt: utc(res.SentAt), Result: result}})
+		return nil
+	}
+	if ch.echo {
+		ch.r.printf("[%s] %s: %s\n", when(res.SentAt, ch.r.now()), ch.s.User, messageText([]byte(text)))
+	}
+	return nil
+}
+
+// event shows an event of the session; it returns an error when the
+// session has ended.
+func (ch *chat) event(ev client.Event) error {
+	switch ev := ev.(type) {
+	case client.MessageEvent:
+		ch.entry(unreadEntry{Seq: ev.Seq, Message: &ev.Message})
+	case client.ReceiptEvent:
+		ch.entry(unreadEntry{Seq: ev.Seq, Receipt: &ev.Rcpt})
+	case client.InboxEvent:
+		for _, e := range unreadOf(ev) {
+			ch.entry(e)
+		}
+	case client.PresenceEvent:
+		if ev.User == ch.peer {
+			ch.p.print(ev)
+		}
+	case client.ContactEvent:
+		if ev.User == ch.peer {
+			ch.p.print(ev)
+		}
+	case client.ConnEvent:
+		ch.p.print(ev)
+		if ev.Final {
+			return serverErr(fmt.Errorf("session ended: %w", ev.Err), "")
+		}
+	}
+	return nil
+}
+
+// entry shows a message or receipt of this conversation, and keeps the
+// others for natter inbox.
+func (ch *chat) entry(e unreadEntry) {
+	switch {
+	case e.Message != nil:
+		m := *e.Message
+		if m.From == ch.peer || (m.From == ch.s.User && m.To == ch.peer) {
+			if !ch.p.ownEcho(m) {
+				if ch.r.g.json {
+					ch.p.message(m, false)
+				} else {
+					ch.r.printf("[%s] %s: %s\n", when(m.SentAt, ch.r.now()), m.From, strings.ReplaceAll(messageText(m.Body), "\n", "\n    "))
+				}
+			}
+			return
+		}
+		if m.From != ch.s.User && !ch.r.g.json {
+			fmt.Fprintf(ch.r.stdio.Err, "(new message from %s: natter inbox shows it after this chat)\n", m.From)
+		}
+	case e.Receipt != nil:
+		rc := *e.Receipt
+		if rc.From == ch.peer {
+			if ch.r.g.json {
+				ch.p.receipt(rc)
+			} else if rc.State == natter.ReceiptRead {
+				ch.r.printf("(%s has read your messages)\n", ch.peer)
+			}
+			return
+		}
+		if rc.From == ch.s.User {
+			return // the user's own receipts: bookkeeping
+		}
+	}
+	ch.other = append(ch.other, e)
+}

@@ -1,0 +1,343 @@
+// Package cli is the natter command: a scriptable client for the natter
+// instant-messaging service, built on the client SDK.
+//
+// Every run is one command (natter send bob hi). Commands that talk to the
+// server resume the session whose token natter login left in the home
+// folder, so only signup and login need a password. Output is plain text for
+// people, or one JSON object per line with --json for scripts. The exit
+// status is 0 on success, 1 for an error the user can act on (the message
+// says what to do) and 2 for a command line natter cannot make sense of.
+//
+// Run is the whole command: cmd/natter only wires it to the process, so tests
+// can run it in-process with their own streams and environment.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Stdio is a command's standard streams.
+type Stdio struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// Exit statuses.
+const (
+	ExitOK    = 0 // success
+	ExitError = 1 // an error the user can act on; the message says what
+	ExitUsage = 2 // a command line natter cannot make sense of
+)
+
+// command is one natter subcommand.
+type command struct {
+	name    string
+	args    string // synopsis of the positional arguments
+	summary string // one line for the command list
+	help    string // the rest of natter help NAME
+	group   string
+	minArgs int
+	maxArgs int // -1: no limit
+	flags   func(fs *flag.FlagSet, o *cmdOpts)
+	run     func(ctx context.Context, r *runner, args []string) error
+}
+
+func (c *command) usage() string {
+	if c.args == "" {
+		return "natter " + c.name + " [flags]"
+	}
+	return "natter " + c.name + " [flags] " + c.args
+}
+
+// cmdOpts holds the flags of single commands.
+type cmdOpts struct {
+	passwordStdin bool          // signup, login
+	wait          time.Duration // send: how long to wait for a delivered receipt
+	count         int           // listen: exit after this many events
+	timeout       time.Duration // listen: exit after this long
+	only          string        // listen: comma-separated event types to print
+}
+
+// runner is one run of natter: its streams, environment and flags.
+type runner struct {
+	stdio  Stdio
+	getenv func(string) string
+	now    func() time.Time
+	g      globals
+	opts   cmdOpts
+	cmd    *command
+	home   home
+}
+
+// Run runs natter with args (without the program name) and returns the exit
+// status. getenv reads the environment (os.Getenv in the real command).
+// Cancelling ctx (on SIGINT, say) ends listen and chat cleanly.
+func Run(ctx context.Context, args []string, stdio Stdio, getenv func(string) string) int {
+	r := &runner{stdio: stdio, getenv: getenv, now: time.Now}
+	return r.main(ctx, args)
+}
+
+func (r *runner) main(ctx context.Context, args []string) int {
+	top := newFlagSet("natter")
+	r.g.register(top)
+	if err := top.Parse(args); err != nil {
+		if isHelp(err) {
+			r.overview(r.stdio.Out)
+			return ExitOK
+		}
+		return r.report(usagef(nil, "%v", err))
+	}
+	rest := top.Args()
+	if len(rest) == 0 {
+		r.overview(r.stdio.Err)
+		return ExitUsage
+	}
+	name, rest := rest[0], rest[1:]
+	if name == "help" {
+		return r.helpCmd(rest)
+	}
+	cmd := lookup(name)
+	if cmd == nil {
+		return r.report(usagef(nil, "unknown command %q", name))
+	}
+	r.cmd = cmd
+	fs := newFlagSet(name)
+	r.g.register(fs)
+	if cmd.flags != nil {
+		cmd.flags(fs, &r.opts)
+	}
+	pos, err := parseInterspersed(fs, rest)
+	if err != nil {
+		if isHelp(err) {
+			r.commandHelp(r.stdio.Out, cmd)
+			return ExitOK
+		}
+		return r.report(usagef(cmd, "%v", err))
+	}
+	switch {
+	case len(pos) < cmd.minArgs:
+		return r.report(usagef(cmd, "%s: missing arguments", name))
+	case cmd.maxArgs >= 0 && len(pos) > cmd.maxArgs:
+		return r.report(usagef(cmd, "%s: too many arguments", name))
+	}
+	if err := r.resolve(); err != nil {
+		return r.report(err)
+	}
+	return r.report(cmd.run(ctx, r, pos))
+}
+
+// resolve fills the global settings from the environment where no flag
+// set them.
+func (r *runner) resolve() error {
+	if r.g.server == "" {
+		r.g.server = r.getenv("NATTER_SERVER")
+	}
+	dir := r.g.home
+	if dir == "" {
+		dir = r.getenv("NATTER_HOME")
+	}
+	if dir == "" {
+		d, err := defaultHomeDir()
+		if err != nil {
+			return err
+		}
+		dir = d
+	}
+	r.home = home{dir: dir}
+	return nil
+}
+
+// report prints err (if any) and returns the exit status for it.
+func (r *runner) report(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(r.stdio.Err, "natter: %s\n", ue.msg)
+		if ue.cmd != nil {
+			fmt.Fprintf(r.stdio.Err, "usage: %s\nRun 'natter help %s' for details.\n", ue.cmd.usage(), ue.cmd.name)
+		} else {
+			fmt.Fprintf(r.stdio.Err, "Run 'natter help' for the list of commands.\n")
+		}
+		return ExitUsage
+	}
+	msg, code := describe(err)
+	fmt.Fprintf(r.stdio.Err, "natter: %s\n", msg)
+	if r.g.json {
+		r.emit(jsonError{Error: jsonErrorBody{Code: code, Message: firstLine(msg)}})
+	}
+	return ExitError
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// commands is natter's command table, in the order help lists them.
+func commands() []*command {
+	return []*command{
+		{name: "signup", args: "USER", group: "Account", minArgs: 1, maxArgs: 1, flags: passwordFlags, run: runSignup,
+			summary: "create an account and log in",
+			help: `Creates the account USER on the server and logs in: the session token is
+kept in the home folder (mode 0600), so later commands need no password.
+The password comes from --password-stdin, else $NATTER_PASSWORD, else a
+prompt on the terminal.`},
+		{name: "login", args: "USER", group: "Account", minArgs: 1, maxArgs: 1, flags: passwordFlags, run: runLogin,
+			summary: "log in and keep the session token",
+			help: `Logs in as USER and keeps the session token in the home folder. The
+password comes from --password-stdin, else $NATTER_PASSWORD, else a prompt
+on the terminal.`},
+		{name: "logout", group: "Account", run: runLogout,
+			summary: "log out and forget the session token"},
+		{name: "contacts", group: "Contacts", run: runContacts,
+			summary: "list contacts with their state and presence",
+			help: `States: approved (you see each other's presence and may message each other),
+pending in (they asked you: natter accept USER), pending out (you asked
+them), blocked (you blocked them). Approved contacts show their status,
+status text and when they were last seen.`},
+		contactCmd("add", "ask USER to be your contact (or accept their request)"),
+		contactCmd("accept", "accept USER's contact request"),
+		contactCmd("refuse", "refuse USER's contact request"),
+		contactCmd("remove", "remove USER from your contacts"),
+		contactCmd("block", "block USER: they can no longer reach you or see your presence"),
+		contactCmd("unblock", "unblock USER"),
+		{name: "status", args: "online|away|busy [TEXT]", group: "Presence and messages", minArgs: 1, maxArgs: -1, run: runStatus,
+			summary: "set your status and status text",
+			help: `Sets the status your approved contacts see, with an optional text
+(natter status away "at lunch"). The status is also remembered in the home
+folder and applied whenever natter listen or natter chat goes online.`},
+		{name: "send", args: "USER TEXT", group: "Presence and messages", minArgs: 2, maxArgs: -1, flags: sendFlags, run: runSend,
+			summary: "send a message and wait for the server to store it",
+			help: `Sends TEXT (the remaining arguments, joined by spaces) to USER and waits for
+the server's acknowledgement. If USER is online natter waits briefly (--wait)
+for their device to confirm and says "delivered", else "sent"; if USER is
+offline the message is "stored for offline delivery".`},
+		{name: "inbox", group: "Presence and messages", run: runInbox,
+			summary: "show what arrived while you were offline, by sender",
+			help: `Prints the messages (and read receipts) that arrived while you were offline,
+grouped by sender, then acknowledges them: a second natter inbox shows only
+what arrived since.`},
+		{name: "listen", group: "Presence and messages", flags: listenFlags, run: runListen,
+			summary: "stay online and print events as they come",
+			help: `Stays online and prints messages, receipts, presence and contact changes
+as they come, until interrupted. With --json each event is one JSON object
+on its own line, with a "type" field: message, receipt, presence, contact,
+reach or connection. --only filters types, --count and --timeout end it.`},
+		{name: "chat", args: "USER", group: "Presence and messages", minArgs: 1, maxArgs: 1, run: runChat,
+			summary: "chat with USER: each line of input is sent",
+			help: `Sends each line read from standard input to USER and prints the
+conversation as it comes. End of input (Ctrl-D) ends the chat.`},
+	}
+}
+
+func lookup(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+const globalHelp = `Global flags (before or after the command):
+  --server HOST:PORT  the server (default $NATTER_SERVER, then the server of the last login)
+  --home DIR          where the session token, pinned certificate and device ID live
+                      (default $NATTER_HOME, then the natter folder in the user config folder)
+  --ca FILE           verify the server with the PEM certificate(s) in FILE instead of
+                      trusting its certificate on first use and pinning it
+  --json              machine-readable output: one JSON object per line
+
+Without --ca, the first connection trusts the server's certificate and pins its
+SHA-256 fingerprint in the home folder; a different certificate later is refused.
+
+Exit status: 0 success, 1 error (the message says what to do), 2 usage error.
+`
+
+// overview prints the command list.
+func (r *runner) overview(w io.Writer) {
+	fmt.Fprint(w, "natter is a command-line client for the natter instant-messaging service.\n\nUsage: natter [flags] COMMAND [flags] [ARGS]\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	group := ""
+	for _, c := range commands() {
+		if c.group != group {
+			group = c.group
+			fmt.Fprintf(tw, "\n%s:\n", group)
+		}
+		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.summary)
+	}
+	fmt.Fprintf(tw, "  help [COMMAND]\tshow help\n")
+	tw.Flush()
+	fmt.Fprint(w, "\n"+globalHelp)
+}
+
+// helpCmd is natter help [COMMAND].
+func (r *runner) helpCmd(args []string) int {
+	switch {
+	case len(args) == 0:
+		r.overview(r.stdio.Out)
+		return ExitOK
+	case len(args) > 1:
+		return r.report(usagef(nil, "help: too many arguments"))
+	}
+	cmd := lookup(args[0])
+	if cmd == nil {
+		return r.report(usagef(nil, "help: unknown command %q", args[0]))
+	}
+	r.commandHelp(r.stdio.Out, cmd)
+	return ExitOK
+}
+
+// commandHelp prints one command's help and flags.
+func (r *runner) commandHelp(w io.Writer, cmd *command) {
+	fmt.Fprintf(w, "usage: %s\n\n%s.\n", cmd.usage(), upperFirst(cmd.summary))
+	if cmd.help != "" {
+		fmt.Fprintf(w, "\n%s\n", cmd.help)
+	}
+	if cmd.flags != nil {
+		fs := newFlagSet(cmd.name)
+		var o cmdOpts
+		cmd.flags(fs, &o)
+		fmt.Fprint(w, "\nFlags:\n")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	fmt.Fprint(w, "\n"+globalHelp)
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func passwordFlags(fs *flag.FlagSet, o *cmdOpts) {
+	fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
+}
+
+func sendFlags(fs *flag.FlagSet, o *cmdOpts) {
+	fs.DurationVar(&o.wait, "wait", 2*time.Second, "how long to wait for an online recipient's device to confirm delivery")
+}
+
+func listenFlags(fs *flag.FlagSet, o *cmdOpts) {
+	fs.IntVar(&o.count, "count", 0, "exit after printing `N` events (0: no limit)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "exit after `DURATION` (0: no limit); with --count, fewer events than N by then is an error")
+	fs.StringVar(&o.only, "only", "", "print only these event `TYPES` (comma-separated: message,receipt,presence,contact,reach,connection)")
+}
+
+func contactCmd(name, summary string) *command {
+	return &command{name: name, args: "USER", group: "Contacts", minArgs: 1, maxArgs: 1, summary: summary,
+		run: func(ctx context.Context, r *runner, args []string) error { return runContactOp(ctx, r, name, args[0]) }}
+}

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/natterim/natter/client"
+)
+
+// clientName is sent to the server in Hello, for its logs.
+const clientName = "natter-cli/1"
+
+// dial connects to the server: the address from --server, NATTER_SERVER or
+// the stored session (fallback), trusted with --ca or the home's pin.
+func (r *runner) dial(ctx context.Context, fallback string) (*client.Client, string, error) {
+	addr := r.g.server
+	if addr == "" {
+		addr = fallback
+	}
+	if addr == "" {
+		return nil, "", withCode("no_server", "which server? Use --server HOST:PORT or set NATTER_SERVER")
+	}
+	device, err := r.home.deviceID()
+	if err != nil {
+		return nil, "", err
+	}
+	p := &pinner{file: r.home.path(pinFile), addr: addr, notice: r.stdio.Err, now: r.now}
+	if r.g.ca == "" {
+		if err := r.home.ensure(); err != nil {
+			return nil, "", err
+		}
+	}
+	tc, err := tlsConfig(addr, r.g.ca, p)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := client.Dial(ctx, client.Options{
+		Addr:                  addr,
+		TLSConfig:             tc,
+		Device:                device,
+		ClientName:            clientName,
+		AutoDeliveredReceipts: true,
+	})
+	if err != nil {
+		if pm := p.lastMismatch(); pm != nil {
+			return nil, "", pm
+		}
+		if errors.Is(err, context.Canceled) {
+			return nil, "", err
+		}
+		return nil, "", withCode("connect", "cannot connect to %s: %v", addr, err)
+	}
+	return c, addr, nil
+}
+
+// resume connects and resumes the home's session.
+func (r *runner) resume(ctx context.Context) (*client.Client, storedSession, error) {
+	s, err := r.home.session()
+	if err != nil {
+		return nil, s, err
+	}
+	c, addr, err := r.dial(ctx, s.Server)
+	if err != nil {
+		return nil, s, err
+	}
+	if _, err := c.Resume(ctx, s.Token); err != nil {
+		c.Close()
+		return nil, s, serverErr(fmt.Errorf("resume session: %w", err), "")
+	}
+	s.Server = addr
+	return c, s, nil
+}
+
+// oneShot runs fn on a resumed session for a command that does one thing and
+// exits. The server hands a resumed device its stored inbox, and the SDK
+// acknowledges whatever it hands to the app, so every message and receipt
+// that arrives while fn runs is kept in the home's unread file for natter
+// inbox: a command never swallows messages. watch, if set, also sees every
+// event (on another goroutine).
+func (r *runner) oneShot(ctx context.Context, watch func(client.Event), fn func(c *client.Client, s storedSession) error) error {
+	c, s, err := r.resume(ctx)
+	if err != nil {
+		return err
+	}
+	return r.collect(c, s, watch, func() error { return fn(c, s) })
+}
+
+// collect runs fn while a goroutine reads c's events, keeping the messages
+// and receipts in the home's unread file. It closes c, and reads the events
+// left in the channel after Close too: the SDK may have acknowledged them.
+func (r *runner) collect(c *client.Client, s storedSession, watch func(client.Event), fn func() error) error {
+	var (
+		mu     sync.Mutex
+		unread []unreadEntry
+		done   = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		for ev := range c.Events() {
+			if watch != nil {
+				watch(ev)
+			}
+			if u := unreadOf(ev); len(u) > 0 {
+				mu.Lock()
+				unread = append(unread, u...)
+				mu.Unlock()
+			}
+		}
+	}()
+	err := fn()
+	c.Close()
+	<-done
+	if serr := r.home.appendUnread(s.User, unread); serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}

@@ -1,0 +1,265 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/client"
+	"github.com/natterim/natter/wire"
+)
+
+// Event types, as --json's "type" field and --only name them.
+const (
+	evMessage    = "message"
+	evReceipt    = "receipt"
+	evPresence   = "presence"
+	evContact    = "contact"
+	evReach      = "reach"
+	evConnection = "connection"
+)
+
+var eventTypes = []string{evMessage, evReceipt, evPresence, evContact, evReach, evConnection}
+
+// parseOnly parses --only: a comma-separated list of event types. Empty
+// means every type.
+func parseOnly(s string) (map[string]bool, error) {
+	if s == "" {
+		return nil, nil
+	}
+	only := map[string]bool{}
+	for _, t := range strings.Split(s, ",") {
+		t = strings.TrimSpace(t)
+		if !isEventType(t) {
+			return nil, fmt.Errorf("--only: unknown event type %q (use %s)", t, strings.Join(eventTypes, ", "))
+		}
+		only[t] = true
+	}
+	return only, nil
+}
+
+func isEventType(t string) bool {
+	for _, k := range eventTypes {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+// eventPrinter prints events for listen and chat: one line of text each, or
+// one JSON object each with --json.
+type eventPrinter struct {
+	r      *runner
+	me     natter.UserID
+	device natter.DeviceID
+	only   map[string]bool // nil: everything
+}
+
+func (p *eventPrinter) wants(t string) bool { return p.only == nil || p.only[t] }
+
+// print prints ev and returns how many events it printed (an InboxEvent
+// holds many, a ContactsEvent, the list sent at every login, none).
+func (p *eventPrinter) print(ev client.Event) int {
+	switch ev := ev.(type) {
+	case client.MessageEvent:
+		return p.message(ev.Message, ev.Offline)
+	case client.ReceiptEvent:
+		return p.receipt(ev.Rcpt)
+	case client.InboxEvent:
+		n := 0
+		for _, g := range ev.Groups {
+			for _, m := range g.Messages {
+				n += p.message(m.Message, true)
+			}
+			for _, rc := range g.Receipts {
+				n += p.receipt(rc)
+			}
+		}
+		return n
+	case client.PresenceEvent:
+		if !p.wants(evPresence) {
+			return 0
+		}
+		if p.r.g.json {
+			p.r.emit(jsonPresence{Type: evPresence, User: ev.User, Status: ev.Status, Text: ev.Text, LastSeen: utc(ev.LastSeen)})
+		} else {
+			p.r.printf("%s is now %s\n", ev.User, presenceText(ev.Status, ev.Text, ev.LastSeen, p.r.now()))
+		}
+		return 1
+	case client.ContactEvent:
+		if !p.wants(evContact) {
+			return 0
+		}
+		if p.r.g.json {
+			jc := toJSONContact(ev.Contact)
+			jc.State = jsonState(jc.State)
+			p.r.emit(jsonContactEvent{Type: evContact, jsonContact: jc})
+		} else {
+			p.r.printf("%s\n", contactChangeText(ev.Contact))
+		}
+		return 1
+	case client.ReachEvent:
+		if !p.wants(evReach) {
+			return 0
+		}
+		if p.r.g.json {
+			cands := ev.Candidates
+			if cands == nil {
+				cands = []natter.Candidate{}
+			}
+			p.r.emit(jsonReach{Type: evReach, User: ev.User, Device: ev.Device, Candidates: cands})
+		} else if len(ev.Candidates) == 0 {
+			p.r.printf("%s's device %s is no longer reachable directly\n", ev.User, ev.Device)
+		} else {
+			addrs := make([]string, len(ev.Candidates))
+			for i, c := range ev.Candidates {
+				addrs[i] = c.Proto + " " + c.Addr
+			}
+			p.r.printf("%s's device %s can be reached at %s\n", ev.User, ev.Device, strings.Join(addrs, ", "))
+		}
+		return 1
+	case client.ConnEvent:
+		if !p.wants(evConnection) {
+			return 0
+		}
+		if p.r.g.json {
+			j := jsonConn{Type: evConnection, Up: ev.Up}
+			if ev.Err != nil {
+				j.Error, _ = describe(ev.Err)
+				j.Error = firstLine(j.Error)
+			}
+			p.r.emit(j)
+		} else if ev.Up {
+			p.r.printf("(connection back)\n")
+		} else if !ev.Final {
+			p.r.printf("(connection lost: %v; reconnecting)\n", ev.Err)
+		}
+		return 1
+	}
+	return 0
+}
+
+// message prints one message, unless it is one this device sent.
+func (p *eventPrinter) message(m wire.Message, offline bool) int {
+	if !p.wants(evMessage) || p.ownEcho(m) {
+		return 0
+	}
+	if p.r.g.json {
+		j := toJSONMessage(m)
+		j.Type, j.Offline = evMessage, offline
+		p.r.emit(j)
+		return 1
+	}
+	p.r.printf("%s\n", p.messageLine(m))
+	return 1
+}
+
+// ownEcho reports whether m was sent from this very device (a previous run
+// of natter): the user has seen it already.
+func (p *eventPrinter) ownEcho(m wire.Message) bool {
+	return m.From == p.me && (m.FromDevice == p.device || m.FromDevice == "")
+}
+
+// messageLine formats a message: "[15:04] bob: hello", or for the user's
+// own messages from another device "[15:04] you → bob: hello".
+func (p *eventPrinter) messageLine(m wire.Message) string {
+	who := string(m.From)
+	if m.From == p.me {
+		who = "you → " + string(m.To)
+	}
+	text := strings.ReplaceAll(messageText(m.Body), "\n", "\n    ")
+	return fmt.Sprintf("[%s] %s: %s", when(m.SentAt, p.r.now()), who, text)
+}
+
+// receipt prints a receipt for the user's messages. Receipts the user's
+// own devices sent are bookkeeping and are not shown.
+func (p *eventPrinter) receipt(rc wire.Rcpt) int {
+	if !p.wants(evReceipt) || rc.From == p.me {
+		return 0
+	}
+	if p.r.g.json {
+		j := toJSONReceipt(rc)
+		j.Type = evReceipt
+		p.r.emit(j)
+		return 1
+	}
+	p.r.printf("%s\n", receiptText(rc))
+	return 1
+}
+
+func receiptText(rc wire.Rcpt) string {
+	verb := "received"
+	if rc.State == natter.ReceiptRead {
+		verb = "read"
+	}
+	return fmt.Sprintf("%s %s your messages up to #%d", rc.From, verb, rc.Upto)
+}
+
+func contactChangeText(c wire.Contact) string {
+	switch c.State {
+	case natter.ContactPendingIn:
+		return fmt.Sprintf("%s asks to be your contact: natter accept %s", c.User, c.User)
+	case natter.ContactPendingOut:
+		return fmt.Sprintf("you asked %s to be your contact", c.User)
+	case natter.ContactApproved:
+		return fmt.Sprintf("%s is now your contact", c.User)
+	case natter.ContactBlocked:
+		return fmt.Sprintf("you blocked %s", c.User)
+	}
+	return fmt.Sprintf("%s is no longer your contact", c.User)
+}
+
+// inboxGroups sorts kept entries into groups by sender, in order of first
+// appearance, dropping duplicates (an entry delivered twice) and what the
+// user has seen already (messages sent from this device, the user's own
+// receipts).
+func inboxGroups(entries []unreadEntry, me natter.UserID, device natter.DeviceID) []wire.InboxGroup {
+	p := eventPrinter{me: me, device: device}
+	var groups []wire.InboxGroup
+	index := map[natter.UserID]int{}
+	seenMsg := map[natter.MessageID]bool{}
+	seenRcpt := map[wire.Rcpt]bool{}
+	group := func(from natter.UserID) *wire.InboxGroup {
+		i, ok := index[from]
+		if !ok {
+			i = len(groups)
+			index[from] = i
+			groups = append(groups, wire.InboxGroup{From: from})
+		}
+		return &groups[i]
+	}
+	sort.SliceStable(entries, func(i, j int) bool { return entryTime(entries[i]) < entryTime(entries[j]) })
+	for _, e := range entries {
+		switch {
+		case e.Message != nil:
+			m := *e.Message
+			if seenMsg[m.ID] || p.ownEcho(m) {
+				continue
+			}
+			seenMsg[m.ID] = true
+			g := group(m.From)
+			g.Messages = append(g.Messages, wire.Msg{Seq: e.Seq, Message: m})
+		case e.Receipt != nil:
+			rc := *e.Receipt
+			key := rc
+			key.Seq = 0
+			if seenRcpt[key] || rc.From == me {
+				continue
+			}
+			seenRcpt[key] = true
+			g := group(rc.From)
+			g.Receipts = append(g.Receipts, rc)
+		}
+	}
+	return groups
+}
+
+// entryTime orders kept entries: by when the server accepted them.
+func entryTime(e unreadEntry) int64 {
+	if e.Message != nil {
+		return e.Message.SentAt.UnixNano()
+	}
+	return e.Receipt.At.UnixNano()
+}
