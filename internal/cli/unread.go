@@ -118,7 +118,7 @@ func (h home) takeUnread(owner natter.UserID) ([]unreadEntry, func() error, erro
 		}
 		_, others := splitUnread(b[:min(read, len(b))], owner)
 		if read < len(b) { // appended by someone else since we read
-			later, _ := splitUnread(b[read:], "")
+			_, later := splitUnread(b[read:], "")
 			others = append(others, later...)
 		}
 		if err := h.rewriteUnread(others); err != nil {
