@@ -1,0 +1,282 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/natterim/natter"
+)
+
+// pair orders two users as the conversations table stores them (a < b).
+func pair(x, y natter.UserID) (a, b natter.UserID) {
+	if x < y {
+		return x, y
+	}
+	return y, x
+}
+
+// AppendMessage stores m, assigns its conversation sequence number and
+// appends it to the inboxes of m.To and m.From, all in one transaction. A
+// message whose (From, ID) is already stored is not stored again: the first
+// copy is returned with Duplicate set.
+//
+// Both users must exist (natter.ErrNoSuchUser), and From must differ from To
+// (natter.ErrSelf): a message to oneself would land twice in one inbox.
+func (db *DB) AppendMessage(ctx context.Context, m natter.Message) (natter.Appended, error) {
+	op := fmt.Sprintf("append message %s→%s %s", m.From, m.To, m.ID)
+	if m.From == m.To {
+		return natter.Appended{}, fmt.Errorf("sqlite: %s: %w", op, natter.ErrSelf)
+	}
+	var res natter.Appended
+	err := db.write(ctx, op, func(ctx context.Context, w *writer) error {
+		res = natter.Appended{}
+		if dup, err := findMessage(ctx, w, m.From, m.ID, &res); err != nil || dup {
+			res.Duplicate = dup
+			return err
+		}
+		// The inbox counters first: they also check that both users exist.
+		toSeq, err := nextInboxSeq(ctx, w, m.To)
+		if err != nil {
+			return err
+		}
+		fromSeq, err := nextInboxSeq(ctx, w, m.From)
+		if err != nil {
+			return err
+		}
+		a, b := pair(m.From, m.To)
+		var conv, convSeq int64
+		err = w.queryRow(ctx,
+			`INSERT INTO conversations (a, b, last_seq) VALUES (?, ?, 1)
+			 ON CONFLICT (a, b) DO UPDATE SET last_seq = last_seq + 1
+			 RETURNING id, last_seq`,
+			string(a), string(b)).Scan(&conv, &convSeq)
+		if err != nil {
+			return fmt.Errorf("next conversation seq: %w", err)
+		}
+		var pk int64
+		err = w.queryRow(ctx,
+			`INSERT INTO messages (sender, id, recipient, sender_device, body, conv, conv_seq, sent_at, to_seq, from_seq)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 RETURNING pk`,
+			string(m.From), string(m.ID), string(m.To), string(m.FromDevice), nonNil(m.Body),
+			conv, convSeq, dbTime(m.SentAt), toSeq, fromSeq).Scan(&pk)
+		if err != nil {
+			return fmt.Errorf("insert message: %w", err)
+		}
+		err = w.exec1(ctx,
+			`INSERT INTO inbox (user, seq, message) VALUES (?, ?, ?), (?, ?, ?)`,
+			string(m.To), toSeq, pk, string(m.From), fromSeq, pk)
+		if err != nil {
+			return fmt.Errorf("insert inbox entries: %w", err)
+		}
+		res.Message = m
+		res.Message.ConvSeq = uint64(convSeq)
+		res.Message.SentAt = storedTime(m.SentAt)
+		res.ToSeq, res.FromSeq = uint64(toSeq), uint64(fromSeq)
+		return nil
+	})
+	if err != nil {
+		return natter.Appended{}, err
+	}
+	return res, nil
+}
+
+// findMessage loads the message (sender, id) into res, if it is stored.
+func findMessage(ctx context.Context, w *writer, sender natter.UserID, id natter.MessageID, res *natter.Appended) (bool, error) {
+	var (
+		m                       natter.Message
+		from, device, to, mid   string
+		sentAt                  sql.NullInt64
+		convSeq, toSeq, fromSeq int64
+	)
+	err := w.queryRow(ctx,
+		`SELECT id, sender, sender_device, recipient, body, conv_seq, sent_at, to_seq, from_seq
+		 FROM messages WHERE sender = ? AND id = ?`,
+		string(sender), string(id)).Scan(&mid, &from, &device, &to, &m.Body, &convSeq, &sentAt, &toSeq, &fromSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look for a first copy: %w", err)
+	}
+	m.ID, m.From, m.FromDevice, m.To = natter.MessageID(mid), natter.UserID(from), natter.DeviceID(device), natter.UserID(to)
+	m.ConvSeq, m.SentAt = uint64(convSeq), goTime(sentAt)
+	res.Message, res.ToSeq, res.FromSeq = m, uint64(toSeq), uint64(fromSeq)
+	return true, nil
+}
+
+// nextInboxSeq takes the next sequence number of user's inbox.
+func nextInboxSeq(ctx context.Context, w *writer, user natter.UserID) (int64, error) {
+	var seq int64
+	err := w.queryRow(ctx,
+		`UPDATE users SET inbox_seq = inbox_seq + 1 WHERE name = ? RETURNING inbox_seq`,
+		string(user)).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%w: %s", natter.ErrNoSuchUser, user)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("next inbox seq of %s: %w", user, err)
+	}
+	return seq, nil
+}
+
+// AppendReceipt stores r and appends it to the inboxes of r.To and r.From.
+// Both users must exist (natter.ErrNoSuchUser) and differ (natter.ErrSelf);
+// r.State must be ReceiptDelivered or ReceiptRead (natter.ErrBadRequest).
+func (db *DB) AppendReceipt(ctx context.Context, r natter.Receipt) (toSeq, fromSeq uint64, err error) {
+	op := fmt.Sprintf("append %s receipt %s→%s up to %d", r.State, r.From, r.To, r.Upto)
+	switch {
+	case r.From == r.To:
+		return 0, 0, fmt.Errorf("sqlite: %s: %w", op, natter.ErrSelf)
+	case r.State != natter.ReceiptDelivered && r.State != natter.ReceiptRead:
+		return 0, 0, fmt.Errorf("sqlite: %s: %w: unknown receipt state %q", op, natter.ErrBadRequest, r.State)
+	}
+	upto, err := dbSeq("receipt upto", r.Upto)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	var ts, fs int64
+	err = db.write(ctx, op, func(ctx context.Context, w *writer) error {
+		var err error
+		if ts, err = nextInboxSeq(ctx, w, r.To); err != nil {
+			return err
+		}
+		if fs, err = nextInboxSeq(ctx, w, r.From); err != nil {
+			return err
+		}
+		var pk int64
+		err = w.queryRow(ctx,
+			`INSERT INTO receipts (sender, recipient, upto, state, at) VALUES (?, ?, ?, ?, ?) RETURNING pk`,
+			string(r.From), string(r.To), upto, string(r.State), dbTime(r.At)).Scan(&pk)
+		if err != nil {
+			return fmt.Errorf("insert receipt: %w", err)
+		}
+		err = w.exec1(ctx,
+			`INSERT INTO inbox (user, seq, receipt) VALUES (?, ?, ?), (?, ?, ?)`,
+			string(r.To), ts, pk, string(r.From), fs, pk)
+		if err != nil {
+			return fmt.Errorf("insert inbox entries: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return uint64(ts), uint64(fs), nil
+}
+
+// Inbox returns up to limit entries of user's inbox after sequence number
+// after, in order. A limit of zero or less returns nothing.
+func (db *DB) Inbox(ctx context.Context, user natter.UserID, after uint64, limit int) ([]natter.InboxEntry, error) {
+	op := fmt.Sprintf("read inbox of %s after %d", user, after)
+	if err := db.reading(op); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || after >= math.MaxInt64 {
+		return nil, nil
+	}
+	rows, err := db.rdb.QueryContext(ctx,
+		`SELECT i.seq,
+		        m.id, m.sender, m.sender_device, m.recipient, m.body, m.conv_seq, m.sent_at,
+		        r.sender, r.recipient, r.upto, r.state, r.at
+		 FROM inbox i
+		 LEFT JOIN messages m ON m.pk = i.message
+		 LEFT JOIN receipts r ON r.pk = i.receipt
+		 WHERE i.user = ? AND i.seq > ?
+		 ORDER BY i.seq
+		 LIMIT ?`,
+		string(user), int64(after), limit)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var entries []natter.InboxEntry
+	for rows.Next() {
+		var (
+			seq                      int64
+			mid, mFrom, mDevice, mTo sql.NullString
+			body                     []byte
+			convSeq                  sql.NullInt64
+			sentAt                   sql.NullInt64
+			rFrom, rTo, rState       sql.NullString
+			rUpto                    sql.NullInt64
+			rAt                      sql.NullInt64
+		)
+		if err := rows.Scan(&seq, &mid, &mFrom, &mDevice, &mTo, &body, &convSeq, &sentAt,
+			&rFrom, &rTo, &rUpto, &rState, &rAt); err != nil {
+			return nil, wrap(op, err)
+		}
+		e := natter.InboxEntry{Seq: uint64(seq)}
+		if mid.Valid {
+			e.Message = &natter.Message{
+				ID:         natter.MessageID(mid.String),
+				From:       natter.UserID(mFrom.String),
+				FromDevice: natter.DeviceID(mDevice.String),
+				To:         natter.UserID(mTo.String),
+				Body:       body,
+				ConvSeq:    uint64(convSeq.Int64),
+				SentAt:     goTime(sentAt),
+			}
+		} else {
+			e.Receipt = &natter.Receipt{
+				From:  natter.UserID(rFrom.String),
+				To:    natter.UserID(rTo.String),
+				Upto:  uint64(rUpto.Int64),
+				State: natter.ReceiptState(rState.String),
+				At:    goTime(rAt),
+			}
+		}
+		entries = append(entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
+	return entries, nil
+}
+
+// Conversation returns up to limit messages between a and b with
+// conversation sequence numbers above after, in order. A limit of zero or
+// less returns nothing.
+func (db *DB) Conversation(ctx context.Context, a, b natter.UserID, after uint64, limit int) ([]natter.Message, error) {
+	op := fmt.Sprintf("read conversation %s–%s after %d", a, b, after)
+	if err := db.reading(op); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || after >= math.MaxInt64 {
+		return nil, nil
+	}
+	a, b = pair(a, b)
+	rows, err := db.rdb.QueryContext(ctx,
+		`SELECT m.id, m.sender, m.sender_device, m.recipient, m.body, m.conv_seq, m.sent_at
+		 FROM conversations c JOIN messages m ON m.conv = c.id
+		 WHERE c.a = ? AND c.b = ? AND m.conv_seq > ?
+		 ORDER BY m.conv_seq
+		 LIMIT ?`,
+		string(a), string(b), int64(after), limit)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var msgs []natter.Message
+	for rows.Next() {
+		var (
+			m                     natter.Message
+			mid, from, device, to string
+			convSeq               int64
+			sentAt                sql.NullInt64
+		)
+		if err := rows.Scan(&mid, &from, &device, &to, &m.Body, &convSeq, &sentAt); err != nil {
+			return nil, wrap(op, err)
+		}
+		m.ID, m.From, m.FromDevice, m.To = natter.MessageID(mid), natter.UserID(from), natter.DeviceID(device), natter.UserID(to)
+		m.ConvSeq, m.SentAt = uint64(convSeq), goTime(sentAt)
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
+	return msgs, nil
+}

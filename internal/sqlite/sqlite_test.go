@@ -1,0 +1,353 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/internal/storetest"
+)
+
+// openTemp opens a store on a new file in t.TempDir() and checks, when the
+// test ends, that it left no goroutine of this package running. The caller
+// (or storetest.Run) closes it.
+func openTemp(t *testing.T, opts Options) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "natter.db"), opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { checkNoLeaks(t) })
+	return db
+}
+
+// checkNoLeaks fails t if a goroutine running this package's code outlives
+// the stores of the test (all closed by now: cleanups run last-in first-out).
+func checkNoLeaks(t *testing.T) {
+	t.Helper()
+	var stacks string
+	for range 50 {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "natter/internal/sqlite.(*writer)") {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("writer goroutine still running after Close:\n%s", stacks)
+}
+
+func TestStore(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts Options
+	}{
+		{"group", Options{}},
+		{"single", Options{NoGroupCommit: true}},
+		{"batch2", Options{MaxBatch: 2}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			storetest.Run(t, func(t *testing.T) natter.Store { return openTemp(t, tt.opts) })
+		})
+	}
+}
+
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "natter.db")
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := db.CreateUser(ctx, "alice", "hash-a", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateUser(ctx, "bob", "hash-b", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.UpdateContact(ctx, "alice", "bob", natter.OpAdd); err != nil {
+		t.Fatal(err)
+	}
+	a, err := db.AppendMessage(ctx, natter.Message{ID: "m1", From: "alice", To: "bob", Body: []byte{0, 1, 0xff}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := db.PasswordHash(ctx, "alice"); !errors.Is(err, natter.ErrClosed) {
+		t.Errorf("read after Close: %v, want ErrClosed", err)
+	}
+	if err := db.SetLastSeen(ctx, "alice", time.Now()); !errors.Is(err, natter.ErrClosed) {
+		t.Errorf("write after Close: %v, want ErrClosed", err)
+	}
+
+	db, err = Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+	if h, err := db.PasswordHash(ctx, "bob"); err != nil || h != "hash-b" {
+		t.Errorf("PasswordHash(bob) after reopen = %q, %v", h, err)
+	}
+	if st, err := db.ContactState(ctx, "bob", "alice"); err != nil || st != natter.ContactPendingIn {
+		t.Errorf("ContactState after reopen = %q, %v", st, err)
+	}
+	dup, err := db.AppendMessage(ctx, natter.Message{ID: "m1", From: "alice", To: "bob", Body: []byte("retry")})
+	if err != nil || !dup.Duplicate || string(dup.Message.Body) != "\x00\x01\xff" || dup.ToSeq != a.ToSeq {
+		t.Errorf("retry after reopen = %+v, %v; want the first copy", dup, err)
+	}
+	next, err := db.AppendMessage(ctx, natter.Message{ID: "m2", From: "bob", To: "alice", Body: []byte("hi")})
+	if err != nil || next.Message.ConvSeq != 2 || next.ToSeq != 2 || next.FromSeq != 2 {
+		t.Errorf("next message after reopen = %+v, %v; want ConvSeq 2 and inbox seqs 2", next, err)
+	}
+}
+
+// TestMigrations checks that the embedded migrations are numbered without
+// gaps, and that opening a database written by a newer natter fails clearly.
+func TestMigrations(t *testing.T) {
+	files, err := migrationList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no migrations embedded")
+	}
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "natter.db")
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var version int
+	if err := db.rdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != len(files) {
+		t.Errorf("user_version = %d, want %d", version, len(files))
+	}
+	for _, pragma := range []struct{ name, want string }{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"foreign_keys", "1"},
+	} {
+		var got string
+		if err := db.rdb.QueryRowContext(ctx, "PRAGMA "+pragma.name).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != pragma.want {
+			t.Errorf("PRAGMA %s = %s, want %s", pragma.name, got, pragma.want)
+		}
+	}
+	err = db.write(ctx, "bump schema version", func(ctx context.Context, w *writer) error {
+		return w.exec1(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(files)+1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = Open(ctx, path, Options{})
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Errorf("Open of a newer database: %v, want an error saying it is newer", err)
+	}
+}
+
+// TestCancelledWrite checks that a write whose context has ended before the
+// writer took it returns the context's error and writes nothing.
+func TestCancelledWrite(t *testing.T) {
+	db := openTemp(t, Options{})
+	defer db.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := db.CreateUser(ctx, "alice", "hash", time.Now())
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("CreateUser with a cancelled context: %v, want context.Canceled", err)
+	}
+	if ok, err := db.UserExists(t.Context(), "alice"); err != nil || ok {
+		t.Errorf("UserExists after a cancelled CreateUser = %v, %v; want false", ok, err)
+	}
+}
+
+// TestWithdrawQueued checks that a request withdrawn while queued is skipped
+// by the writer, and one taken into a batch completes although its caller
+// gave up.
+func TestWithdrawQueued(t *testing.T) {
+	db := openTemp(t, Options{})
+	defer db.Close()
+	ctx := t.Context()
+
+	// Hold the writer inside a batch, so that the next request stays queued.
+	inBatch, release := make(chan struct{}), make(chan struct{})
+	go db.write(ctx, "hold the writer", func(ctx context.Context, w *writer) error {
+		close(inBatch)
+		<-release
+		return nil
+	})
+	<-inBatch
+	qctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- db.CreateUser(qctx, "queued", "hash", time.Now()) }()
+	for len(db.w.reqs) == 0 { // wait until it is queued
+		runtime.Gosched()
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("withdrawn CreateUser: %v, want context.Canceled", err)
+	}
+	close(release)
+	if err := db.CreateUser(ctx, "after", "hash", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := db.UserExists(ctx, "queued"); ok {
+		t.Errorf("a withdrawn write was stored")
+	}
+
+	// Now a caller that gives up after its request entered a batch: the
+	// write completes and the caller is told so.
+	inBatch, release = make(chan struct{}), make(chan struct{})
+	bctx, cancel := context.WithCancel(ctx)
+	go func() {
+		errc <- db.write(bctx, "slow write", func(ctx context.Context, w *writer) error {
+			close(inBatch)
+			<-release
+			return w.exec1(ctx, `INSERT INTO users (name, password_hash) VALUES ('slow', 'h')`)
+		})
+	}()
+	<-inBatch
+	cancel()
+	time.Sleep(10 * time.Millisecond)
+	close(release)
+	if err := <-errc; err != nil {
+		t.Errorf("write cancelled inside its batch: %v, want nil (it completed)", err)
+	}
+	if ok, _ := db.UserExists(ctx, "slow"); !ok {
+		t.Errorf("write cancelled inside its batch was not stored")
+	}
+}
+
+// TestBatchIsolation runs failing and succeeding writes in one batch: the
+// failures must not undo or fail the others.
+func TestBatchIsolation(t *testing.T) {
+	db := openTemp(t, Options{})
+	defer db.Close()
+	ctx := t.Context()
+	if err := db.CreateUser(ctx, "alice", "h", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Hold the writer so that everything below queues up into one batch.
+	inBatch, release := make(chan struct{}), make(chan struct{})
+	go db.write(ctx, "hold the writer", func(ctx context.Context, w *writer) error {
+		close(inBatch)
+		<-release
+		return nil
+	})
+	<-inBatch
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result)
+	run := func(name string, fn func() error) {
+		go func() { results <- result{name, fn()} }()
+	}
+	run("create bob", func() error { return db.CreateUser(ctx, "bob", "h", time.Now()) })
+	run("create alice again", func() error { return db.CreateUser(ctx, "alice", "h2", time.Now()) })
+	run("constraint violation", func() error {
+		return db.write(ctx, "violate", func(ctx context.Context, w *writer) error {
+			// Half a write, then a constraint violation: the savepoint
+			// must undo the first half.
+			if err := w.exec1(ctx, `INSERT INTO users (name, password_hash) VALUES ('half', 'h')`); err != nil {
+				return err
+			}
+			return w.exec1(ctx, `INSERT INTO users (name, password_hash) VALUES ('alice', 'h')`)
+		})
+	})
+	run("create carol", func() error { return db.CreateUser(ctx, "carol", "h", time.Now()) })
+	for len(db.w.reqs) < 4 {
+		runtime.Gosched()
+	}
+	close(release)
+	for range 4 {
+		r := <-results
+		switch r.name {
+		case "create alice again":
+			if !errors.Is(r.err, natter.ErrUserExists) {
+				t.Errorf("%s: %v, want ErrUserExists", r.name, r.err)
+			}
+		case "constraint violation":
+			if r.err == nil || !strings.Contains(r.err.Error(), "UNIQUE") {
+				t.Errorf("%s: %v, want a UNIQUE constraint error", r.name, r.err)
+			}
+		default:
+			if r.err != nil {
+				t.Errorf("%s: %v", r.name, r.err)
+			}
+		}
+	}
+	for user, want := range map[natter.UserID]bool{"alice": true, "bob": true, "carol": true, "half": false} {
+		if ok, err := db.UserExists(ctx, user); err != nil || ok != want {
+			t.Errorf("UserExists(%s) = %v, %v; want %v", user, ok, err, want)
+		}
+	}
+	if h, _ := db.PasswordHash(ctx, "alice"); h != "h" {
+		t.Errorf("alice's hash = %q, want the first", h)
+	}
+}
+
+// TestOpenErrors checks that a path SQLite cannot open yields
+// ErrStoreUnavailable, not a panic or a bare driver error.
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, path  string
+		unavailable bool
+	}{
+		{"missing directory", filepath.Join(dir, "no", "such", "dir", "natter.db"), true},
+		{"a directory", dir, true},
+		{"in-memory", ":memory:", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, err := Open(t.Context(), tt.path, Options{})
+			if err == nil {
+				db.Close()
+				t.Fatalf("Open(%q) succeeded", tt.path)
+			}
+			if errors.Is(err, natter.ErrStoreUnavailable) != tt.unavailable {
+				t.Errorf("Open(%q): %v; wraps ErrStoreUnavailable: %v, want %v", tt.path, err, !tt.unavailable, tt.unavailable)
+			}
+		})
+	}
+}
+
+// TestOddPath checks that characters with a meaning in URIs survive in the
+// file name.
+func TestOddPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a ?b#c%20d&e=f.db")
+	db, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateUser(t.Context(), "alice", "h", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*"))
+	found := false
+	for _, m := range matches {
+		found = found || m == path
+	}
+	if !found {
+		t.Errorf("database not at %q; directory holds %q", path, matches)
+	}
+}
