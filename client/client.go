@@ -176,7 +176,10 @@ func (c *Client) Session() (Session, bool) {
 // Close closes the Client without logging out (the session stays
 // resumable): it acknowledges what was handed to the app, fails calls still
 // waiting with ErrClosed, closes the connection, waits for its goroutines
-// and closes the Events channel. Events not yet read are dropped.
+// and closes the Events channel. Events already in the channel stay readable
+// (they count as handed to the app and were acknowledged): read it until it
+// is closed. Pushes not yet in the channel are dropped, unacknowledged, and
+// will be delivered again at the next login.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		if cn := c.liveConn(); cn != nil {

@@ -1,0 +1,390 @@
+package client_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/client"
+	"github.com/natterim/natter/internal/tlscert"
+	"github.com/natterim/natter/wire"
+)
+
+// TestMain fails the run if any of the SDK's goroutines outlive the tests:
+// every test closes its Clients, and Close must stop them all.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if leaked := waitNoSDKGoroutines(5 * time.Second); leaked != "" {
+			fmt.Fprintf(os.Stderr, "SDK goroutines leaked:\n%s\n", leaked)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// sdkGoroutines are the functions the SDK runs as goroutines.
+var sdkGoroutines = []string{
+	"client.(*conn).readLoop", "client.(*conn).writeLoop",
+	"client.(*Client).dispatchLoop", "client.(*Client).reconnectLoop",
+}
+
+// waitNoSDKGoroutines waits until no SDK goroutine runs and returns the
+// stacks of those still running after d.
+func waitNoSDKGoroutines(d time.Duration) string {
+	deadline := time.Now().Add(d)
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		var leaked []string
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			for _, fn := range sdkGoroutines {
+				if strings.Contains(g, fn) {
+					leaked = append(leaked, g)
+					break
+				}
+			}
+		}
+		if len(leaked) == 0 || time.Now().After(deadline) {
+			return strings.Join(leaked, "\n\n")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// fakeServer is a scripted natterd for unit tests: it does TLS and the
+// Hello/Welcome exchange, then the test plays the server's part frame by
+// frame on each accepted connection.
+type fakeServer struct {
+	t       testing.TB
+	ln      net.Listener
+	roots   *x509.CertPool
+	welcome wire.Welcome
+	hello   func(*fakeConn) bool // if set, replaces sending Welcome; false closes
+	conns   chan *fakeConn
+}
+
+func newFakeServer(t testing.TB) *fakeServer {
+	t.Helper()
+	cert, err := tlscert.LoadOrCreate(t.TempDir(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert.Leaf)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &fakeServer{
+		t: t, ln: ln, roots: roots,
+		welcome: wire.Welcome{V: wire.Version, Server: "fake", Node: "n1", MaxFrame: wire.DefaultMaxFrame, MaxBody: wire.MaxBody, Keepalive: 30},
+		conns:   make(chan *fakeConn, 16),
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for {
+			select {
+			case fc := <-fs.conns:
+				fc.nc.Close()
+			default:
+				return
+			}
+		}
+	})
+	go func() {
+		defer close(done)
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fc := &fakeConn{t: t, nc: nc, r: wire.NewReader(nc, 0)}
+			nc.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, ok := fc.tryRead().(*wire.Hello); !ok {
+				nc.Close()
+				continue
+			}
+			nc.SetDeadline(time.Time{})
+			if fs.hello != nil {
+				if !fs.hello(fc) {
+					nc.Close()
+					continue
+				}
+			} else {
+				fc.write(fs.welcome)
+			}
+			fs.conns <- fc
+		}
+	}()
+	return fs
+}
+
+// opts returns Options that reach and trust the fake server.
+func (fs *fakeServer) opts(dev natter.DeviceID) client.Options {
+	return client.Options{
+		Addr:         fs.ln.Addr().String(),
+		TLSConfig:    &tls.Config{RootCAs: fs.roots, ServerName: "127.0.0.1"},
+		Device:       dev,
+		ClientName:   "client-test",
+		ReconnectMin: 10 * time.Millisecond,
+		ReconnectMax: 50 * time.Millisecond,
+	}
+}
+
+// accept returns the next connection that completed Hello/Welcome.
+func (fs *fakeServer) accept() *fakeConn {
+	fs.t.Helper()
+	select {
+	case fc := <-fs.conns:
+		return fc
+	case <-time.After(5 * time.Second):
+		fs.t.Fatal("fake server: no connection")
+		return nil
+	}
+}
+
+// noConn fails if a connection arrives within d.
+func (fs *fakeServer) noConn(d time.Duration) {
+	fs.t.Helper()
+	select {
+	case fc := <-fs.conns:
+		fc.nc.Close()
+		fs.t.Fatal("fake server: unexpected connection")
+	case <-time.After(d):
+	}
+}
+
+// fakeConn is the server's side of one connection.
+type fakeConn struct {
+	t  testing.TB
+	nc net.Conn
+	r  *wire.Reader
+}
+
+func (fc *fakeConn) tryRead() any {
+	f, err := fc.r.ReadFrame()
+	if err != nil {
+		return err
+	}
+	v, err := wire.Decode(f)
+	if err != nil {
+		return err
+	}
+	return v
+}
+
+// read returns the next frame from the client other than Ping and Ack
+// (which the client sends on its own schedule), answering Pings.
+func (fc *fakeConn) read() any {
+	fc.t.Helper()
+	for {
+		v := fc.readAny()
+		switch v := v.(type) {
+		case *wire.Ping:
+			fc.write(wire.Pong{Ref: v.Ref})
+		case *wire.Ack:
+		default:
+			return v
+		}
+	}
+}
+
+// readAny returns the next frame from the client, whatever it is.
+func (fc *fakeConn) readAny() any {
+	fc.t.Helper()
+	fc.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	v := fc.tryRead()
+	if err, ok := v.(error); ok {
+		fc.t.Fatalf("fake server: read: %v", err)
+	}
+	return v
+}
+
+// expect reads the next frame (other than Ping and Ack) and fails unless
+// it is a *T.
+func expect[T any](fc *fakeConn) *T {
+	fc.t.Helper()
+	v := fc.read()
+	t, ok := v.(*T)
+	if !ok {
+		fc.t.Fatalf("fake server: got %T %+v, want %T", v, v, t)
+	}
+	return t
+}
+
+// expectAck reads frames until an Ack for at least upto arrives.
+func (fc *fakeConn) expectAck(upto uint64) {
+	fc.t.Helper()
+	for {
+		switch v := fc.readAny().(type) {
+		case *wire.Ack:
+			if v.Upto > upto {
+				fc.t.Fatalf("fake server: ack %d, want %d", v.Upto, upto)
+			}
+			if v.Upto == upto {
+				return
+			}
+		case *wire.Ping:
+			fc.write(wire.Pong{Ref: v.Ref})
+		default:
+			fc.t.Fatalf("fake server: got %T %+v while waiting for ack %d", v, v, upto)
+		}
+	}
+}
+
+func (fc *fakeConn) write(vs ...any) {
+	fc.t.Helper()
+	var b []byte
+	for _, v := range vs {
+		f, err := wire.Encode(v)
+		if err != nil {
+			fc.t.Fatal(err)
+		}
+		b = append(b, f...)
+	}
+	fc.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fc.nc.Write(b); err != nil {
+		fc.t.Errorf("fake server: write: %v", err)
+	}
+}
+
+func (fc *fakeConn) close() { fc.nc.Close() }
+
+// authed answers a Signup, Login or Resume of user with Authed, the contact
+// list and an inbox of the given groups (which covers through).
+func (fc *fakeConn) authed(ref uint64, user natter.UserID, dev natter.DeviceID, through uint64, groups ...wire.InboxGroup) {
+	fc.t.Helper()
+	fc.write(
+		wire.Authed{Ref: ref, User: user, Device: dev, Token: "tok-" + string(user), Expires: time.Now().Add(time.Hour)},
+		wire.Contacts{Contacts: []wire.Contact{}},
+		wire.Inbox{Groups: groups, Through: through, Done: true},
+	)
+}
+
+// dialLogin dials the fake server and logs in as user, with an empty
+// inbox through `through`; it returns the client, the server's side of
+// the connection, and a reader of the client's events past the login's
+// ContactsEvent and InboxEvent.
+func dialLogin(t *testing.T, fs *fakeServer, o client.Options, user natter.UserID, through uint64) (*client.Client, *fakeConn, *events) {
+	t.Helper()
+	ctx := t.Context()
+	c, err := client.Dial(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fc := fs.accept()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Login(ctx, user, "password")
+		errc <- err
+	}()
+	l := expect[wire.Login](fc)
+	if l.User != user || l.Device != o.Device || l.Password != "password" {
+		t.Fatalf("login frame %+v", l)
+	}
+	fc.authed(l.Ref, user, o.Device, through)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ev := newEvents(t, c)
+	ev.want(func(e client.Event) bool { _, ok := e.(client.ContactsEvent); return ok })
+	ev.want(func(e client.Event) bool { ib, ok := e.(client.InboxEvent); return ok && ib.Done && len(ib.Groups) == 0 })
+	return c, fc, ev
+}
+
+// events reads a Client's events for a test.
+type events struct {
+	t  testing.TB
+	ch <-chan client.Event
+}
+
+func newEvents(t testing.TB, c *client.Client) *events { return &events{t: t, ch: c.Events()} }
+
+// next returns the next event, failing after a timeout.
+func (e *events) next() client.Event {
+	e.t.Helper()
+	select {
+	case ev, ok := <-e.ch:
+		if !ok {
+			e.t.Fatal("events closed")
+		}
+		return ev
+	case <-time.After(5 * time.Second):
+		e.t.Fatal("no event")
+		return nil
+	}
+}
+
+// want fails unless the next event satisfies ok.
+func (e *events) want(ok func(client.Event) bool) client.Event {
+	e.t.Helper()
+	ev := e.next()
+	if !ok(ev) {
+		e.t.Fatalf("unexpected event %T %+v", ev, ev)
+	}
+	return ev
+}
+
+// none fails if an event arrives within d.
+func (e *events) none(d time.Duration) {
+	e.t.Helper()
+	select {
+	case ev := <-e.ch:
+		e.t.Fatalf("unexpected event %T %+v", ev, ev)
+	case <-time.After(d):
+	}
+}
+
+// msg wants the next event to be the MessageEvent of ID id.
+func (e *events) msg(id natter.MessageID, offline bool) client.MessageEvent {
+	e.t.Helper()
+	ev := e.next()
+	me, ok := ev.(client.MessageEvent)
+	if !ok || me.Message.ID != id || me.Offline != offline {
+		e.t.Fatalf("got %T %+v, want message %s (offline %v)", ev, ev, id, offline)
+	}
+	return me
+}
+
+// conn wants the next event to be a ConnEvent with the given Up and Final.
+func (e *events) conn(up, final bool) client.ConnEvent {
+	e.t.Helper()
+	ev := e.next()
+	ce, ok := ev.(client.ConnEvent)
+	if !ok || ce.Up != up || ce.Final != final {
+		e.t.Fatalf("got %T %+v, want ConnEvent{Up: %v, Final: %v}", ev, ev, up, final)
+	}
+	return ce
+}
+
+// wireCode returns the code of the *wire.Err in err's chain, or "".
+func wireCode(err error) wire.Code {
+	var we *wire.Err
+	if errors.As(err, &we) {
+		return we.Code
+	}
+	return ""
+}
+
+// testMsg makes a pushed message from `from` to `to`.
+func testMsg(seq uint64, id natter.MessageID, from, to natter.UserID, conv uint64) wire.Msg {
+	return wire.Msg{Seq: seq, Message: wire.Message{
+		ID: id, From: from, FromDevice: "dev-" + natter.DeviceID(from), To: to,
+		Body: []byte("body of " + string(id)), ConvSeq: conv, SentAt: time.Now().UTC(),
+	}}
+}
+
+var _ = context.Background
