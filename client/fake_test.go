@@ -301,7 +301,10 @@ func dialLogin(t *testing.T, fs *fakeServer, o client.Options, user natter.UserI
 	}
 	ev := newEvents(t, c)
 	ev.want(func(e client.Event) bool { _, ok := e.(client.ContactsEvent); return ok })
-	ev.want(func(e client.Event) bool { ib, ok := e.(client.InboxEvent); return ok && ib.Done && len(ib.Groups) == 0 })
+	ev.want(func(e client.Event) bool {
+		ib, ok := e.(client.InboxEvent)
+		return ok && ib.Done && len(ib.Groups) == 0
+	})
 	return c, fc, ev
 }
 
