@@ -249,7 +249,7 @@ func signal(ch chan struct{}) {
 // keepalive.
 func (cn *conn) writeLoop() {
 	defer cn.c.wg.Done()
-	bw := bufio.NewWriterSize(cn.nc, 32<<10)
+	bw := bufio.NewWriterSize(cn.nc, 8<<10)
 	ping, _ := wire.Encode(wire.Ping{})
 	tick := time.NewTicker(cn.keepalive / 3)
 	defer tick.Stop()

@@ -1,16 +1,18 @@
 package client
 
 // ringSet is a set that remembers only its last n members: adding to a full
-// set forgets the oldest member. It is not safe for concurrent use.
+// set forgets the oldest member. Its memory grows with use, up to n, so
+// that many idle Clients in one process (a load generator) stay small. It
+// is not safe for concurrent use.
 type ringSet[K comparable] struct {
 	m    map[K]struct{}
-	ring []K
-	next int
-	full bool
+	ring []K // members in the order added, up to n; then a circular buffer
+	n    int
+	next int // where the next member goes once the ring is full
 }
 
 func newRingSet[K comparable](n int) *ringSet[K] {
-	return &ringSet[K]{m: make(map[K]struct{}), ring: make([]K, n)}
+	return &ringSet[K]{m: make(map[K]struct{}), n: max(n, 1)}
 }
 
 // Add adds k and reports whether it was new.
@@ -18,15 +20,14 @@ func (s *ringSet[K]) Add(k K) bool {
 	if _, ok := s.m[k]; ok {
 		return false
 	}
-	if s.full {
+	if len(s.ring) < s.n {
+		s.ring = append(s.ring, k)
+	} else {
 		delete(s.m, s.ring[s.next])
+		s.ring[s.next] = k
+		s.next = (s.next + 1) % s.n
 	}
-	s.ring[s.next] = k
 	s.m[k] = struct{}{}
-	s.next++
-	if s.next == len(s.ring) {
-		s.next, s.full = 0, true
-	}
 	return true
 }
 
