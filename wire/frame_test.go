@@ -452,14 +452,13 @@ func TestTypeNames(t *testing.T) {
 		}
 	}
 	// Directions: client types below 0x80, server types from 0x80.
+	fromServer := map[wire.Type]bool{
+		wire.TWelcome: true, wire.TAuthed: true, wire.TOK: true, wire.TError: true, wire.TContacts: true,
+		wire.TSendAck: true, wire.TPresence: true, wire.TContactUpdate: true, wire.TMsg: true, wire.TRcpt: true,
+		wire.TInbox: true, wire.TReach: true, wire.TMessages: true, wire.TPong: true, wire.TBye: true,
+	}
 	for _, v := range payloads {
-		typ := typeOf(t, v)
-		_, fromServer := map[wire.Type]bool{
-			wire.TWelcome: true, wire.TAuthed: true, wire.TOK: true, wire.TError: true, wire.TContacts: true,
-			wire.TSendAck: true, wire.TPresence: true, wire.TContactUpdate: true, wire.TMsg: true, wire.TRcpt: true,
-			wire.TInbox: true, wire.TReach: true, wire.TMessages: true, wire.TPong: true, wire.TBye: true,
-		}[typ]
-		if fromServer != (typ >= 0x80) {
+		if typ := typeOf(t, v); fromServer[typ] != (typ >= 0x80) {
 			t.Errorf("%s is 0x%02x, on the wrong side of 0x80", typ, byte(typ))
 		}
 	}
