@@ -36,18 +36,41 @@ func runListen(ctx context.Context, r *runner, _ []string) error {
 		c.Close()
 		return err
 	}
-	var rest []unreadEntry // kept entries not printed because --count was reached
-	for _, e := range kept {
-		if done() {
+	var rest []unreadEntry // acknowledged but not printed: --count was reached
+	// keep reports whether an entry is kept for later rather than printed:
+	// past --count, or of a type --only leaves out.
+	keep := func(e unreadEntry) bool {
+		return done() || (e.Message != nil && !p.wants(evMessage)) || (e.Receipt != nil && !p.wants(evReceipt))
+	}
+	show := func(e unreadEntry, offline bool) {
+		if keep(e) {
 			rest = append(rest, e)
-			continue
+			return
 		}
-		switch {
-		case e.Message != nil:
-			n += p.message(*e.Message, true)
-		case e.Receipt != nil:
+		if e.Message != nil {
+			n += p.message(*e.Message, offline)
+		} else {
 			n += p.receipt(*e.Receipt)
 		}
+	}
+	handle := func(ev client.Event) {
+		entries := unreadOf(ev)
+		if entries == nil {
+			if !done() {
+				n += p.print(ev)
+			}
+			return
+		}
+		offline := true // inbox entries
+		if me, ok := ev.(client.MessageEvent); ok {
+			offline = me.Offline
+		}
+		for _, e := range entries {
+			show(e, offline)
+		}
+	}
+	for _, e := range kept {
+		show(e, true)
 	}
 	if err := commit(); err != nil {
 		c.Close()
@@ -61,7 +84,7 @@ func runListen(ctx context.Context, r *runner, _ []string) error {
 				err = errors.New("the connection closed")
 				break
 			}
-			n += p.print(ev)
+			handle(ev)
 			if ce, ok := ev.(client.ConnEvent); ok && ce.Final {
 				err = serverErr(fmt.Errorf("session ended: %w", ce.Err), "")
 			}
@@ -69,10 +92,11 @@ func runListen(ctx context.Context, r *runner, _ []string) error {
 			err = ctx.Err()
 		}
 	}
-	// Events still queued were acknowledged by the SDK: keep them.
+	// Events still queued were acknowledged by the SDK: print them (after
+	// an interrupt, say) or, beyond --count, keep them.
 	c.Close()
 	for ev := range c.Events() {
-		rest = append(rest, unreadOf(ev)...)
+		handle(ev)
 	}
 	if kerr := r.home.appendUnread(s.User, rest); kerr != nil && err == nil {
 		err = kerr
