@@ -16,6 +16,12 @@ import (
 // empty bus each time it is called; it is called once per subtest, from
 // parallel subtests. The suite closes every bus it opens, so open need not
 // register a Close (if it does, Close is called twice).
+//
+// Besides what natter.Bus states, the suite expects that a bus is safe for
+// concurrent use; that it carries events of any bytes, empty included, up to
+// a whole frame of wire.DefaultMaxFrame bytes plus its 4-byte length; and
+// that after Close, Publish and Subscribe fail with an error wrapping
+// natter.ErrClosed.
 func RunBus(t *testing.T, open func(t *testing.T) natter.Bus) {
 	tests := []struct {
 		name string
