@@ -43,6 +43,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -52,6 +54,7 @@ import (
 	"github.com/natterim/natter"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // DefaultMaxBatch is the number of queued writes that share one transaction
@@ -136,7 +139,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	conn, err := wdb.Conn(ctx)
 	if err != nil {
 		wdb.Close()
-		return nil, wrap("open "+path, err)
+		return nil, wrap("open "+path, withOSReason(path, err))
 	}
 	fail := func(op string, err error) (*DB, error) {
 		conn.Close()
@@ -145,7 +148,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	var mode string
 	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return fail("open "+path, err)
+		return fail("open "+path, withOSReason(path, err))
 	}
 	if !strings.EqualFold(mode, "wal") {
 		return fail("open "+path, fmt.Errorf("journal mode is %q, not WAL (is the file system one that supports WAL?)", mode))
@@ -177,6 +180,24 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	go db.w.run()
 	return db, nil
+}
+
+// withOSReason adds the operating system's reason to err when SQLite could
+// not open path and says only "unable to open database file": whether the
+// file system is read-only, the directory missing, permission denied.
+func withOSReason(path string, err error) error {
+	if code, ok := primaryCode(err); !ok || code != sqlite3.SQLITE_CANTOPEN && code != sqlite3.SQLITE_READONLY && code != sqlite3.SQLITE_PERM {
+		return err
+	}
+	f, oserr := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(oserr, fs.ErrNotExist) {
+		_, oserr = os.Stat(filepath.Dir(path))
+	}
+	if oserr != nil {
+		return fmt.Errorf("%w (%v)", err, oserr)
+	}
+	f.Close()
+	return err
 }
 
 // dsn is the modernc.org/sqlite data source name for path. Pragmas are set

@@ -1,13 +1,16 @@
 package sqlite
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -369,4 +372,113 @@ func TestOddPath(t *testing.T) {
 	if !found {
 		t.Errorf("database not at %q; directory holds %q", path, matches)
 	}
+}
+
+// TestCrashDurability kills a process that is appending messages with
+// SIGKILL and checks that every message it had acknowledged is in the
+// database afterwards: a write returns only after its commit.
+//
+// The test binary runs itself as the child (crashChildEnv names the database
+// file); the child prints the ID of each acknowledged message, unbuffered.
+func TestCrashDurability(t *testing.T) {
+	if path := os.Getenv(crashChildEnv); path != "" {
+		crashChild(path)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "natter.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashDurability$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[natter.MessageID]bool{}
+	sc := bufio.NewScanner(out)
+	killed := false
+	for sc.Scan() {
+		line := sc.Text()
+		id, ok := strings.CutPrefix(line, "acked ")
+		if !ok {
+			continue
+		}
+		acked[natter.MessageID(id)] = true
+		if len(acked) == 500 && !killed {
+			cmd.Process.Kill() // SIGKILL on Unix
+			killed = true
+		}
+	}
+	cmd.Wait()
+	if !killed {
+		t.Fatalf("the child exited after %d acknowledgements, before it could be killed", len(acked))
+	}
+
+	db, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatalf("open after the crash: %v", err)
+	}
+	defer db.Close()
+	stored := map[natter.MessageID]bool{}
+	for _, pair := range [][2]natter.UserID{{"alice", "bob"}, {"bob", "carol"}, {"carol", "alice"}} {
+		msgs, err := db.Conversation(t.Context(), pair[0], pair[1], 0, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range msgs {
+			if m.ConvSeq != uint64(i+1) {
+				t.Fatalf("conversation %v has a gap at %d", pair, i+1)
+			}
+			stored[m.ID] = true
+		}
+	}
+	lost := 0
+	for id := range acked {
+		if !stored[id] {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d acknowledged messages lost in the crash", lost, len(acked))
+	}
+	t.Logf("%d messages acknowledged before SIGKILL, all stored (%d stored in all)", len(acked), len(stored))
+}
+
+const crashChildEnv = "NATTER_SQLITE_CRASH_CHILD"
+
+// crashChild appends messages from 16 goroutines forever, printing each
+// acknowledged ID, until it is killed.
+func crashChild(path string) {
+	ctx := context.Background()
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	users := []natter.UserID{"alice", "bob", "carol"}
+	for _, u := range users {
+		if err := db.CreateUser(ctx, u, "hash", time.Now()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
+	var mu sync.Mutex
+	for g := range 16 {
+		go func() {
+			from, to := users[g%3], users[(g+1)%3]
+			for i := 0; ; i++ {
+				id := natter.MessageID(fmt.Sprintf("g%d-%d", g, i))
+				if _, err := db.AppendMessage(ctx, natter.Message{ID: id, From: from, To: to, Body: []byte("x")}); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(2)
+				}
+				mu.Lock()
+				fmt.Fprintf(os.Stdout, "acked %s\n", id) // os.Stdout is unbuffered
+				mu.Unlock()
+			}
+		}()
+	}
+	select {}
 }
