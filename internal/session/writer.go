@@ -91,6 +91,14 @@ func (w *Writer) signal() {
 	}
 }
 
+// Err returns the error that stopped the Writer (ErrOverflow, a write
+// error, or Abort's error), or nil.
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
 // Done is closed when Run has returned.
 func (w *Writer) Done() <-chan struct{} { return w.done }
 

@@ -1,0 +1,377 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/internal/session"
+	"github.com/natterim/natter/wire"
+)
+
+// client is one connection's protocol state. Its reader runs in run; its
+// writes go through w, whose goroutine owns the socket.
+type client struct {
+	h    *Hub
+	conn session.Conn
+	w    *session.Writer
+	id   string
+	log  *slog.Logger
+	addr string // remote host, for throttling
+
+	// Set once at login, then read-only (read by the bus callback only after
+	// the subscription exists).
+	user      natter.UserID
+	device    natter.DeviceID
+	tokenHash []byte
+
+	// Reader-goroutine state.
+	cursor   uint64 // highest inbox seq this device acknowledged
+	status   natter.Status
+	text     string
+	reach    []natter.Candidate
+	since    time.Time
+	sub      natter.Subscription
+	errCount int
+
+	mu      sync.Mutex // guards live, held and through
+	live    bool       // events go straight to w; before that they are held
+	held    []event
+	through uint64
+}
+
+// maxHeld bounds the events held while a client's stored inbox is replayed.
+const maxHeld = 10_000
+
+func (h *Hub) newClient(conn session.Conn) *client {
+	id := h.cfg.Node + "-" + strconv.FormatUint(h.seq.Add(1), 36)
+	host := conn.RemoteAddr().String()
+	if hp, _, err := net.SplitHostPort(host); err == nil {
+		host = hp
+	}
+	return &client{
+		h: h, conn: conn, id: id, addr: host,
+		w:   session.NewWriter(conn, h.cfg.MaxQueueBytes, h.cfg.WriteTimeout),
+		log: h.log.With("conn", id, "remote", conn.RemoteAddr().String(), "transport", conn.Transport()),
+	}
+}
+
+func (c *client) run() {
+	h := c.h
+	h.met.connections.WithLabelValues(c.conn.Transport()).Inc()
+	defer h.met.connections.WithLabelValues(c.conn.Transport()).Dec()
+	c.log.Debug("connected")
+
+	writerErr := make(chan error, 1)
+	go func() { writerErr <- c.w.Run() }()
+
+	reason := c.readLoop()
+
+	// The reader is done: stop taking bus events, drop the live session,
+	// tell contacts, then let the writer flush what it has (a Bye, an error).
+	c.cleanup()
+	c.w.Finish(nil)
+	select {
+	case err := <-writerErr:
+		if err != nil && !errors.Is(err, session.ErrOverflow) && reason == "" {
+			reason = "write: " + err.Error()
+		}
+	case <-time.After(h.cfg.WriteTimeout):
+		c.w.Abort(errors.New("writer timed out"))
+	}
+	c.conn.Close()
+	if errors.Is(c.w.Err(), session.ErrOverflow) {
+		reason = "slow consumer"
+	}
+	h.met.disconnects.WithLabelValues(reasonLabel(reason)).Inc()
+	c.log.Info("disconnected", "user", c.user, "device", c.device, "reason", reason)
+}
+
+func reasonLabel(r string) string {
+	switch {
+	case r == "eof":
+		return "closed"
+	case r == "timeout", r == "logout", r == "slow consumer", r == "shutdown", r == "replaced":
+		return r
+	}
+	return "error"
+}
+
+// readLoop reads and handles frames until the connection ends; it returns
+// why.
+func (c *client) readLoop() string {
+	h := c.h
+	c.conn.SetReadDeadline(h.now().Add(h.cfg.HandshakeTimeout))
+	helloDone := false
+	for {
+		f, err := c.conn.ReadFrame()
+		if err != nil {
+			return c.readError(err)
+		}
+		h.met.framesIn.WithLabelValues(f.Type.String()).Inc()
+		if !helloDone {
+			if !c.hello(f) {
+				return "bad hello"
+			}
+			helloDone = true
+			c.conn.SetReadDeadline(h.now().Add(h.cfg.Keepalive))
+			continue
+		}
+		c.conn.SetReadDeadline(h.now().Add(h.cfg.Keepalive))
+		if stop := c.handle(f); stop != "" {
+			return stop
+		}
+	}
+}
+
+// readError turns a read error into a reason, telling the client what was
+// wrong where it can still be told.
+func (c *client) readError(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		return "eof"
+	case errors.As(err, &ne) && ne.Timeout():
+		c.bye(wire.CodeTimeout, "no frame within the keepalive timeout")
+		return "timeout"
+	case errors.Is(err, wire.ErrFrameTooLarge):
+		c.bye(wire.CodeTooLarge, err.Error())
+		c.log.Warn("oversized frame", "err", err)
+		return "oversized frame"
+	case errors.Is(err, wire.ErrEmptyFrame), errors.Is(err, session.ErrTextMessage):
+		c.bye(wire.CodeBadFrame, err.Error())
+		c.log.Warn("bad frame", "err", err)
+		return "bad frame"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		c.log.Warn("truncated frame")
+		return "truncated frame"
+	}
+	return "read: " + err.Error()
+}
+
+// hello handles the first frame, which must be a Hello of our version.
+func (c *client) hello(f wire.Frame) bool {
+	if f.Type != wire.THello {
+		c.bye(wire.CodeProtocol, "the first frame must be hello")
+		c.log.Warn("no hello", "type", f.Type)
+		return false
+	}
+	v, err := wire.Decode(f)
+	if err != nil {
+		c.bye(wire.CodeBadFrame, err.Error())
+		return false
+	}
+	hl := v.(*wire.Hello)
+	if hl.V != wire.Version {
+		c.bye(wire.CodeUnsupportedVersion, fmt.Sprintf("protocol version %d is not spoken here; this server speaks %d", hl.V, wire.Version))
+		c.log.Warn("unsupported version", "v", hl.V, "client", hl.Client)
+		return false
+	}
+	c.push(wire.Welcome{V: wire.Version, Server: c.h.cfg.ServerName, Node: c.h.cfg.Node,
+		MaxFrame: c.h.cfg.MaxFrame, MaxBody: wire.MaxBody, Keepalive: int(c.h.cfg.Keepalive / time.Second)})
+	return true
+}
+
+// maxProtocolErrors is how many bad frames a connection may send before it
+// is dropped.
+const maxProtocolErrors = 16
+
+// handle handles one frame after Hello. It returns a non-empty reason to end
+// the connection.
+func (c *client) handle(f wire.Frame) string {
+	if f.Type >= 0x80 || !f.Type.Known() {
+		code := wire.CodeUnknownType
+		if f.Type.Known() {
+			code = wire.CodeProtocol
+		}
+		return c.protocolError(0, code, fmt.Sprintf("frame type %s is not a request this server takes", f.Type))
+	}
+	v, err := wire.Decode(f)
+	if err != nil {
+		return c.protocolError(0, wire.CodeBadFrame, err.Error())
+	}
+	ctx := context.Background()
+	if c.user == "" {
+		switch m := v.(type) {
+		case *wire.Signup:
+			return c.signup(ctx, m)
+		case *wire.Login:
+			return c.login(ctx, m)
+		case *wire.Resume:
+			return c.resume(ctx, m)
+		case *wire.Ping:
+			c.push(wire.Pong{Ref: m.Ref})
+			return ""
+		}
+		return c.protocolError(refOf(v), wire.CodeProtocol, "log in first")
+	}
+	switch m := v.(type) {
+	case *wire.Ping:
+		c.push(wire.Pong{Ref: m.Ref})
+	case *wire.Send:
+		c.send(ctx, m)
+	case *wire.Ack:
+		c.ack(ctx, m)
+	case *wire.Receipt:
+		c.receipt(ctx, m)
+	case *wire.Sync:
+		if _, err := c.replay(ctx, m.After, m.Ref); err != nil {
+			c.fail(m.Ref, err)
+		}
+	case *wire.History:
+		c.history(ctx, m)
+	case *wire.ContactOp:
+		c.contactOp(ctx, m)
+	case *wire.ListContacts:
+		if err := c.sendContacts(ctx, m.Ref); err != nil {
+			c.fail(m.Ref, err)
+		}
+	case *wire.SetPresence:
+		c.setPresence(ctx, m)
+	case *wire.SetReach:
+		c.setReach(ctx, m)
+	case *wire.Logout:
+		return c.logout(ctx, m)
+	case *wire.Signup, *wire.Login, *wire.Resume:
+		return c.protocolError(refOf(v), wire.CodeProtocol, "already logged in")
+	default:
+		return c.protocolError(refOf(v), wire.CodeProtocol, fmt.Sprintf("%s is not a request", f.Type))
+	}
+	return ""
+}
+
+// protocolError answers a bad frame; too many end the connection.
+func (c *client) protocolError(ref uint64, code wire.Code, msg string) string {
+	c.errCount++
+	c.log.Warn("protocol error", "code", code, "msg", msg)
+	if c.errCount >= maxProtocolErrors {
+		c.bye(code, "too many protocol errors: "+msg)
+		return "protocol errors"
+	}
+	c.push(wire.Error{Ref: ref, Code: code, Message: msg})
+	return ""
+}
+
+// push encodes and queues a frame for this connection.
+func (c *client) push(v any) {
+	b, err := wire.Encode(v)
+	if err != nil {
+		c.log.Error("encode", "err", err)
+		return
+	}
+	c.pushFrame(b)
+}
+
+func (c *client) pushFrame(b []byte) {
+	if err := c.w.Push(b); errors.Is(err, session.ErrOverflow) {
+		c.h.met.slowConsumers.Inc()
+		c.log.Warn("slow consumer: outbound queue full; disconnecting")
+		c.conn.SetReadDeadline(time.Now()) // end the reader too
+	}
+}
+
+// fail answers request ref with the error err maps to.
+func (c *client) fail(ref uint64, err error) {
+	e := errorFrame(ref, err)
+	if e.Code == wire.CodeInternal || e.Code == wire.CodeUnavailable {
+		c.log.Error("request failed", "ref", ref, "err", err)
+	}
+	c.push(e)
+}
+
+// bye queues a Bye as the last frame and ends the reader soon.
+func (c *client) bye(code wire.Code, msg string) {
+	b, _ := wire.Encode(wire.Bye{Code: code, Message: msg})
+	c.w.Finish(b)
+	c.conn.SetReadDeadline(time.Now())
+}
+
+func refOf(v any) uint64 {
+	switch m := v.(type) {
+	case *wire.Signup:
+		return m.Ref
+	case *wire.Login:
+		return m.Ref
+	case *wire.Resume:
+		return m.Ref
+	case *wire.Logout:
+		return m.Ref
+	case *wire.ContactOp:
+		return m.Ref
+	case *wire.ListContacts:
+		return m.Ref
+	case *wire.SetPresence:
+		return m.Ref
+	case *wire.SetReach:
+		return m.Ref
+	case *wire.Send:
+		return m.Ref
+	case *wire.Receipt:
+		return m.Ref
+	case *wire.Sync:
+		return m.Ref
+	case *wire.History:
+		return m.Ref
+	}
+	return 0
+}
+
+// onEvent is the bus callback: it must not block.
+func (c *client) onEvent(b []byte) {
+	e, err := parseEvent(b)
+	if err != nil {
+		c.log.Error("bus event", "err", err)
+		return
+	}
+	if e.device != "" && e.device != c.device || e.skipConn == c.id {
+		return
+	}
+	c.mu.Lock()
+	if !c.live {
+		if len(c.held) >= maxHeld {
+			c.mu.Unlock()
+			c.h.met.slowConsumers.Inc()
+			c.w.Abort(session.ErrOverflow)
+			c.conn.SetReadDeadline(time.Now())
+			return
+		}
+		e.frame = append([]byte(nil), e.frame...)
+		c.held = append(c.held, e)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.deliver(e)
+}
+
+func (c *client) deliver(e event) {
+	switch e.kind {
+	case evFrame:
+		c.pushFrame(e.frame)
+	case evKick:
+		c.w.Finish(e.frame)
+		c.conn.SetReadDeadline(time.Now())
+	}
+}
+
+// goLive releases the events held during the inbox replay, dropping inbox
+// entries the replay already sent.
+func (c *client) goLive(through uint64) {
+	c.mu.Lock()
+	held := c.held
+	c.held, c.live, c.through = nil, true, through
+	for _, e := range held {
+		if e.seq != 0 && e.seq <= through {
+			continue
+		}
+		c.deliver(e)
+	}
+	c.mu.Unlock()
+}

@@ -1,0 +1,77 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/wire"
+)
+
+func (c *client) contactOp(ctx context.Context, m *wire.ContactOp) {
+	h := c.h
+	if err := natter.ValidateUserID(string(m.User)); err != nil {
+		c.fail(m.Ref, fmt.Errorf("%w: no such user %q", natter.ErrNoSuchUser, m.User))
+		return
+	}
+	// The old states tell who needs to hear of the change.
+	oldTheirs, err := h.cfg.Store.ContactState(ctx, m.User, c.user)
+	if err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
+	oldMine, err := h.cfg.Store.ContactState(ctx, c.user, m.User)
+	if err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
+	mine, theirs, err := h.cfg.Store.UpdateContact(ctx, c.user, m.User, m.Op)
+	if err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
+	c.push(wire.OK{Ref: m.Ref})
+	c.log.Info("contact", "op", m.Op, "peer", m.User, "mine", mine, "theirs", theirs)
+
+	if mine != oldMine {
+		h.pushContact(ctx, c.user, m.User, mine)
+	}
+	if theirs != oldTheirs {
+		h.pushContact(ctx, m.User, c.user, theirs)
+	}
+	if mine == natter.ContactApproved && oldMine != natter.ContactApproved {
+		// Newly connected: each side learns how to reach the other's devices.
+		h.pushReachOf(ctx, c.user, m.User)
+		h.pushReachOf(ctx, m.User, c.user)
+	}
+}
+
+// pushContact tells owner's devices that their row for peer is now state,
+// with peer's presence if approved.
+func (h *Hub) pushContact(ctx context.Context, owner, peer natter.UserID, state natter.ContactState) {
+	u := wire.ContactUpdate{Contact: wire.Contact{User: peer, State: state}}
+	if state == natter.ContactApproved {
+		p, _, err := h.presence(ctx, peer)
+		if err != nil {
+			h.log.Error("presence", "user", peer, "err", err)
+		}
+		u.Status, u.Text, u.LastSeen = p.Status, p.Text, p.LastSeen
+	}
+	b, _ := wire.Encode(u)
+	h.publish(ctx, owner, event{kind: evFrame, frame: b})
+}
+
+// pushReachOf sends to's devices the connection info of user's devices.
+func (h *Hub) pushReachOf(ctx context.Context, to, user natter.UserID) {
+	ss, err := h.cfg.Registry.Sessions(ctx, user)
+	if err != nil {
+		h.log.Error("reach", "user", user, "err", err)
+		return
+	}
+	for _, s := range ss {
+		if len(s.Reach) > 0 {
+			b, _ := wire.Encode(wire.Reach{User: s.User, Device: s.Device, Candidates: s.Reach})
+			h.publish(ctx, to, event{kind: evFrame, frame: b})
+		}
+	}
+}

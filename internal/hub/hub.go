@@ -1,0 +1,164 @@
+// Package hub is natterd's heart: it speaks the wire protocol with each
+// connection (package session carries the bytes), logs users in, keeps live
+// sessions in the Registry, fans presence and connection info out to approved
+// contacts, and routes messages and receipts through the Store (for
+// durability) and the Bus (to whichever node holds the recipient's devices).
+//
+// The hub holds no state that another node would need: everything shared
+// goes through the Store, Bus and Registry interfaces, so several natterd
+// nodes can share them.
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/internal/auth"
+	"github.com/natterim/natter/internal/session"
+	"github.com/natterim/natter/wire"
+)
+
+// Config is what a Hub is built from. Store, Bus, Registry and Hasher are
+// required; the rest have defaults.
+type Config struct {
+	Store    natter.Store
+	Bus      natter.Bus
+	Registry natter.Registry
+	Hasher   *auth.Hasher
+	Throttle *auth.Throttle // default auth.NewThrottle()
+	Metrics  *Metrics       // default: metrics registered nowhere
+	Logger   *slog.Logger   // default slog.Default()
+
+	Node       string // this node's name in the Registry; default random
+	ServerName string // sent in Welcome
+
+	Keepalive        time.Duration // silence after which a client is dropped; default 60s
+	HandshakeTimeout time.Duration // time to say Hello; default 10s
+	WriteTimeout     time.Duration // time for one batch of writes; default 15s
+	MaxFrame         int           // inbound frame limit; default wire.DefaultMaxFrame
+	MaxQueueBytes    int           // outbound queue bound per connection; default 4 MiB
+	SessionTTL       time.Duration // login token lifetime; default 30 days
+	Now              func() time.Time
+}
+
+// Hub serves connections. Create it with New; it is safe for concurrent use.
+type Hub struct {
+	cfg   Config
+	log   *slog.Logger
+	met   *Metrics
+	now   func() time.Time
+	seq   atomic.Uint64
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[*client]struct{}
+	down  bool
+}
+
+// New returns a Hub.
+func New(cfg Config) *Hub {
+	if cfg.Throttle == nil {
+		cfg.Throttle = auth.NewThrottle()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Node == "" {
+		b := make([]byte, 4)
+		rand.Read(b)
+		cfg.Node = hex.EncodeToString(b)
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = "natterd"
+	}
+	if cfg.Keepalive <= 0 {
+		cfg.Keepalive = 60 * time.Second
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 15 * time.Second
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = wire.DefaultMaxFrame
+	}
+	if cfg.MaxQueueBytes <= 0 {
+		cfg.MaxQueueBytes = 4 << 20
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 30 * 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Hub{cfg: cfg, log: cfg.Logger, met: cfg.Metrics, now: cfg.Now, conns: make(map[*client]struct{})}
+}
+
+// Node returns this node's name.
+func (h *Hub) Node() string { return h.cfg.Node }
+
+// Serve runs one connection until it ends, then cleans up after it (the
+// live session, presence). It returns when the connection is closed.
+func (h *Hub) Serve(conn session.Conn) {
+	c := h.newClient(conn)
+	h.mu.Lock()
+	if h.down {
+		h.mu.Unlock()
+		conn.Close()
+		return
+	}
+	h.conns[c] = struct{}{}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.conns, c)
+		h.mu.Unlock()
+		h.wg.Done()
+	}()
+	c.run()
+}
+
+// Shutdown says Bye to every connection, lets each write what it has queued,
+// and waits for them to end (or for ctx, after which they are closed hard).
+// New connections are refused from the start.
+func (h *Hub) Shutdown(ctx context.Context) {
+	h.mu.Lock()
+	h.down = true
+	cs := make([]*client, 0, len(h.conns))
+	for c := range h.conns {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		c.bye(wire.CodeShutdown, "server shutting down; reconnect later")
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		h.mu.Lock()
+		for c := range h.conns {
+			c.conn.Close()
+		}
+		h.mu.Unlock()
+		<-done
+	}
+}
+
+// Connections returns the number of open connections.
+func (h *Hub) Connections() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}

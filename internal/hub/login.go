@@ -1,0 +1,224 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/internal/auth"
+	"github.com/natterim/natter/wire"
+)
+
+// Password length bounds, in bytes. The upper bound keeps hashing cost fixed.
+const (
+	minPassword = 8
+	maxPassword = 1024
+)
+
+func (c *client) signup(ctx context.Context, m *wire.Signup) string {
+	h := c.h
+	if err := natter.ValidateUserID(string(m.User)); err != nil {
+		c.fail(m.Ref, err)
+		return ""
+	}
+	if err := validatePassword(m.Password); err != nil {
+		c.fail(m.Ref, err)
+		return ""
+	}
+	if err := natter.ValidateDeviceID(string(m.Device)); err != nil {
+		c.fail(m.Ref, err)
+		return ""
+	}
+	hash, err := h.cfg.Hasher.Hash(ctx, m.Password)
+	if err != nil {
+		c.fail(m.Ref, err)
+		return ""
+	}
+	if err := h.cfg.Store.CreateUser(ctx, m.User, hash, h.now()); err != nil {
+		h.met.logins.WithLabelValues("signup_refused").Inc()
+		c.fail(m.Ref, err)
+		return ""
+	}
+	h.met.logins.WithLabelValues("signup").Inc()
+	c.log.Info("signed up", "user", m.User)
+	return c.newSession(ctx, m.Ref, m.User, m.Device)
+}
+
+func validatePassword(pw string) error {
+	if len(pw) < minPassword || len(pw) > maxPassword {
+		return fmt.Errorf("%w: a password must be %d to %d bytes long", natter.ErrBadRequest, minPassword, maxPassword)
+	}
+	return nil
+}
+
+func (c *client) login(ctx context.Context, m *wire.Login) string {
+	h := c.h
+	if err := natter.ValidateDeviceID(string(m.Device)); err != nil {
+		c.fail(m.Ref, err)
+		return ""
+	}
+	userKey, ipKey := "u:"+string(m.User), "ip:"+c.addr
+	now := h.now()
+	if wait := max(h.cfg.Throttle.Wait(userKey, now), h.cfg.Throttle.Wait(ipKey, now)); wait > 0 {
+		h.met.logins.WithLabelValues("throttled").Inc()
+		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeRateLimited,
+			Message:    fmt.Sprintf("too many wrong passwords; try again in %s", wait.Round(time.Second/10)),
+			RetryAfter: wait.Milliseconds()})
+		return ""
+	}
+	hash, err := h.cfg.Store.PasswordHash(ctx, m.User)
+	ok := false
+	switch {
+	case errors.Is(err, natter.ErrNoSuchUser):
+		// Spend the same effort, so timing does not tell which names exist.
+		if err := h.cfg.Hasher.Dummy(ctx, m.Password); err != nil {
+			c.fail(m.Ref, err)
+			return ""
+		}
+	case err != nil:
+		c.fail(m.Ref, err)
+		return ""
+	default:
+		if ok, err = h.cfg.Hasher.Verify(ctx, hash, m.Password); err != nil {
+			c.fail(m.Ref, err)
+			return ""
+		}
+	}
+	if !ok {
+		d := max(h.cfg.Throttle.Fail(userKey, now), h.cfg.Throttle.Fail(ipKey, now))
+		h.met.logins.WithLabelValues("bad_credentials").Inc()
+		c.log.Info("wrong password", "user", m.User, "backoff", d)
+		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeBadCredentials,
+			Message:    fmt.Sprintf("wrong user name or password; next try allowed in %s", d.Round(time.Second/10)),
+			RetryAfter: d.Milliseconds()})
+		return ""
+	}
+	h.cfg.Throttle.Succeed(userKey)
+	h.cfg.Throttle.Succeed(ipKey)
+	h.met.logins.WithLabelValues("password").Inc()
+	return c.newSession(ctx, m.Ref, m.User, m.Device)
+}
+
+// newSession issues a token for a password login or signup, then starts.
+func (c *client) newSession(ctx context.Context, ref uint64, user natter.UserID, device natter.DeviceID) string {
+	h := c.h
+	token, hash := auth.NewToken()
+	now := h.now()
+	s := natter.Session{TokenHash: hash, User: user, Device: device, Created: now, Expires: now.Add(h.cfg.SessionTTL)}
+	if err := h.cfg.Store.CreateSession(ctx, s); err != nil {
+		c.fail(ref, err)
+		return ""
+	}
+	return c.start(ctx, ref, s, token)
+}
+
+func (c *client) resume(ctx context.Context, m *wire.Resume) string {
+	h := c.h
+	s, err := h.cfg.Store.Session(ctx, auth.HashToken(m.Token))
+	if errors.Is(err, natter.ErrNoSession) || err == nil && !h.now().Before(s.Expires) {
+		h.met.logins.WithLabelValues("token_refused").Inc()
+		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeSessionExpired, Message: "session expired or logged out; log in again"})
+		return ""
+	}
+	if err != nil {
+		c.fail(m.Ref, err)
+		return ""
+	}
+	h.met.logins.WithLabelValues("token").Inc()
+	return c.start(ctx, m.Ref, s, m.Token)
+}
+
+// start makes the connection a live session of s: it registers it, answers
+// Authed, sends the contact list with presence, contacts' connection info and
+// the stored inbox, then lets live events through and tells contacts.
+func (c *client) start(ctx context.Context, ref uint64, s natter.Session, token string) string {
+	h := c.h
+	now := h.now()
+	cursor, err := h.cfg.Store.TouchDevice(ctx, s.User, s.Device, now)
+	if err != nil {
+		c.fail(ref, err)
+		return ""
+	}
+	c.user, c.device, c.tokenHash, c.cursor = s.User, s.Device, s.TokenHash, cursor
+	c.status, c.since = natter.StatusOnline, now
+	c.log = c.log.With("user", s.User, "device", s.Device)
+
+	// Subscribe before reading the inbox, holding events until the replay is
+	// out, so nothing falls between the two.
+	sub, err := h.cfg.Bus.Subscribe(s.User, c.onEvent)
+	if err != nil {
+		c.fail(ref, err)
+		c.user = ""
+		return ""
+	}
+	c.sub = sub
+	if err := h.cfg.Registry.Put(ctx, c.liveSession()); err != nil {
+		c.fail(ref, err)
+		return "registry: " + err.Error()
+	}
+	h.met.sessions.Inc()
+	// Another connection of the same device (a stale one, or a second login)
+	// is replaced by this one.
+	bye, _ := wire.Encode(wire.Bye{Code: wire.CodeReplaced, Message: "this device logged in on another connection"})
+	h.publish(ctx, s.User, event{kind: evKick, device: s.Device, skipConn: c.id, frame: bye})
+
+	c.push(wire.Authed{Ref: ref, User: s.User, Device: s.Device, Token: token, Expires: s.Expires})
+	c.log.Info("logged in")
+	if err := c.sendContacts(ctx, 0); err != nil {
+		c.log.Error("send contacts", "err", err)
+	}
+	c.sendContactsReach(ctx)
+	through, err := c.replay(ctx, c.cursor, 0)
+	if err != nil {
+		c.log.Error("inbox replay", "err", err)
+	}
+	c.goLive(through)
+	h.announce(ctx, s.User)
+	return ""
+}
+
+func (c *client) liveSession() natter.LiveSession {
+	return natter.LiveSession{User: c.user, Device: c.device, Conn: c.id, Node: c.h.cfg.Node,
+		Status: c.status, Text: c.text, Reach: c.reach, Since: c.since}
+}
+
+func (c *client) logout(ctx context.Context, m *wire.Logout) string {
+	if err := c.h.cfg.Store.DeleteSession(ctx, c.tokenHash); err != nil {
+		c.fail(m.Ref, err)
+		return ""
+	}
+	c.push(wire.OK{Ref: m.Ref})
+	b, _ := wire.Encode(wire.Bye{Code: wire.CodeLoggedOut, Message: "logged out"})
+	c.w.Finish(b)
+	c.log.Info("logged out")
+	return "logout"
+}
+
+// cleanup runs when the reader ends: it drops the live session and, unless
+// the device reconnected elsewhere, tells contacts.
+func (c *client) cleanup() {
+	if c.user == "" {
+		return
+	}
+	h := c.h
+	if c.sub != nil {
+		c.sub.Unsubscribe()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	removed, err := h.cfg.Registry.Delete(ctx, c.user, c.device, c.id)
+	if err != nil {
+		c.log.Error("registry delete", "err", err)
+	}
+	h.met.sessions.Dec()
+	if !removed {
+		return
+	}
+	if len(c.reach) > 0 {
+		c.reach = nil
+		h.publishReach(ctx, c.user, c.device, nil)
+	}
+	h.announce(ctx, c.user)
+}

@@ -1,0 +1,211 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/wire"
+)
+
+func (c *client) send(ctx context.Context, m *wire.Send) {
+	h := c.h
+	start := time.Now()
+	if err := natter.ValidateMessageID(string(m.ID)); err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
+	if len(m.Body) > wire.MaxBody {
+		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeTooLarge, Message: fmt.Sprintf("message body over %d bytes", wire.MaxBody)})
+		return
+	}
+	// Approval is always mutual, and a block clears the blocked side's row,
+	// so the sender's own row decides.
+	st, err := h.cfg.Store.ContactState(ctx, c.user, m.To)
+	if err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
+	if st != natter.ContactApproved {
+		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeNotContact, Message: fmt.Sprintf("%s is not your contact", m.To)})
+		return
+	}
+	app, err := h.cfg.Store.AppendMessage(ctx, natter.Message{
+		ID: m.ID, From: c.user, FromDevice: c.device, To: m.To, Body: m.Body, SentAt: h.now(),
+	})
+	if err != nil {
+		h.met.storeErrors.Inc()
+		c.fail(m.Ref, err)
+		return
+	}
+	if app.Duplicate {
+		h.met.duplicates.Inc()
+	} else {
+		h.met.messages.Inc()
+	}
+	// Delivered at least once: a duplicate is published again in case the
+	// first attempt stopped between storing and publishing; clients drop
+	// what they already have.
+	msg := wireMessage(app.Message)
+	to, _ := wire.Encode(wire.Msg{Seq: app.ToSeq, Message: msg})
+	h.publish(ctx, m.To, event{kind: evFrame, seq: app.ToSeq, frame: to})
+	from, _ := wire.Encode(wire.Msg{Seq: app.FromSeq, Message: msg})
+	h.publish(ctx, c.user, event{kind: evFrame, seq: app.FromSeq, frame: from})
+
+	ss, err := h.cfg.Registry.Sessions(ctx, m.To)
+	if err != nil {
+		c.log.Error("registry", "err", err)
+	}
+	c.push(wire.SendAck{Ref: m.Ref, ID: app.Message.ID, ConvSeq: app.Message.ConvSeq, SentAt: app.Message.SentAt, Online: len(ss) > 0})
+	h.met.sendSeconds.Observe(time.Since(start).Seconds())
+}
+
+func wireMessage(m natter.Message) wire.Message {
+	return wire.Message{ID: m.ID, From: m.From, FromDevice: m.FromDevice, To: m.To, Body: m.Body, ConvSeq: m.ConvSeq, SentAt: m.SentAt}
+}
+
+func (c *client) receipt(ctx context.Context, m *wire.Receipt) {
+	h := c.h
+	if m.State != natter.ReceiptDelivered && m.State != natter.ReceiptRead {
+		c.fail(m.Ref, fmt.Errorf("%w: receipt state must be delivered or read", natter.ErrBadRequest))
+		return
+	}
+	st, err := h.cfg.Store.ContactState(ctx, c.user, m.Peer)
+	if err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
+	if st != natter.ContactApproved {
+		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeNotContact, Message: fmt.Sprintf("%s is not your contact", m.Peer)})
+		return
+	}
+	r := natter.Receipt{From: c.user, To: m.Peer, Upto: m.Upto, State: m.State, At: h.now()}
+	toSeq, fromSeq, err := h.cfg.Store.AppendReceipt(ctx, r)
+	if err != nil {
+		h.met.storeErrors.Inc()
+		c.fail(m.Ref, err)
+		return
+	}
+	c.push(wire.OK{Ref: m.Ref})
+	to, _ := wire.Encode(rcptFrame(toSeq, r))
+	h.publish(ctx, m.Peer, event{kind: evFrame, seq: toSeq, frame: to})
+	from, _ := wire.Encode(rcptFrame(fromSeq, r))
+	h.publish(ctx, c.user, event{kind: evFrame, seq: fromSeq, frame: from})
+}
+
+func rcptFrame(seq uint64, r natter.Receipt) wire.Rcpt {
+	return wire.Rcpt{Seq: seq, From: r.From, To: r.To, Upto: r.Upto, State: r.State, At: r.At}
+}
+
+func (c *client) ack(ctx context.Context, m *wire.Ack) {
+	if m.Upto <= c.cursor {
+		return
+	}
+	if err := c.h.cfg.Store.AckInbox(ctx, c.user, c.device, m.Upto); err != nil {
+		c.h.met.storeErrors.Inc()
+		c.log.Error("ack", "err", err)
+		return
+	}
+	c.cursor = m.Upto
+}
+
+// Inbox replay batching.
+const (
+	replayPage = 500
+)
+
+// replay sends the user's inbox entries after `after` as Inbox frames
+// grouped by sender (each page of entries is grouped on its own), the last
+// with Done. It returns the highest sequence number sent.
+func (c *client) replay(ctx context.Context, after uint64, ref uint64) (uint64, error) {
+	h := c.h
+	budget := h.cfg.MaxFrame / 2 // JSON and base64 inflate bodies by about 4/3
+	through := after
+	for {
+		entries, err := h.cfg.Store.Inbox(ctx, c.user, through, replayPage)
+		if err != nil {
+			c.push(wire.Inbox{Ref: ref, Groups: []wire.InboxGroup{}, Through: through, Done: true})
+			return through, err
+		}
+		done := len(entries) < replayPage
+		for len(entries) > 0 {
+			n, size := 0, 0
+			for n < len(entries) && (n == 0 || size+entrySize(entries[n]) <= budget) {
+				size += entrySize(entries[n])
+				n++
+			}
+			through = entries[n-1].Seq
+			c.push(wire.Inbox{Ref: ref, Groups: groupBySender(entries[:n]), Through: through, Done: done && n == len(entries)})
+			entries = entries[n:]
+		}
+		if done {
+			if through == after { // nothing at all: still say done
+				c.push(wire.Inbox{Ref: ref, Groups: []wire.InboxGroup{}, Through: through, Done: true})
+			}
+			return through, nil
+		}
+	}
+}
+
+func entrySize(e natter.InboxEntry) int {
+	if e.Message != nil {
+		return 256 + len(e.Message.Body)*4/3
+	}
+	return 160
+}
+
+// groupBySender groups entries by who caused them (a message's sender, a
+// receipt's reader), groups in order of their first entry, entries in order
+// within a group.
+func groupBySender(entries []natter.InboxEntry) []wire.InboxGroup {
+	var groups []wire.InboxGroup
+	index := map[natter.UserID]int{}
+	for _, e := range entries {
+		var from natter.UserID
+		if e.Message != nil {
+			from = e.Message.From
+		} else if e.Receipt != nil {
+			from = e.Receipt.From
+		} else {
+			continue
+		}
+		i, ok := index[from]
+		if !ok {
+			i = len(groups)
+			index[from] = i
+			groups = append(groups, wire.InboxGroup{From: from})
+		}
+		if e.Message != nil {
+			groups[i].Messages = append(groups[i].Messages, wire.Msg{Seq: e.Seq, Message: wireMessage(*e.Message)})
+		} else {
+			groups[i].Receipts = append(groups[i].Receipts, rcptFrame(e.Seq, *e.Receipt))
+		}
+	}
+	return groups
+}
+
+// maxHistory caps a History answer.
+const maxHistory = 500
+
+func (c *client) history(ctx context.Context, m *wire.History) {
+	limit := m.Limit
+	if limit <= 0 || limit > maxHistory {
+		limit = maxHistory
+	}
+	msgs, err := c.h.cfg.Store.Conversation(ctx, c.user, m.Peer, m.After, limit)
+	if err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
+	out := wire.Messages{Ref: m.Ref, Messages: make([]wire.Message, 0, len(msgs))}
+	size, budget := 0, c.h.cfg.MaxFrame/2
+	for _, msg := range msgs {
+		size += 256 + len(msg.Body)*4/3
+		if size > budget && len(out.Messages) > 0 {
+			break // the client pages on
+		}
+		out.Messages = append(out.Messages, wireMessage(msg))
+	}
+	c.push(out)
+}

@@ -1,0 +1,55 @@
+package hub
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the hub's Prometheus metrics.
+type Metrics struct {
+	connections    *prometheus.GaugeVec
+	sessions       prometheus.Gauge
+	framesIn       *prometheus.CounterVec
+	messages       prometheus.Counter
+	duplicates     prometheus.Counter
+	logins         *prometheus.CounterVec
+	disconnects    *prometheus.CounterVec
+	slowConsumers  prometheus.Counter
+	storeErrors    prometheus.Counter
+	busErrors      prometheus.Counter
+	presencePushes prometheus.Counter
+	sendSeconds    prometheus.Histogram
+}
+
+// NewMetrics creates the hub's metrics and registers them with reg (if not
+// nil).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "natter_connections",
+			Help: "Open client connections by transport."}, []string{"transport"}),
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "natter_sessions",
+			Help: "Logged-in connections."}),
+		framesIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_frames_in_total",
+			Help: "Frames received from clients, by type."}, []string{"type"}),
+		messages: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_messages_total",
+			Help: "Messages accepted and stored (relayed through the server)."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_messages_duplicate_total",
+			Help: "Sends that repeated an already stored message ID."}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_logins_total",
+			Help: "Sign-ups and logins by result."}, []string{"result"}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_disconnects_total",
+			Help: "Closed connections by reason."}, []string{"reason"}),
+		slowConsumers: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_slow_consumers_total",
+			Help: "Connections dropped because they did not read fast enough."}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_store_errors_total",
+			Help: "Store writes that failed."}),
+		busErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_bus_errors_total",
+			Help: "Bus publishes that failed."}),
+		presencePushes: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_presence_pushes_total",
+			Help: "Presence updates pushed to contacts."}),
+		sendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "natter_send_seconds",
+			Help: "Time to handle a send, including the durable commit.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.connections, m.sessions, m.framesIn, m.messages, m.duplicates, m.logins,
+			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds)
+	}
+	return m
+}

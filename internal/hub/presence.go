@@ -1,0 +1,209 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/wire"
+)
+
+// approved returns user's approved contacts.
+func (h *Hub) approved(ctx context.Context, user natter.UserID) ([]natter.UserID, error) {
+	cs, err := h.cfg.Store.Contacts(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	var out []natter.UserID
+	for _, c := range cs {
+		if c.State == natter.ContactApproved {
+			out = append(out, c.User)
+		}
+	}
+	return out, nil
+}
+
+// presence computes user's presence from the registry (and, when offline,
+// the stored last-seen time).
+func (h *Hub) presence(ctx context.Context, user natter.UserID) (natter.Presence, []natter.LiveSession, error) {
+	ss, err := h.cfg.Registry.Sessions(ctx, user)
+	if err != nil {
+		return natter.Presence{}, nil, err
+	}
+	p := natter.PresenceOf(user, ss, timeZero)
+	if p.Status == natter.StatusOffline {
+		ls, err := h.cfg.Store.LastSeen(ctx, []natter.UserID{user})
+		if err != nil {
+			return p, ss, err
+		}
+		p.LastSeen = ls[user]
+	}
+	return p, ss, nil
+}
+
+// announce recomputes user's presence and pushes it to every approved
+// contact. When the user has just gone offline it records last seen first.
+func (h *Hub) announce(ctx context.Context, user natter.UserID) {
+	ss, err := h.cfg.Registry.Sessions(ctx, user)
+	if err != nil {
+		h.log.Error("presence", "user", user, "err", err)
+		return
+	}
+	p := natter.PresenceOf(user, ss, timeZero)
+	if p.Status == natter.StatusOffline {
+		p.LastSeen = h.now()
+		if err := h.cfg.Store.SetLastSeen(ctx, user, p.LastSeen); err != nil {
+			h.log.Error("set last seen", "user", user, "err", err)
+		}
+	}
+	contacts, err := h.approved(ctx, user)
+	if err != nil {
+		h.log.Error("presence contacts", "user", user, "err", err)
+		return
+	}
+	if len(contacts) == 0 {
+		return
+	}
+	b, _ := wire.Encode(presenceFrame(p))
+	for _, to := range contacts {
+		h.publish(ctx, to, event{kind: evFrame, frame: b})
+	}
+	h.met.presencePushes.Add(float64(len(contacts)))
+}
+
+func presenceFrame(p natter.Presence) wire.Presence {
+	return wire.Presence{User: p.User, Status: p.Status, Text: p.Text, LastSeen: p.LastSeen}
+}
+
+// sendContacts sends the user's whole contact list, with presence for
+// approved contacts, answering ref (0: pushed after login).
+func (c *client) sendContacts(ctx context.Context, ref uint64) error {
+	h := c.h
+	cs, err := h.cfg.Store.Contacts(ctx, c.user)
+	if err != nil {
+		return err
+	}
+	out := wire.Contacts{Ref: ref, Contacts: make([]wire.Contact, 0, len(cs))}
+	var offline []natter.UserID
+	for _, k := range cs {
+		wc := wire.Contact{User: k.User, State: k.State}
+		if k.State == natter.ContactApproved {
+			ss, err := h.cfg.Registry.Sessions(ctx, k.User)
+			if err != nil {
+				return err
+			}
+			p := natter.PresenceOf(k.User, ss, timeZero)
+			wc.Status, wc.Text = p.Status, p.Text
+			if p.Status == natter.StatusOffline {
+				offline = append(offline, k.User)
+			}
+		}
+		out.Contacts = append(out.Contacts, wc)
+	}
+	if len(offline) > 0 {
+		ls, err := h.cfg.Store.LastSeen(ctx, offline)
+		if err != nil {
+			return err
+		}
+		for i := range out.Contacts {
+			if t, ok := ls[out.Contacts[i].User]; ok && out.Contacts[i].Status == natter.StatusOffline {
+				out.Contacts[i].LastSeen = t
+			}
+		}
+	}
+	c.push(out)
+	return nil
+}
+
+// sendContactsReach sends the connection info of every online approved
+// contact's devices.
+func (c *client) sendContactsReach(ctx context.Context) {
+	contacts, err := c.h.approved(ctx, c.user)
+	if err != nil {
+		c.log.Error("reach contacts", "err", err)
+		return
+	}
+	for _, u := range contacts {
+		c.sendReachOf(ctx, u)
+	}
+}
+
+// sendReachOf sends the connection info of user's devices to this client.
+func (c *client) sendReachOf(ctx context.Context, user natter.UserID) {
+	ss, err := c.h.cfg.Registry.Sessions(ctx, user)
+	if err != nil {
+		c.log.Error("reach", "err", err)
+		return
+	}
+	for _, s := range ss {
+		if len(s.Reach) > 0 {
+			c.push(wire.Reach{User: s.User, Device: s.Device, Candidates: s.Reach})
+		}
+	}
+}
+
+// publishReach tells user's approved contacts how device can be reached
+// (nil: no longer).
+func (h *Hub) publishReach(ctx context.Context, user natter.UserID, device natter.DeviceID, cands []natter.Candidate) {
+	contacts, err := h.approved(ctx, user)
+	if err != nil {
+		h.log.Error("reach contacts", "user", user, "err", err)
+		return
+	}
+	if cands == nil {
+		cands = []natter.Candidate{}
+	}
+	b, _ := wire.Encode(wire.Reach{User: user, Device: device, Candidates: cands})
+	for _, to := range contacts {
+		h.publish(ctx, to, event{kind: evFrame, frame: b})
+	}
+}
+
+func (c *client) setPresence(ctx context.Context, m *wire.SetPresence) {
+	if !m.Status.Valid() {
+		c.fail(m.Ref, fmt.Errorf("%w: status must be online, away or busy", natter.ErrBadRequest))
+		return
+	}
+	if len(m.Text) > natter.MaxStatusText {
+		c.fail(m.Ref, fmt.Errorf("%w: status text over %d bytes", natter.ErrBadRequest, natter.MaxStatusText))
+		return
+	}
+	c.status, c.text = m.Status, m.Text
+	if err := c.h.cfg.Registry.Put(ctx, c.liveSession()); err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
+	c.push(wire.OK{Ref: m.Ref})
+	c.h.announce(ctx, c.user)
+}
+
+// Limits on connection info.
+const (
+	maxCandidates = 32
+	maxAddrLen    = 300
+)
+
+func (c *client) setReach(ctx context.Context, m *wire.SetReach) {
+	if len(m.Candidates) > maxCandidates {
+		c.fail(m.Ref, fmt.Errorf("%w: at most %d candidates", natter.ErrBadRequest, maxCandidates))
+		return
+	}
+	for _, k := range m.Candidates {
+		if len(k.Addr) > maxAddrLen || len(k.Type) > 16 || len(k.Proto) > 16 {
+			c.fail(m.Ref, fmt.Errorf("%w: candidate fields too long", natter.ErrBadRequest))
+			return
+		}
+		if _, _, err := net.SplitHostPort(k.Addr); err != nil {
+			c.fail(m.Ref, fmt.Errorf("%w: candidate address %q is not host:port", natter.ErrBadRequest, k.Addr))
+			return
+		}
+	}
+	c.reach = append([]natter.Candidate(nil), m.Candidates...)
+	if err := c.h.cfg.Registry.Put(ctx, c.liveSession()); err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
+	c.push(wire.OK{Ref: m.Ref})
+	c.h.publishReach(ctx, c.user, c.device, c.reach)
+}
