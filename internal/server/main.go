@@ -1,0 +1,95 @@
+package server
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Main is natterd's main: it parses os.Args, runs the server until SIGTERM
+// or SIGINT, and returns the exit status (0 after a clean stop, 1 on an
+// error, 2 for a usage error).
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return Run(ctx, os.Args[1:], os.Stderr)
+}
+
+// Run is Main with its inputs given: args without the program name, and
+// where logs go.
+func Run(ctx context.Context, args []string, stderr io.Writer) int {
+	cfg, level, err := ParseFlags(args, stderr)
+	if err == flag.ErrHelp {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	s, err := New(ctx, cfg)
+	if err != nil {
+		cfg.Logger.Error("cannot start", "err", err)
+		return 1
+	}
+	if err := s.Serve(ctx); err != nil {
+		cfg.Logger.Error("stopped with error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// ParseFlags turns natterd's command line into a Config.
+func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
+	fs := flag.NewFlagSet("natterd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg Config
+	var hosts, level string
+	fs.StringVar(&cfg.DataDir, "data", "./natter-data", "folder for the database and the self-generated TLS certificate")
+	fs.StringVar(&cfg.Listen, "listen", ":7443", "TLS/TCP address for native clients (port 0 picks a free port)")
+	fs.StringVar(&cfg.HTTP, "http", ":8443", "HTTPS/WebSocket address for browsers (\"\" disables)")
+	fs.StringVar(&cfg.Admin, "admin", "127.0.0.1:9090", "admin address for /healthz and /metrics (\"\" disables)")
+	fs.StringVar(&cfg.CertFile, "cert", "", "TLS certificate file (PEM); default: self-generated in --data")
+	fs.StringVar(&cfg.KeyFile, "key", "", "TLS key file (PEM), with --cert")
+	fs.StringVar(&hosts, "hosts", "", "comma-separated extra host names/IPs for the self-generated certificate")
+	fs.DurationVar(&cfg.Keepalive, "keepalive", 60*time.Second, "drop clients silent for this long")
+	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time allowed for the TLS handshake and hello")
+	fs.IntVar(&cfg.MaxFrame, "max-frame", 0, "largest frame accepted, in bytes (default 1 MiB)")
+	fs.IntVar(&cfg.HashWorkers, "hash-workers", 0, "argon2id workers (default: number of CPUs)")
+	fs.BoolVar(&cfg.NoGroupCommit, "no-group-commit", false, "commit every write on its own (slower; for comparison)")
+	fs.StringVar(&cfg.Node, "node", "", "node name (default random)")
+	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: natterd [flags]\n\nnatterd is natter's server. With no flags it keeps its data in ./natter-data.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, 0, err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "natterd: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return cfg, 0, fmt.Errorf("usage")
+	}
+	if cfg.CertFile != "" && cfg.KeyFile == "" || cfg.CertFile == "" && cfg.KeyFile != "" {
+		fmt.Fprintln(stderr, "natterd: --cert and --key go together")
+		return cfg, 0, fmt.Errorf("usage")
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			cfg.Hosts = append(cfg.Hosts, h)
+		}
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		fmt.Fprintf(stderr, "natterd: --log-level: %v\n", err)
+		return cfg, 0, err
+	}
+	return cfg, lv, nil
+}

@@ -1,0 +1,315 @@
+// Package server assembles natterd: it opens the store, loads or creates the
+// TLS certificate, binds the listeners (TLS/TCP for native clients, HTTPS
+// with WebSocket for browsers, a localhost admin listener for health and
+// metrics) and runs the hub until told to stop, then drains.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/internal/auth"
+	"github.com/natterim/natter/internal/hub"
+	"github.com/natterim/natter/internal/membus"
+	"github.com/natterim/natter/internal/session"
+	"github.com/natterim/natter/internal/sqlite"
+	"github.com/natterim/natter/internal/tlscert"
+	"github.com/natterim/natter/wire"
+)
+
+// Config is natterd's configuration. The zero value of each field but
+// DataDir and Listen means its default.
+type Config struct {
+	DataDir string // SQLite database and TLS certificate live here
+	Listen  string // TLS/TCP listener for native clients
+	HTTP    string // HTTPS + WebSocket listener; "" disables it
+	Admin   string // plain-HTTP admin listener (/healthz, /metrics); "" disables it
+
+	CertFile, KeyFile string   // operator-supplied certificate; default: self-generated in DataDir
+	Hosts             []string // extra names/addresses for the self-generated certificate
+
+	Keepalive        time.Duration // default 60s
+	HandshakeTimeout time.Duration // TLS handshake and Hello; default 10s
+	MaxFrame         int           // default wire.DefaultMaxFrame
+	HashWorkers      int           // argon2id workers; default GOMAXPROCS
+	NoGroupCommit    bool          // one commit per write (for benchmarks)
+	Node             string        // node name; default random
+	ShutdownTimeout  time.Duration // time to drain on stop; default 10s
+
+	Logger *slog.Logger
+}
+
+// Server is a running natterd.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store *sqlite.DB
+	bus   *membus.Bus
+	hash  *auth.Hasher
+	hub   *hub.Hub
+	reg   *prometheus.Registry
+	cert  tls.Certificate
+	fp    string
+
+	ln      net.Listener // TLS/TCP (raw TCP; TLS per connection)
+	httpLn  net.Listener
+	adminLn net.Listener
+	httpSrv *http.Server
+	admin   *http.Server
+	wg      sync.WaitGroup
+}
+
+// New opens the store and certificate and binds every listener, so that
+// addresses are known (and port clashes reported) before Serve.
+func New(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = wire.DefaultMaxFrame
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	if cfg.HashWorkers <= 0 {
+		cfg.HashWorkers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	if cfg.CertFile != "" {
+		s.cert, err = tlscert.Load(cfg.CertFile, cfg.KeyFile)
+	} else {
+		s.cert, err = tlscert.LoadOrCreate(cfg.DataDir, cfg.Hosts, s.log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	leaf := s.cert.Leaf
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(s.cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("parse certificate: %w", err)
+		}
+	}
+	s.fp = tlscert.Fingerprint(leaf)
+
+	s.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "natter.db"),
+		sqlite.Options{NoGroupCommit: cfg.NoGroupCommit, Logger: s.log.With("component", "store")})
+	if err != nil {
+		return nil, err
+	}
+	s.bus = membus.New()
+	s.hash = auth.NewHasher(cfg.HashWorkers, 4*cfg.HashWorkers+64, auth.DefaultParams)
+	s.reg = prometheus.NewRegistry()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.hub = hub.New(hub.Config{
+		Store: s.store, Bus: s.bus, Registry: membus.NewRegistry(), Hasher: s.hash,
+		Metrics: hub.NewMetrics(s.reg), Logger: s.log, Node: cfg.Node, ServerName: "natterd/" + Version,
+		Keepalive: cfg.Keepalive, HandshakeTimeout: cfg.HandshakeTimeout, MaxFrame: cfg.MaxFrame,
+	})
+
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	if cfg.HTTP != "" {
+		if s.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
+			return nil, fmt.Errorf("listen https %s: %w", cfg.HTTP, err)
+		}
+	}
+	if cfg.Admin != "" {
+		if s.adminLn, err = net.Listen("tcp", cfg.Admin); err != nil {
+			return nil, fmt.Errorf("listen admin %s: %w", cfg.Admin, err)
+		}
+	}
+	return s, nil
+}
+
+// Version is natterd's version, reported in Welcome.
+const Version = "0.1.0"
+
+// Addr is the TLS/TCP listener's address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// HTTPAddr is the HTTPS listener's address, or nil.
+func (s *Server) HTTPAddr() net.Addr { return addrOf(s.httpLn) }
+
+// AdminAddr is the admin listener's address, or nil.
+func (s *Server) AdminAddr() net.Addr { return addrOf(s.adminLn) }
+
+func addrOf(l net.Listener) net.Addr {
+	if l == nil {
+		return nil
+	}
+	return l.Addr()
+}
+
+// Fingerprint is the SHA-256 of the server certificate (see tlscert).
+func (s *Server) Fingerprint() string { return s.fp }
+
+// Store returns the server's store (for tests and tools in this module).
+func (s *Server) Store() natter.Store { return s.store }
+
+func (s *Server) tlsConfig() *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{s.cert},
+		MinVersion:   tls.VersionTLS13,
+		NextProtos:   []string{"natter/1", "http/1.1"},
+	}
+}
+
+// Serve runs until ctx ends, then stops accepting, says Bye to every client,
+// lets them drain (up to ShutdownTimeout) and closes the store.
+func (s *Server) Serve(ctx context.Context) error {
+	s.log.Info("listening", "kind", "tls", "addr", s.ln.Addr().String())
+	if s.httpLn != nil {
+		s.log.Info("listening", "kind", "https", "addr", s.httpLn.Addr().String())
+	}
+	if s.adminLn != nil {
+		s.log.Info("listening", "kind", "admin", "addr", s.adminLn.Addr().String())
+	}
+	s.log.Info("certificate", "sha256", s.fp)
+
+	tcfg := s.tlsConfig()
+	s.wg.Go(func() { s.acceptTLS(tcfg) })
+	if s.httpLn != nil {
+		s.httpSrv = &http.Server{Handler: s.httpHandler(), TLSConfig: tcfg,
+			ReadHeaderTimeout: s.cfg.HandshakeTimeout, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+		s.wg.Go(func() {
+			if err := s.httpSrv.ServeTLS(s.httpLn, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("https", "err", err)
+			}
+		})
+	}
+	if s.adminLn != nil {
+		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		s.wg.Go(func() {
+			if err := s.admin.Serve(s.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("admin", "err", err)
+			}
+		})
+	}
+	<-ctx.Done()
+	s.log.Info("shutting down", "connections", s.hub.Connections())
+	s.ln.Close()
+	if s.httpSrv != nil {
+		s.httpSrv.Close() // WebSocket connections are hijacked: the hub drains them
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	s.hub.Shutdown(dctx)
+	if s.admin != nil {
+		s.admin.Close()
+	}
+	s.wg.Wait()
+	err := s.closeAll()
+	s.log.Info("stopped")
+	return err
+}
+
+func (s *Server) closeAll() error {
+	var errs []error
+	for _, l := range []net.Listener{s.ln, s.httpLn, s.adminLn} {
+		if l != nil {
+			l.Close()
+		}
+	}
+	if s.hash != nil {
+		s.hash.Close()
+	}
+	if s.bus != nil {
+		s.bus.Close()
+	}
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) acceptTLS(cfg *tls.Config) {
+	var delay time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, keep serving.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.wg.Go(func() { s.serveTLS(nc, cfg) })
+	}
+}
+
+func (s *Server) serveTLS(nc net.Conn, cfg *tls.Config) {
+	tc := tls.Server(nc, cfg)
+	nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		s.log.Debug("tls handshake", "remote", nc.RemoteAddr().String(), "err", err)
+		nc.Close()
+		return
+	}
+	nc.SetDeadline(time.Time{})
+	s.hub.Serve(session.NewStreamConn(tc, s.cfg.MaxFrame))
+}
+
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"natter.v1"}})
+		if err != nil {
+			s.log.Debug("websocket accept", "err", err)
+			return
+		}
+		remote, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
+		s.hub.Serve(session.NewWSConn(c, remote, s.cfg.MaxFrame))
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "natterd %s: native clients connect over TLS; browsers over WebSocket at /ws (protocol v%d).\n", Version, wire.Version)
+	})
+	return mux
+}
+
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := s.store.UserExists(ctx, "healthz"); err != nil {
+			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "ok\nconnections %d\n", s.hub.Connections())
+	})
+	mux.Handle("GET /metrics", promhttpHandler(s.reg))
+	return mux
+}

@@ -1,0 +1,159 @@
+// Package servertest starts real natterd servers for tests: real TCP
+// listeners on 127.0.0.1, real TLS with the server's self-generated
+// certificate, a real SQLite file in a temporary folder.
+package servertest
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/natterim/natter/internal/server"
+)
+
+// Instance is a running server.
+type Instance struct {
+	Addr, HTTPAddr, AdminAddr string
+	DataDir                   string
+	Fingerprint               string
+	Config                    server.Config
+
+	t      testing.TB
+	srv    *server.Server
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start runs a server with a fresh data folder on 127.0.0.1:0 (all three
+// listeners), applying opts to its Config first. It is stopped at the end
+// of the test.
+func Start(t testing.TB, opts ...func(*server.Config)) *Instance {
+	t.Helper()
+	cfg := server.Config{
+		DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Admin: "127.0.0.1:0",
+		Logger: Logger(t),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	in, err := start(t, cfg)
+	if err != nil {
+		t.Fatalf("start natterd: %v", err)
+	}
+	return in
+}
+
+// Logger returns a logger that writes warnings and errors to the test log
+// (and everything with NATTER_TEST_LOG=debug).
+func Logger(t testing.TB) *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("NATTER_TEST_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(string(b[:len(b)-1]))
+	return len(b), nil
+}
+
+func start(t testing.TB, cfg server.Config) (*Instance, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	in := &Instance{
+		Addr: srv.Addr().String(), DataDir: cfg.DataDir, Fingerprint: srv.Fingerprint(), Config: cfg,
+		t: t, srv: srv, cancel: cancel, done: make(chan error, 1),
+	}
+	if a := srv.HTTPAddr(); a != nil {
+		in.HTTPAddr = a.String()
+	}
+	if a := srv.AdminAddr(); a != nil {
+		in.AdminAddr = a.String()
+	}
+	go func() { in.done <- srv.Serve(ctx) }()
+	t.Cleanup(in.Stop)
+	return in, nil
+}
+
+// Server returns the running server.
+func (in *Instance) Server() *server.Server { return in.srv }
+
+// Stop stops the server gracefully and waits for it. Stopping twice is fine.
+func (in *Instance) Stop() {
+	if in.cancel == nil {
+		return
+	}
+	in.cancel()
+	in.cancel = nil
+	select {
+	case err := <-in.done:
+		if err != nil {
+			in.t.Errorf("natterd stopped with error: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		in.t.Errorf("natterd did not stop within 30s")
+	}
+}
+
+// Restart stops the server and starts a new one on the same data folder and
+// the same addresses (what clients see as a server restart).
+func (in *Instance) Restart() {
+	in.t.Helper()
+	in.Stop()
+	cfg := in.Config
+	cfg.Listen, cfg.HTTP, cfg.Admin = in.Addr, in.HTTPAddr, in.AdminAddr
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := start(in.t, cfg)
+		if err == nil {
+			*in = *n
+			return
+		}
+		if time.Now().After(deadline) {
+			in.t.Fatalf("restart natterd: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // the old listeners may linger a moment
+	}
+}
+
+// ClientTLS returns a TLS configuration that trusts this server's
+// certificate (and nothing else).
+func (in *Instance) ClientTLS() *tls.Config {
+	pool := x509.NewCertPool()
+	b, err := os.ReadFile(filepath.Join(in.DataDir, "cert.pem"))
+	if err != nil {
+		in.t.Fatalf("read server certificate: %v", err)
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		in.t.Fatal("server certificate: no PEM certificate")
+	}
+	return &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS13}
+}
+
+// CertPEM returns the server certificate in PEM form.
+func (in *Instance) CertPEM() []byte {
+	b, err := os.ReadFile(filepath.Join(in.DataDir, "cert.pem"))
+	if err != nil {
+		in.t.Fatalf("read server certificate: %v", err)
+	}
+	if blk, _ := pem.Decode(b); blk == nil {
+		in.t.Fatal("server certificate: no PEM block")
+	}
+	return b
+}
+
+var _ io.Writer = testWriter{}
