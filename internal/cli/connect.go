@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 
 	"github.com/natterim/natter/client"
@@ -49,6 +50,10 @@ func (r *runner) dial(ctx context.Context, fallback string) (*client.Client, str
 		}
 		if errors.Is(err, context.Canceled) {
 			return nil, "", err
+		}
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err // "connect: connection refused", without the address again
 		}
 		return nil, "", withCode("connect", "cannot connect to %s: %v", addr, err)
 	}

@@ -173,11 +173,10 @@ func tlsConfig(addr, caFile string, p *pinner) (*tls.Config, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("--ca %s: no PEM certificate found", caFile)
 		}
-		return &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}, nil
+		return &tls.Config{RootCAs: pool, ServerName: host}, nil
 	}
 	return &tls.Config{
 		ServerName: host,
-		MinVersion: tls.VersionTLS12,
 		// Chain and host name checks are replaced by the pin: the server's
 		// certificate is self-signed, and the pin is a stronger check.
 		InsecureSkipVerify: true,

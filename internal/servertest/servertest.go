@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,8 +26,14 @@ type Instance struct {
 	Fingerprint               string
 	Config                    server.Config
 
-	t      testing.TB
-	srv    *server.Server
+	t   testing.TB
+	srv *server.Server
+	r   *running
+}
+
+// running is shared by copies of an Instance, so it is stopped once.
+type running struct {
+	once   sync.Once
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -76,7 +83,7 @@ func start(t testing.TB, cfg server.Config) (*Instance, error) {
 	}
 	in := &Instance{
 		Addr: srv.Addr().String(), DataDir: cfg.DataDir, Fingerprint: srv.Fingerprint(), Config: cfg,
-		t: t, srv: srv, cancel: cancel, done: make(chan error, 1),
+		t: t, srv: srv, r: &running{cancel: cancel, done: make(chan error, 1)},
 	}
 	if a := srv.HTTPAddr(); a != nil {
 		in.HTTPAddr = a.String()
@@ -84,7 +91,7 @@ func start(t testing.TB, cfg server.Config) (*Instance, error) {
 	if a := srv.AdminAddr(); a != nil {
 		in.AdminAddr = a.String()
 	}
-	go func() { in.done <- srv.Serve(ctx) }()
+	go func() { in.r.done <- srv.Serve(ctx) }()
 	t.Cleanup(in.Stop)
 	return in, nil
 }
@@ -94,19 +101,17 @@ func (in *Instance) Server() *server.Server { return in.srv }
 
 // Stop stops the server gracefully and waits for it. Stopping twice is fine.
 func (in *Instance) Stop() {
-	if in.cancel == nil {
-		return
-	}
-	in.cancel()
-	in.cancel = nil
-	select {
-	case err := <-in.done:
-		if err != nil {
-			in.t.Errorf("natterd stopped with error: %v", err)
+	in.r.once.Do(func() {
+		in.r.cancel()
+		select {
+		case err := <-in.r.done:
+			if err != nil {
+				in.t.Errorf("natterd stopped with error: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			in.t.Errorf("natterd did not stop within 30s")
 		}
-	case <-time.After(30 * time.Second):
-		in.t.Errorf("natterd did not stop within 30s")
-	}
+	})
 }
 
 // Restart stops the server and starts a new one on the same data folder and

@@ -10,6 +10,10 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
+// errPanicked marks the error of a write whose work panicked (see
+// writer.call).
+var errPanicked = errors.New("panic in a write (a bug; see the log)")
+
 // primaryCode returns the primary SQLite result code of err (the low byte of
 // an extended code such as SQLITE_IOERR_WRITE), if err comes from SQLite.
 func primaryCode(err error) (int, bool) {
@@ -44,8 +48,12 @@ func unavailable(err error) bool {
 // ended the batch's transaction, so that the batch cannot go on. A constraint
 // violation only undoes its own statement; any other SQLite error (disk full,
 // I/O error, busy, interrupted) may roll back the whole transaction. Errors
-// that do not come from SQLite (the natter sentinels) never do.
+// that do not come from SQLite (the natter sentinels) never do; a panic
+// always does.
 func txFatal(err error) bool {
+	if errors.Is(err, errPanicked) {
+		return true // the transaction is in an unknown state
+	}
 	code, ok := primaryCode(err)
 	return ok && code != sqlite3.SQLITE_CONSTRAINT
 }

@@ -296,16 +296,29 @@ func TestBatchIsolation(t *testing.T) {
 		})
 	})
 	run("create carol", func() error { return db.CreateUser(ctx, "carol", "h", time.Now()) })
-	for len(db.w.reqs) < 4 {
+	run("panic", func() error {
+		return db.write(ctx, "panic", func(ctx context.Context, w *writer) error {
+			if err := w.exec1(ctx, `INSERT INTO users (name, password_hash) VALUES ('panicky', 'h')`); err != nil {
+				return err
+			}
+			panic("a bug")
+		})
+	})
+	run("create dave", func() error { return db.CreateUser(ctx, "dave", "h", time.Now()) })
+	for len(db.w.reqs) < 6 {
 		runtime.Gosched()
 	}
 	close(release)
-	for range 4 {
+	for range 6 {
 		r := <-results
 		switch r.name {
 		case "create alice again":
 			if !errors.Is(r.err, natter.ErrUserExists) {
 				t.Errorf("%s: %v, want ErrUserExists", r.name, r.err)
+			}
+		case "panic":
+			if !errors.Is(r.err, errPanicked) {
+				t.Errorf("%s: %v, want errPanicked", r.name, r.err)
 			}
 		case "constraint violation":
 			if r.err == nil || !strings.Contains(r.err.Error(), "UNIQUE") {
@@ -317,7 +330,9 @@ func TestBatchIsolation(t *testing.T) {
 			}
 		}
 	}
-	for user, want := range map[natter.UserID]bool{"alice": true, "bob": true, "carol": true, "half": false} {
+	for user, want := range map[natter.UserID]bool{
+		"alice": true, "bob": true, "carol": true, "dave": true, "half": false, "panicky": false,
+	} {
 		if ok, err := db.UserExists(ctx, user); err != nil || ok != want {
 			t.Errorf("UserExists(%s) = %v, %v; want %v", user, ok, err, want)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 )
 
@@ -118,7 +119,7 @@ func (w *writer) runBatch(ctx context.Context, batch []*request) {
 			w.abandon(ctx, live, err)
 			return
 		}
-		err := r.fn(ctx, w)
+		err := w.call(ctx, r)
 		if err != nil && txFatal(err) {
 			w.abandon(ctx, live, err)
 			return
@@ -175,7 +176,7 @@ func (w *writer) runAlone(ctx context.Context, r *request) error {
 	if err := w.exec1(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := r.fn(ctx, w); err != nil {
+	if err := w.call(ctx, r); err != nil {
 		w.rollback(ctx)
 		return err
 	}
@@ -184,6 +185,19 @@ func (w *writer) runAlone(ctx context.Context, r *request) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// call runs r's work. A panic (a bug) fails that request and, through
+// txFatal, makes its batch start over without it, instead of killing the
+// writer and with it every other caller.
+func (w *writer) call(ctx context.Context, r *request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.Error("sqlite: panic in a write", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v", errPanicked, p)
+		}
+	}()
+	return r.fn(ctx, w)
 }
 
 // rollback ends the transaction, if SQLite has not already done so.
