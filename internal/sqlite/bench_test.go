@@ -47,6 +47,7 @@ func BenchmarkAppendMessage(b *testing.B) {
 			const senders = 64
 			b.SetParallelism((senders + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 			var next atomic.Int64
+			commits0, batched0 := db.w.commits.Load(), db.w.batched.Load()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				g := int(next.Add(1))
@@ -66,6 +67,9 @@ func BenchmarkAppendMessage(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			if commits := db.w.commits.Load() - commits0; commits > 0 {
+				b.ReportMetric(float64(db.w.batched.Load()-batched0)/float64(commits), "writes/commit")
+			}
 		})
 	}
 }
