@@ -100,3 +100,17 @@ func TestToken(t *testing.T) {
 		t.Fatal("tokens repeat")
 	}
 }
+
+func TestThrottleFree(t *testing.T) {
+	th := NewThrottle()
+	th.Free = 3
+	now := time.Unix(1000, 0)
+	for i := range 3 {
+		if d := th.Fail("ip:1", now); d != 0 {
+			t.Fatalf("free failure %d cost %v", i, d)
+		}
+	}
+	if d := th.Fail("ip:1", now); d != th.Base {
+		t.Fatalf("first paid failure: %v, want %v", d, th.Base)
+	}
+}

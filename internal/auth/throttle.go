@@ -8,8 +8,11 @@ import (
 // Throttle slows down password guessing: after each wrong password for a key
 // (an account, or a client address) the key must wait longer before the next
 // attempt is even checked: Base, 2×Base, 4×Base, … up to Max. A success
-// clears the key; a key with no failure for Forget is forgotten.
+// clears the key; a key with no failure for Forget is forgotten. The first
+// Free failures of a key cost nothing (a per-address throttle wants some:
+// many people share an address behind a NAT).
 type Throttle struct {
+	Free   int
 	Base   time.Duration
 	Max    time.Duration
 	Forget time.Duration
@@ -61,8 +64,12 @@ func (t *Throttle) Fail(key string, now time.Time) time.Duration {
 		t.keys[key] = e
 	}
 	e.fails++
+	if e.fails <= t.Free {
+		e.last = now
+		return 0
+	}
 	d := t.Base
-	for i := 1; i < e.fails && d < t.Max; i++ {
+	for i := 1+t.Free; i < e.fails && d < t.Max; i++ {
 		d *= 2
 	}
 	d = min(d, t.Max)

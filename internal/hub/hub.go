@@ -31,7 +31,8 @@ type Config struct {
 	Bus      natter.Bus
 	Registry natter.Registry
 	Hasher   *auth.Hasher
-	Throttle *auth.Throttle // default auth.NewThrottle()
+	Throttle   *auth.Throttle // per-account back-off after wrong passwords; default auth.NewThrottle()
+	IPThrottle *auth.Throttle // per-address back-off; default auth.NewThrottle() with 20 free failures
 	Metrics  *Metrics       // default: metrics registered nowhere
 	Logger   *slog.Logger   // default slog.Default()
 
@@ -64,6 +65,10 @@ type Hub struct {
 func New(cfg Config) *Hub {
 	if cfg.Throttle == nil {
 		cfg.Throttle = auth.NewThrottle()
+	}
+	if cfg.IPThrottle == nil {
+		cfg.IPThrottle = auth.NewThrottle()
+		cfg.IPThrottle.Free = 20
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

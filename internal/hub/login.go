@@ -61,7 +61,7 @@ func (c *client) login(ctx context.Context, m *wire.Login) string {
 	}
 	userKey, ipKey := "u:"+string(m.User), "ip:"+c.addr
 	now := h.now()
-	if wait := max(h.cfg.Throttle.Wait(userKey, now), h.cfg.Throttle.Wait(ipKey, now)); wait > 0 {
+	if wait := max(h.cfg.Throttle.Wait(userKey, now), h.cfg.IPThrottle.Wait(ipKey, now)); wait > 0 {
 		h.met.logins.WithLabelValues("throttled").Inc()
 		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeRateLimited,
 			Message:    fmt.Sprintf("too many wrong passwords; try again in %s", wait.Round(time.Second/10)),
@@ -87,7 +87,7 @@ func (c *client) login(ctx context.Context, m *wire.Login) string {
 		}
 	}
 	if !ok {
-		d := max(h.cfg.Throttle.Fail(userKey, now), h.cfg.Throttle.Fail(ipKey, now))
+		d := max(h.cfg.Throttle.Fail(userKey, now), h.cfg.IPThrottle.Fail(ipKey, now))
 		h.met.logins.WithLabelValues("bad_credentials").Inc()
 		c.log.Info("wrong password", "user", m.User, "backoff", d)
 		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeBadCredentials,
@@ -96,7 +96,7 @@ func (c *client) login(ctx context.Context, m *wire.Login) string {
 		return ""
 	}
 	h.cfg.Throttle.Succeed(userKey)
-	h.cfg.Throttle.Succeed(ipKey)
+	h.cfg.IPThrottle.Succeed(ipKey)
 	h.met.logins.WithLabelValues("password").Inc()
 	return c.newSession(ctx, m.Ref, m.User, m.Device)
 }

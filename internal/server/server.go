@@ -47,6 +47,7 @@ type Config struct {
 	Keepalive        time.Duration // default 60s
 	HandshakeTimeout time.Duration // TLS handshake and Hello; default 10s
 	MaxFrame         int           // default wire.DefaultMaxFrame
+	MaxQueueBytes    int           // outbound queue bound per connection; default 4 MiB
 	HashWorkers      int           // argon2id workers; default GOMAXPROCS
 	NoGroupCommit    bool          // one commit per write (for benchmarks)
 	Node             string        // node name; default random
@@ -131,6 +132,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Store: s.store, Bus: s.bus, Registry: membus.NewRegistry(), Hasher: s.hash,
 		Metrics: hub.NewMetrics(s.reg), Logger: s.log, Node: cfg.Node, ServerName: "natterd/" + Version,
 		Keepalive: cfg.Keepalive, HandshakeTimeout: cfg.HandshakeTimeout, MaxFrame: cfg.MaxFrame,
+		MaxQueueBytes: cfg.MaxQueueBytes,
 	})
 
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
