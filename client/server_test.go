@@ -525,3 +525,134 @@ func TestServerSessionReplaced(t *testing.T) {
 		t.Fatalf("after replaced: %v", err)
 	}
 }
+
+// TestServerAllAcknowledged: after a conversation with sends, receipts
+// (automatic and explicit) and messages, every entry of both users' inboxes
+// was acknowledged, including the ones the server does not push back to the
+// device that caused them (its own sends and receipts, which the SDK learns
+// of through Sync): the next login of the same devices has an empty inbox.
+func TestServerAllAcknowledged(t *testing.T) {
+	inst := servertest.Start(t)
+	ctx := t.Context()
+	auto := func(o *client.Options) { o.AutoDeliveredReceipts = true }
+	alice := signup(t, inst, "alice", "a1", auto)
+	bob := signup(t, inst, "bob", "b1", auto)
+	befriend(t, alice, bob)
+	for i := range 5 {
+		res, err := alice.Send(ctx, "bob", fmt.Appendf(nil, "a%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob.ev.message(res.ID)
+		res, err = bob.Send(ctx, "alice", fmt.Appendf(nil, "b%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		alice.ev.message(res.ID)
+		if err := alice.MarkRead(ctx, "bob", res.ConvSeq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Let the last receipts, Syncs and Acks go out, then close.
+	time.Sleep(500 * time.Millisecond)
+	alice.Close()
+	bob.Close()
+	for _, u := range []*user{alice, bob} {
+		_, ibs := login(t, inst, u.name, u.dev)
+		for _, ib := range ibs {
+			if len(ib.Groups) > 0 {
+				t.Errorf("%s's inbox at the next login: %+v", u.name, ib.Groups)
+			}
+		}
+	}
+}
+
+// TestServerRestart: the server stops (gracefully, saying Bye) and starts
+// again on the same data folder and address while messages are being sent.
+// The SDK reconnects and resumes; every Send returns nil exactly when its
+// message is stored, and the recipient sees each message exactly once, in
+// conversation order.
+func TestServerRestart(t *testing.T) {
+	inst := servertest.Start(t)
+	ctx := t.Context()
+	alice := signup(t, inst, "alice", "a1")
+	bob := signup(t, inst, "bob", "b1")
+	befriend(t, alice, bob)
+
+	const n = 60
+	errc := make(chan error, n)
+	ids := make(chan natter.MessageID, n)
+	for i := range n {
+		go func() {
+			time.Sleep(time.Duration(i) * 5 * time.Millisecond) // spread across the restart
+			res, err := alice.Send(ctx, "bob", fmt.Appendf(nil, "m%d", i))
+			if err == nil {
+				ids <- res.ID
+			}
+			errc <- err
+		}()
+	}
+	time.Sleep(60 * time.Millisecond)
+	t0 := time.Now()
+	inst.Restart()
+	t.Logf("restart took %v", time.Since(t0))
+	for range n {
+		if err := <-errc; err != nil {
+			t.Errorf("send: %v", err)
+		}
+	}
+	t.Logf("sends done after %v", time.Since(t0))
+	close(ids)
+	want := map[natter.MessageID]bool{}
+	for id := range ids {
+		want[id] = true
+	}
+
+	// Both saw the connection go and come back.
+	for _, u := range []*user{alice, bob} {
+		_ = u
+	}
+	seen := map[natter.MessageID]bool{}
+	var last uint64
+	var downs, ups int
+	for len(seen) < len(want) {
+		switch e := bob.ev.until(func(client.Event) bool { return true }).(type) {
+		case client.MessageEvent:
+			if seen[e.Message.ID] {
+				t.Fatalf("message %s twice", e.Message.ID)
+			}
+			if !want[e.Message.ID] {
+				t.Fatalf("unexpected message %s", e.Message.ID)
+			}
+			seen[e.Message.ID] = true
+			if e.Message.ConvSeq != last+1 {
+				t.Fatalf("conv seq %d after %d", e.Message.ConvSeq, last)
+			}
+			last = e.Message.ConvSeq
+		case client.ConnEvent:
+			if e.Final {
+				t.Fatalf("session ended: %v", e.Err)
+			}
+			if e.Up {
+				ups++
+			} else {
+				downs++
+				if wireCode(e.Err) != wire.CodeShutdown {
+					t.Logf("down: %v", e.Err)
+				}
+			}
+		}
+	}
+	if downs != 1 || ups != 1 {
+		t.Errorf("bob saw %d downs and %d ups, want 1 and 1", downs, ups)
+	}
+	bob.ev.noMessage(300 * time.Millisecond)
+	alice.ev.until(func(e client.Event) bool { ce, ok := e.(client.ConnEvent); return ok && ce.Up })
+
+	// The session works as before.
+	res, err := bob.Send(ctx, "alice", []byte("still here"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.ev.message(res.ID)
+}

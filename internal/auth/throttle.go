@@ -69,7 +69,7 @@ func (t *Throttle) Fail(key string, now time.Time) time.Duration {
 		return 0
 	}
 	d := t.Base
-	for i := 1+t.Free; i < e.fails && d < t.Max; i++ {
+	for i := 1 + t.Free; i < e.fails && d < t.Max; i++ {
 		d *= 2
 	}
 	d = min(d, t.Max)

@@ -27,14 +27,14 @@ import (
 // Config is what a Hub is built from. Store, Bus, Registry and Hasher are
 // required; the rest have defaults.
 type Config struct {
-	Store    natter.Store
-	Bus      natter.Bus
-	Registry natter.Registry
-	Hasher   *auth.Hasher
+	Store      natter.Store
+	Bus        natter.Bus
+	Registry   natter.Registry
+	Hasher     *auth.Hasher
 	Throttle   *auth.Throttle // per-account back-off after wrong passwords; default auth.NewThrottle()
 	IPThrottle *auth.Throttle // per-address back-off; default auth.NewThrottle() with 20 free failures
-	Metrics  *Metrics       // default: metrics registered nowhere
-	Logger   *slog.Logger   // default slog.Default()
+	Metrics    *Metrics       // default: metrics registered nowhere
+	Logger     *slog.Logger   // default slog.Default()
 
 	Node       string // this node's name in the Registry; default random
 	ServerName string // sent in Welcome
