@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/natterim/natter"
@@ -40,6 +41,8 @@ type client struct {
 	since    time.Time
 	sub      natter.Subscription
 	errCount int
+
+	slow atomic.Bool // the queue overflowed
 
 	mu      sync.Mutex // guards live, held and through
 	live    bool       // events go straight to w; before that they are held
@@ -270,7 +273,23 @@ func (c *client) push(v any) {
 }
 
 func (c *client) pushFrame(b []byte) {
-	if err := c.w.Push(b); errors.Is(err, session.ErrOverflow) {
+	c.overflowed(c.w.Push(b))
+}
+
+// pushPaced queues a frame of a bulk answer (an inbox replay), waiting for
+// room rather than overflowing while the client is reading.
+func (c *client) pushPaced(v any) {
+	b, err := wire.Encode(v)
+	if err != nil {
+		c.log.Error("encode", "err", err)
+		return
+	}
+	c.overflowed(c.w.PushWait(b, c.h.cfg.WriteTimeout))
+}
+
+// overflowed ends a connection whose queue overflowed (once).
+func (c *client) overflowed(err error) {
+	if errors.Is(err, session.ErrOverflow) && c.slow.CompareAndSwap(false, true) {
 		c.h.met.slowConsumers.Inc()
 		c.log.Warn("slow consumer: outbound queue full; disconnecting")
 		c.conn.SetReadDeadline(time.Now()) // end the reader too
@@ -337,9 +356,8 @@ func (c *client) onEvent(b []byte) {
 	if !c.live {
 		if len(c.held) >= maxHeld {
 			c.mu.Unlock()
-			c.h.met.slowConsumers.Inc()
 			c.w.Abort(session.ErrOverflow)
-			c.conn.SetReadDeadline(time.Now())
+			c.overflowed(session.ErrOverflow)
 			return
 		}
 		e.frame = append([]byte(nil), e.frame...)

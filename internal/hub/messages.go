@@ -136,7 +136,7 @@ func (c *client) replay(ctx context.Context, after uint64, ref uint64) (uint64, 
 				n++
 			}
 			through = entries[n-1].Seq
-			c.push(wire.Inbox{Ref: ref, Groups: groupBySender(entries[:n]), Through: through, Done: done && n == len(entries)})
+			c.pushPaced(wire.Inbox{Ref: ref, Groups: groupBySender(entries[:n]), Through: through, Done: done && n == len(entries)})
 			entries = entries[n:]
 		}
 		if done {

@@ -25,6 +25,7 @@ type Writer struct {
 	closing bool // no more pushes; Run exits once the queue is written
 	err     error
 	wake    chan struct{}
+	space   chan struct{} // signalled after each batch is written
 	done    chan struct{}
 }
 
@@ -32,7 +33,7 @@ type Writer struct {
 // frames and gives each batch writeTimeout to go out.
 func NewWriter(conn Conn, maxBytes int, writeTimeout time.Duration) *Writer {
 	return &Writer{conn: conn, maxBytes: maxBytes, writeTimeout: writeTimeout,
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), space: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // Push queues an encoded frame. It never blocks. It returns ErrOverflow if
@@ -60,6 +61,35 @@ func (w *Writer) Push(frame []byte) error {
 }
 
 var errClosing = errors.New("connection closing")
+
+// PushWait queues a frame like Push, but when the queue is too full to take
+// it, waits up to timeout for the writer to make room instead of failing.
+// It is for bulk sends the server itself paces (replaying a stored
+// backlog), where a full queue means "wait", not "too slow"; only a client
+// that reads nothing for timeout overflows.
+func (w *Writer) PushWait(frame []byte, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		w.mu.Lock()
+		fits := w.bytes == 0 || w.bytes+len(frame) <= w.maxBytes
+		stopped := w.err != nil || w.closing
+		w.mu.Unlock()
+		if fits || stopped {
+			return w.Push(frame)
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return w.Push(frame) // overflows
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-w.space:
+		case <-w.done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
 
 // Finish queues last (if not nil) as the final frame and makes Run return
 // once everything queued is written.
@@ -138,6 +168,10 @@ func (w *Writer) Run() error {
 				w.err = err
 			}
 			w.mu.Unlock()
+			select {
+			case w.space <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
