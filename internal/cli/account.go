@@ -4,10 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
 	"github.com/natterim/natter/wire"
+)
+
+// Waiting out the server's login throttle: at most maxAuthTries attempts,
+// and only for waits up to maxAuthWait.
+const (
+	maxAuthTries = 3
+	maxAuthWait  = 5 * time.Second
 )
 
 func runSignup(ctx context.Context, r *runner, args []string) error {
@@ -38,10 +46,27 @@ func (r *runner) authenticate(ctx context.Context, name string, create bool) err
 		return err
 	}
 	var sess client.Session
-	if create {
-		sess, err = c.Signup(ctx, user, pw)
-	} else {
-		sess, err = c.Login(ctx, user, pw)
+	for try := 1; ; try++ {
+		if create {
+			sess, err = c.Signup(ctx, user, pw)
+		} else {
+			sess, err = c.Login(ctx, user, pw)
+		}
+		// The server throttles logins per address after failures; a short
+		// wait it asks for is worth waiting out rather than failing.
+		var we *wire.Err
+		if try == maxAuthTries || !errors.As(err, &we) || we.Code != wire.CodeRateLimited ||
+			we.RetryAfter <= 0 || time.Duration(we.RetryAfter)*time.Millisecond > maxAuthWait {
+			break
+		}
+		t := time.NewTimer(time.Duration(we.RetryAfter) * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			c.Close()
+			return ctx.Err()
+		}
 	}
 	if err != nil {
 		c.Close()
@@ -53,7 +78,7 @@ func (r *runner) authenticate(ctx context.Context, name string, create bool) err
 		return err
 	}
 	// Keep whatever the new session delivers (its inbox) for natter inbox.
-	if err := r.collect(c, s, nil, func() error { return nil }); err != nil {
+	if err := r.collect(ctx, c, s, nil, func() error { return nil }); err != nil {
 		return err
 	}
 	if r.g.json {

@@ -21,6 +21,7 @@ type chat struct {
 	peer  natter.UserID
 	p     *eventPrinter
 	echo  bool          // print the user's own lines (input is not a terminal)
+	d     *deliveries
 	other []unreadEntry // messages and receipts that are not about this chat
 }
 
@@ -34,9 +35,10 @@ func runChat(ctx context.Context, r *runner, args []string) error {
 		return err
 	}
 	_, interactive := terminalFd(r.stdio.In)
-	ch := &chat{r: r, c: c, s: s, peer: peer, echo: !interactive,
+	ch := &chat{r: r, c: c, s: s, peer: peer, echo: !interactive, d: newDeliveries(s.User),
 		p: &eventPrinter{r: r, me: s.User, device: s.Device}}
 	err = ch.run(ctx)
+	ch.d.flush(context.WithoutCancel(ctx), c)
 	c.Close()
 	for ev := range c.Events() { // acknowledged by the SDK: show or keep them
 		if ch.event(ev) != nil {
@@ -126,6 +128,7 @@ func (ch *chat) run(ctx context.Context) error {
 			if err := ch.event(ev); err != nil {
 				return err
 			}
+			ch.d.flush(ctx, c)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -162,6 +165,7 @@ func (ch *chat) send(ctx context.Context, line string) error {
 // event shows an event of the session; it returns an error when the
 // session has ended.
 func (ch *chat) event(ev client.Event) error {
+	ch.d.note(ev)
 	switch ev := ev.(type) {
 	case client.MessageEvent:
 		ch.entry(unreadEntry{Seq: ev.Seq, Message: &ev.Message})

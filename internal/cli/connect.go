@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/natterim/natter/client"
 )
@@ -42,7 +43,7 @@ func (r *runner) dial(ctx context.Context, fallback string) (*client.Client, str
 		TLSConfig:             tc,
 		Device:                device,
 		ClientName:            clientName,
-		AutoDeliveredReceipts: true,
+		// natter sends delivered receipts itself: see deliveries.
 	})
 	if err != nil {
 		if pm := p.lastMismatch(); pm != nil {
@@ -89,32 +90,56 @@ func (r *runner) oneShot(ctx context.Context, watch func(client.Event), fn func(
 	if err != nil {
 		return err
 	}
-	return r.collect(c, s, watch, func() error { return fn(c, s) })
+	return r.collect(ctx, c, s, watch, func() error { return fn(c, s) })
 }
 
+// inboxGrace bounds how long a one-shot command, done with its work, waits
+// for the inbox that follows a login to arrive, so that it can confirm the
+// messages' delivery before it exits.
+const inboxGrace = time.Second
+
 // collect runs fn while a goroutine reads c's events, keeping the messages
-// and receipts in the home's unread file. It closes c, and reads the events
-// left in the channel after Close too: the SDK may have acknowledged them.
-func (r *runner) collect(c *client.Client, s storedSession, watch func(client.Event), fn func() error) error {
+// and receipts in the home's unread file and confirming their delivery. It
+// closes c, and reads the events left in the channel after Close too: the
+// SDK acknowledged them.
+func (r *runner) collect(ctx context.Context, c *client.Client, s storedSession, watch func(client.Event), fn func() error) error {
 	var (
-		mu     sync.Mutex
-		unread []unreadEntry
-		done   = make(chan struct{})
+		mu        sync.Mutex
+		unread    []unreadEntry
+		done      = make(chan struct{})
+		inboxDone = make(chan struct{})
+		d         = newDeliveries(s.User)
 	)
 	go func() {
 		defer close(done)
+		sawInbox := false
 		for ev := range c.Events() {
 			if watch != nil {
 				watch(ev)
 			}
+			d.note(ev)
 			if u := unreadOf(ev); len(u) > 0 {
 				mu.Lock()
 				unread = append(unread, u...)
 				mu.Unlock()
 			}
+			if ib, ok := ev.(client.InboxEvent); ok && ib.Done && !sawInbox {
+				sawInbox = true
+				close(inboxDone)
+			}
 		}
 	}()
 	err := fn()
+	if err == nil {
+		t := time.NewTimer(inboxGrace)
+		select {
+		case <-inboxDone:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		d.flush(context.WithoutCancel(ctx), c)
+	}
 	c.Close()
 	<-done
 	if serr := r.home.appendUnread(s.User, unread); serr != nil && err == nil {

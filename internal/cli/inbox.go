@@ -24,6 +24,7 @@ func runInbox(ctx context.Context, r *runner, _ []string) error {
 	// part, and whatever else arrives meanwhile.
 	var got []unreadEntry
 	var failure error
+	d := newDeliveries(s.User)
 	timeout := time.NewTimer(inboxWait)
 	defer timeout.Stop()
 wait:
@@ -34,6 +35,7 @@ wait:
 				break wait
 			}
 			got = append(got, unreadOf(ev)...)
+			d.note(ev)
 			if ib, ok := ev.(client.InboxEvent); ok && ib.Done {
 				break wait
 			}
@@ -49,6 +51,7 @@ wait:
 			break wait
 		}
 	}
+	d.flush(context.WithoutCancel(ctx), c)
 	c.Close()
 	for ev := range c.Events() {
 		got = append(got, unreadOf(ev)...)

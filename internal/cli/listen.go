@@ -53,7 +53,9 @@ func runListen(ctx context.Context, r *runner, _ []string) error {
 			n += p.receipt(*e.Receipt)
 		}
 	}
+	d := newDeliveries(s.User)
 	handle := func(ev client.Event) {
+		d.note(ev)
 		entries := unreadOf(ev)
 		if entries == nil {
 			if !done() {
@@ -85,6 +87,7 @@ func runListen(ctx context.Context, r *runner, _ []string) error {
 				break
 			}
 			handle(ev)
+			d.flush(ctx, c)
 			if ce, ok := ev.(client.ConnEvent); ok && ce.Final {
 				err = serverErr(fmt.Errorf("session ended: %w", ce.Err), "")
 			}
@@ -94,6 +97,7 @@ func runListen(ctx context.Context, r *runner, _ []string) error {
 	}
 	// Events still queued were acknowledged by the SDK: print them (after
 	// an interrupt, say) or, beyond --count, keep them.
+	d.flush(context.WithoutCancel(ctx), c)
 	c.Close()
 	for ev := range c.Events() {
 		handle(ev)

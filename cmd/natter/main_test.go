@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/natterim/natter/internal/server"
+)
+
+// TestMain makes this test binary double as the natter and natterd
+// commands: testscript puts them on the scripts' PATH.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"natter":  main,
+		"natterd": func() { os.Exit(server.Main()) },
+	})
+}
+
+// TestScripts runs the scripts in testdata/script: the real natter command
+// against a real natterd on 127.0.0.1.
+//
+// Besides testscript's own commands, scripts have:
+//
+//	natterd-start [NAME]   start a natterd with data in $WORK/NAME (default
+//	                       natterd); set NATTER_SERVER to its TLS address,
+//	                       and NAME_ADDR and NAME_SHA256 (NAME upper-cased)
+//	                       to its address and certificate fingerprint. It is
+//	                       stopped with SIGTERM when the script ends; its log
+//	                       is $WORK/NAME.log.
+//	natterd-stop [NAME]    stop it now (SIGTERM) and check it exits cleanly.
+//	waitfor [-timeout D] PATTERN PROG [ARGS...]
+//	                       run PROG until its stdout matches PATTERN (every
+//	                       100ms, for up to D, default 15s): for things that
+//	                       happen in another process, like a background
+//	                       natter listen coming online.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"natterd-start": cmdNatterdStart,
+			"natterd-stop":  cmdNatterdStop,
+			"waitfor":       cmdWaitfor,
+		},
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("NATTER_HOME", env.WorkDir+"/home")
+			env.Values[serversKey{}] = map[string]*natterd{}
+			return nil
+		},
+	})
+}
+
+type serversKey struct{}
+
+// natterd is a server started by natterd-start.
+type natterd struct {
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has exited
+	err    error         // how it exited; set before exited is closed
+}
+
+var (
+	listeningRE   = regexp.MustCompile(`msg=listening kind=tls addr=(\S+)`)
+	certificateRE = regexp.MustCompile(`msg=certificate .*sha256=([0-9a-fA-F:]+)`)
+)
+
+func cmdNatterdStart(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) > 1 {
+		ts.Fatalf("usage: natterd-start [NAME]")
+	}
+	name := "natterd"
+	if len(args) == 1 {
+		name = args[0]
+	}
+	servers := ts.Value(serversKey{}).(map[string]*natterd)
+	if servers[name] != nil {
+		ts.Fatalf("natterd-start: %s is already running", name)
+	}
+	logf, err := os.Create(ts.MkAbs(name + ".log"))
+	ts.Check(err)
+	cmd := exec.Command("natterd", "--data", ts.MkAbs(name), "--listen", "127.0.0.1:0",
+		"--http", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	ts.Check(err)
+	cmd.Stdout = logf
+	ts.Check(cmd.Start())
+	s := &natterd{cmd: cmd, exited: make(chan struct{})}
+	servers[name] = s
+
+	// Read the log: report the address and fingerprint once both are seen,
+	// then keep draining it into the log file until the server exits.
+	type ready struct{ addr, sha string }
+	readyc := make(chan ready, 1)
+	go func() {
+		var r ready
+		sent := false
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logf, line)
+			if m := listeningRE.FindStringSubmatch(line); m != nil && r.addr == "" {
+				r.addr = m[1]
+			}
+			if m := certificateRE.FindStringSubmatch(line); m != nil && r.sha == "" {
+				r.sha = strings.ToLower(strings.ReplaceAll(m[1], ":", ""))
+			}
+			if !sent && r.addr != "" && r.sha != "" {
+				readyc <- r
+				sent = true
+			}
+		}
+		if !sent && r.addr != "" {
+			readyc <- r // no certificate line: go on without it
+		}
+		s.err = cmd.Wait()
+		logf.Close()
+		close(s.exited)
+	}()
+	ts.Defer(func() { s.stop() })
+
+	var r ready
+	select {
+	case r = <-readyc:
+	case <-s.exited:
+		ts.Fatalf("natterd-start %s: natterd exited (%v) before listening; log:\n%s", name, s.err, ts.ReadFile(name+".log"))
+	case <-time.After(20 * time.Second):
+		ts.Fatalf("natterd-start %s: no 'msg=listening kind=tls' line within 20s; log:\n%s", name, ts.ReadFile(name+".log"))
+	}
+	if r.sha == "" {
+		ts.Logf("natterd-start %s: the log has no 'msg=certificate sha256=' line", name)
+	}
+	upper := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	ts.Setenv("NATTER_SERVER", r.addr)
+	ts.Setenv(upper+"_ADDR", r.addr)
+	ts.Setenv(upper+"_SHA256", r.sha)
+	ts.Logf("natterd-start %s: listening on %s, certificate sha256 %s", name, r.addr, r.sha)
+}
+
+// stop stops the server with SIGTERM (SIGKILL after 10s) and returns how it
+// exited.
+func (s *natterd) stop() error {
+	select {
+	case <-s.exited:
+		return s.err
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+		return s.err
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+		return errors.New("did not stop within 10s of SIGTERM; killed")
+	}
+}
+
+func cmdNatterdStop(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) > 1 {
+		ts.Fatalf("usage: natterd-stop [NAME]")
+	}
+	name := "natterd"
+	if len(args) == 1 {
+		name = args[0]
+	}
+	servers := ts.Value(serversKey{}).(map[string]*natterd)
+	s := servers[name]
+	if s == nil {
+		ts.Fatalf("natterd-stop: %s is not running", name)
+	}
+	if err := s.stop(); err != nil {
+		ts.Fatalf("natterd-stop %s: %v; log:\n%s", name, err, ts.ReadFile(name+".log"))
+	}
+	delete(servers, name)
+}
+
+func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
+	timeout := 15 * time.Second
+	if len(args) > 0 && args[0] == "-timeout" {
+		if len(args) < 2 {
+			ts.Fatalf("usage: waitfor [-timeout DURATION] PATTERN PROG [ARGS...]")
+		}
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		timeout, args = d, args[2:]
+	}
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: waitfor [-timeout DURATION] PATTERN PROG [ARGS...]")
+	}
+	re, err := regexp.Compile(args[0])
+	ts.Check(err)
+	deadline := time.Now().Add(timeout)
+	for {
+		err := ts.Exec(args[1], args[2:]...)
+		if err == nil && re.MatchString(ts.ReadFile("stdout")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfor: %q never matched the output of %s within %v (last error: %v)", args[0], args[1], timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
