@@ -20,7 +20,7 @@ type chat struct {
 	s     storedSession
 	peer  natter.UserID
 	p     *eventPrinter
-	echo  bool          // print the user's own lines (input is not a terminal)
+	echo  bool // print the user's own lines (input is not a terminal)
 	d     *deliveries
 	other []unreadEntry // messages and receipts that are not about this chat
 }

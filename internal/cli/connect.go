@@ -39,10 +39,10 @@ func (r *runner) dial(ctx context.Context, fallback string) (*client.Client, str
 		return nil, "", err
 	}
 	c, err := client.Dial(ctx, client.Options{
-		Addr:                  addr,
-		TLSConfig:             tc,
-		Device:                device,
-		ClientName:            clientName,
+		Addr:       addr,
+		TLSConfig:  tc,
+		Device:     device,
+		ClientName: clientName,
 		// natter sends delivered receipts itself: see deliveries.
 	})
 	if err != nil {
