@@ -54,6 +54,12 @@ func TestScripts(t *testing.T) {
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("NATTER_HOME", env.WorkDir+"/home")
+			// Under -race every process sleeps 1s at exit (to catch late
+			// races); scripts run dozens of natter processes. Races are
+			// still reported, and fail the command with exit status 66.
+			if os.Getenv("GORACE") == "" {
+				env.Setenv("GORACE", "atexit_sleep_ms=50")
+			}
 			env.Values[serversKey{}] = map[string]*natterd{}
 			return nil
 		},
