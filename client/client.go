@@ -28,8 +28,13 @@ type Client struct {
 	events    chan Event
 	closing   chan struct{} // closed by Close
 	closeOnce sync.Once
-	wg        sync.WaitGroup // every goroutine the Client started
-	lastRef   atomic.Uint64
+	// Close stops the dispatcher first (stopDispatch, then dispatchDone),
+	// so that its final Ack covers exactly what was handed to the app.
+	stopDispatch chan struct{}
+	dispatchDone chan struct{}
+	ackReq       chan chan struct{} // asks the dispatcher to Ack now
+	wg           sync.WaitGroup     // every goroutine the Client started
+	lastRef      atomic.Uint64
 
 	dq pushQueue // pushes from the readers to the dispatcher
 	tr tracker   // delivery bookkeeping shared with the dispatcher
@@ -136,7 +141,11 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		events:    make(chan Event, o.EventBuffer),
 		closing:   make(chan struct{}),
 		conns:     make(map[*conn]struct{}),
-		pending:   make(map[uint64]*call),
+
+		stopDispatch: make(chan struct{}),
+		dispatchDone: make(chan struct{}),
+		ackReq:       make(chan chan struct{}),
+		pending:      make(map[uint64]*call),
 	}
 	c.dq.init(c.closing)
 	c.tr.init(o.DedupSize)
@@ -182,6 +191,8 @@ func (c *Client) Session() (Session, bool) {
 // will be delivered again at the next login.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		close(c.stopDispatch)
+		<-c.dispatchDone
 		if cn := c.liveConn(); cn != nil {
 			c.flushAck(cn)
 		}
@@ -285,7 +296,7 @@ func (c *Client) Logout(ctx context.Context) error {
 	c.loggingOut = true
 	c.mu.Unlock()
 
-	c.flushAck(cn)
+	c.ackNow(ctx)
 	_, err := c.request(ctx, cn, kindPlain, func(ref uint64) any { return &wire.Logout{Ref: ref} })
 	c.mu.Lock()
 	var sends []*call
@@ -626,14 +637,20 @@ func (c *Client) liveConn() *conn {
 	return c.cn
 }
 
-// handleFrame handles one frame read from cn. It returns false if the
-// Client is closing.
-func (c *Client) handleFrame(cn *conn, v any) bool {
+// errBye ends a connection on which the server said Bye.
+var errBye = errors.New("server said bye")
+
+// handleFrame handles one frame read from cn. It returns an error to end
+// the connection: the Client is closing, or the server said Bye.
+func (c *Client) handleFrame(cn *conn, v any) error {
 	switch f := v.(type) {
 	case *wire.Pong, *wire.Welcome:
 	case *wire.Bye:
+		// The server's last frame: close at once rather than wait for the
+		// server to, so that its shutdown is not held up by this client.
 		c.log.Info("server said bye", "code", f.Code, "message", f.Message)
 		cn.setBye(f)
+		return errBye
 	case *wire.Error:
 		if f.Ref != 0 {
 			c.answer(f.Ref, nil, f.AsError())
@@ -649,7 +666,7 @@ func (c *Client) handleFrame(cn *conn, v any) bool {
 		c.mu.Unlock()
 		if k == nil {
 			c.log.Debug("send ack for no pending send", "ref", f.Ref, "id", f.ID)
-			return true
+			return nil
 		}
 		if k.kind == kindSend {
 			c.tr.noteConv(k.to, f.ConvSeq)
@@ -662,22 +679,30 @@ func (c *Client) handleFrame(cn *conn, v any) bool {
 	case *wire.Contacts:
 		if f.Ref != 0 {
 			c.answer(f.Ref, f, nil)
-			return true
+			return nil
 		}
-		return c.dq.push(f)
+		return c.push(f)
 	case *wire.Inbox:
-		if !c.dq.push(f) {
-			return false
+		if err := c.push(f); err != nil {
+			return err
 		}
 		if f.Ref != 0 && f.Done {
 			c.answer(f.Ref, f, nil)
 		}
 	case *wire.Msg, *wire.Rcpt, *wire.Presence, *wire.ContactUpdate, *wire.Reach:
-		return c.dq.push(f)
+		return c.push(f)
 	default:
 		c.log.Warn("unexpected frame from server", "type", fmt.Sprintf("%T", v))
 	}
-	return true
+	return nil
+}
+
+// push queues a push for the dispatcher, waiting while its queue is full.
+func (c *Client) push(v any) error {
+	if !c.dq.push(v) {
+		return ErrClosed
+	}
+	return nil
 }
 
 // authMark tells the dispatcher, in order with the pushes, that a login or
@@ -919,6 +944,25 @@ func (c *Client) resumeOnce(ctx context.Context, token string) error {
 	}
 	c.afterAuth(ctx, cn)
 	return nil
+}
+
+// ackNow has the dispatcher send an Ack for everything it has handed to
+// the app, and waits (briefly) until it is queued.
+func (c *Client) ackNow(ctx context.Context) {
+	req := make(chan struct{})
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case c.ackReq <- req:
+		select {
+		case <-req:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	case <-c.dispatchDone:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // flushAck tells the server, on cn, how far this device has got in its

@@ -320,8 +320,8 @@ func (cn *conn) readLoop() {
 			cn.c.log.Warn("skipping undecodable frame", "type", f.Type, "err", err)
 			continue
 		}
-		if !cn.c.handleFrame(cn, v) {
-			cn.fail(ErrClosed)
+		if err := cn.c.handleFrame(cn, v); err != nil {
+			cn.fail(err)
 			break
 		}
 	}

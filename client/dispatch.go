@@ -285,6 +285,7 @@ type dispatcher struct {
 // order, de-duplicated, and schedules Acks, Syncs and receipts.
 func (c *Client) dispatchLoop() {
 	defer c.wg.Done()
+	defer close(c.dispatchDone)
 	d := &dispatcher{
 		c:         c,
 		tr:        &c.tr,
@@ -318,19 +319,32 @@ func (c *Client) dispatchLoop() {
 			if !d.endBacklog() {
 				return
 			}
-		case <-c.closing:
+		case req := <-c.ackReq:
+			d.flushAck()
+			close(req)
+		case <-c.stopDispatch:
 			return
 		}
 	}
 }
 
 // emit hands ev to the app. It returns false if the Client is closing.
+// While it waits for a slow app, it keeps acknowledging the events handed
+// over so far, on schedule and on request.
 func (d *dispatcher) emit(ev Event) bool {
-	select {
-	case d.c.events <- ev:
-		return true
-	case <-d.c.closing:
-		return false
+	for {
+		select {
+		case d.c.events <- ev:
+			return true
+		case <-d.ackT.C():
+			d.ackT.fired()
+			d.flushAck()
+		case req := <-d.c.ackReq:
+			d.flushAck()
+			close(req)
+		case <-d.c.stopDispatch:
+			return false
+		}
 	}
 }
 
@@ -561,7 +575,16 @@ func (d *dispatcher) fill(peer natter.UserID, last, upto uint64) bool {
 		last, n = upto-1-historyFillMax, historyFillMax
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), historyTimeout)
+	stop := make(chan struct{})
+	go func() { // Close must not wait for the fill
+		select {
+		case <-d.c.stopDispatch:
+			cancel()
+		case <-stop:
+		}
+	}()
 	msgs, err := d.c.History(ctx, peer, last, int(n))
+	close(stop)
 	cancel()
 	if err != nil {
 		d.c.log.Warn("could not fill conversation gap", "peer", peer, "after", last, "before", upto, "err", err)

@@ -608,10 +608,6 @@ func TestServerRestart(t *testing.T) {
 		want[id] = true
 	}
 
-	// Both saw the connection go and come back.
-	for _, u := range []*user{alice, bob} {
-		_ = u
-	}
 	seen := map[natter.MessageID]bool{}
 	var last uint64
 	var downs, ups int

@@ -532,3 +532,37 @@ func TestBodyTooLarge(t *testing.T) {
 		t.Fatalf("send: %v", err)
 	}
 }
+
+// TestCloseAcksWhatWasHandedOver: Close acknowledges exactly the entries in
+// the Events channel (which stay readable), not those still queued behind
+// it, which the server must deliver again.
+func TestCloseAcksWhatWasHandedOver(t *testing.T) {
+	fs := newFakeServer(t)
+	o := fs.opts("dev1")
+	o.EventBuffer = 1 // room for one message (dialLogin reads the login's events)
+	c, fc, ev := dialLogin(t, fs, o, "alice", 0)
+	_ = ev // read nothing more until Close
+	fc.write(testMsg(1, "m1", "bob", "alice", 1), testMsg(2, "m2", "bob", "alice", 2), testMsg(3, "m3", "bob", "alice", 3))
+	time.Sleep(200 * time.Millisecond) // m1 in the channel, m2 waiting for room
+	fc.expectAck(1)
+	c.Close()
+	// Nothing more is acknowledged, and the connection closes.
+	for {
+		v := fc.tryRead()
+		if _, ok := v.(error); ok {
+			break
+		}
+		if a, ok := v.(*wire.Ack); ok && a.Upto != 1 {
+			t.Fatalf("ack %d after close", a.Upto)
+		}
+	}
+	var got []natter.MessageID
+	for e := range c.Events() {
+		if me, ok := e.(client.MessageEvent); ok {
+			got = append(got, me.Message.ID)
+		}
+	}
+	if len(got) != 1 || got[0] != "m1" {
+		t.Fatalf("events readable after close: %v, want [m1]", got)
+	}
+}
