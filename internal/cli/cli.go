@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -268,17 +267,20 @@ Exit status: 0 success, 1 error (the message says what to do), 2 usage error.
 // overview prints the command list.
 func (r *runner) overview(w io.Writer) {
 	fmt.Fprint(w, "natter is a command-line client for the natter instant-messaging service.\n\nUsage: natter [flags] COMMAND [flags] [ARGS]\n")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	cmds := commands()
+	width := len("help [COMMAND]")
+	for _, c := range cmds {
+		width = max(width, len(c.name)+1+len(c.args))
+	}
 	group := ""
-	for _, c := range commands() {
+	for _, c := range cmds {
 		if c.group != group {
 			group = c.group
-			fmt.Fprintf(tw, "\n%s:\n", group)
+			fmt.Fprintf(w, "\n%s:\n", group)
 		}
-		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.summary)
+		fmt.Fprintf(w, "  %-*s  %s\n", width, strings.TrimSpace(c.name+" "+c.args), c.summary)
 	}
-	fmt.Fprintf(tw, "  help [COMMAND]\tshow help\n")
-	tw.Flush()
+	fmt.Fprintf(w, "  %-*s  %s\n", width, "help [COMMAND]", "show help")
 	fmt.Fprint(w, "\n"+globalHelp)
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -51,6 +52,10 @@ func (r *runner) dial(ctx context.Context, fallback string) (*client.Client, str
 		}
 		if errors.Is(err, context.Canceled) {
 			return nil, "", err
+		}
+		var ve *tls.CertificateVerificationError
+		if errors.As(err, &ve) {
+			return nil, "", withCode("certificate", "the certificate of %s does not verify with --ca %s: %v", addr, r.g.ca, ve.Err)
 		}
 		var oe *net.OpError
 		if errors.As(err, &oe) {

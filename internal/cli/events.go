@@ -201,11 +201,10 @@ func (p *eventPrinter) receipt(rc wire.Rcpt) int {
 }
 
 func receiptText(rc wire.Rcpt) string {
-	verb := "received"
 	if rc.State == natter.ReceiptRead {
-		verb = "read"
+		return fmt.Sprintf("%s has read your messages", rc.From)
 	}
-	return fmt.Sprintf("%s %s your messages up to #%d", rc.From, verb, rc.Upto)
+	return fmt.Sprintf("%s has received your messages", rc.From)
 }
 
 func contactChangeText(c wire.Contact) string {
@@ -231,7 +230,6 @@ func inboxGroups(entries []unreadEntry, me natter.UserID, device natter.DeviceID
 	var groups []wire.InboxGroup
 	index := map[natter.UserID]int{}
 	seenMsg := map[natter.MessageID]bool{}
-	seenRcpt := map[wire.Rcpt]bool{}
 	group := func(from natter.UserID) *wire.InboxGroup {
 		i, ok := index[from]
 		if !ok {
@@ -254,17 +252,38 @@ func inboxGroups(entries []unreadEntry, me natter.UserID, device natter.DeviceID
 			g.Messages = append(g.Messages, wire.Msg{Seq: e.Seq, Message: m})
 		case e.Receipt != nil:
 			rc := *e.Receipt
-			key := rc
-			key.Seq = 0
-			if seenRcpt[key] || rc.From == me {
+			if rc.From == me {
 				continue
 			}
-			seenRcpt[key] = true
 			g := group(rc.From)
-			g.Receipts = append(g.Receipts, rc)
+			g.Receipts = mergeReceipt(g.Receipts, rc)
 		}
 	}
 	return groups
+}
+
+// mergeReceipt adds rc to a sender's receipts, keeping only what says
+// most: receipts are cumulative, so one per state, the highest, and no
+// "delivered" receipt that a "read" one covers.
+func mergeReceipt(rs []wire.Rcpt, rc wire.Rcpt) []wire.Rcpt {
+	var read, delivered *wire.Rcpt
+	for _, r := range append(rs, rc) {
+		r := r
+		switch {
+		case r.State == natter.ReceiptRead && (read == nil || r.Upto > read.Upto):
+			read = &r
+		case r.State != natter.ReceiptRead && (delivered == nil || r.Upto > delivered.Upto):
+			delivered = &r
+		}
+	}
+	var out []wire.Rcpt
+	if delivered != nil && (read == nil || delivered.Upto > read.Upto) {
+		out = append(out, *delivered)
+	}
+	if read != nil {
+		out = append(out, *read)
+	}
+	return out
 }
 
 // entryTime orders kept entries: by when the server accepted them.

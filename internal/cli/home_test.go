@@ -160,3 +160,32 @@ func TestMessageText(t *testing.T) {
 		}
 	}
 }
+
+func TestMergeReceipt(t *testing.T) {
+	d := func(upto uint64) wire.Rcpt { return wire.Rcpt{From: "bob", Upto: upto, State: natter.ReceiptDelivered} }
+	rd := func(upto uint64) wire.Rcpt { return wire.Rcpt{From: "bob", Upto: upto, State: natter.ReceiptRead} }
+	tests := []struct {
+		in   []wire.Rcpt
+		want []wire.Rcpt
+	}{
+		{[]wire.Rcpt{d(1), d(3), d(2)}, []wire.Rcpt{d(3)}},
+		{[]wire.Rcpt{d(3), rd(2)}, []wire.Rcpt{d(3), rd(2)}},
+		{[]wire.Rcpt{d(2), rd(2)}, []wire.Rcpt{rd(2)}},
+		{[]wire.Rcpt{rd(4), d(2)}, []wire.Rcpt{rd(4)}},
+	}
+	for _, tt := range tests {
+		var got []wire.Rcpt
+		for _, rc := range tt.in {
+			got = mergeReceipt(got, rc)
+		}
+		if len(got) != len(tt.want) {
+			t.Errorf("merge %v = %v, want %v", tt.in, got, tt.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tt.want[i] {
+				t.Errorf("merge %v = %v, want %v", tt.in, got, tt.want)
+			}
+		}
+	}
+}
