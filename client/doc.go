@@ -70,9 +70,14 @@
 //     the server's pushes.
 //   - ConnEvent: the connection went down or came back.
 //
-// Messages sent from this Client are not emitted (the app has them from
-// Send); messages the same user sent from another device are (their From is
-// the user). Likewise receipts sent from this Client are not emitted back.
+// Messages sent from this device (Options.Device) are never emitted: the
+// app has them from Send. (The server echoes a message to every device of
+// its sender, and keeps it in the sender's inbox too; that echo only moves
+// the SDK's inbox bookkeeping on.) Messages the user sent from another
+// device are emitted, with From set to the user. Likewise receipts this
+// Client sent are not emitted back; but since a receipt does not say which
+// device sent it, a later Client on the same device may see them in the
+// inbox after its login.
 //
 // While live pushes arrive during the inbox that follows a login or resume,
 // they are held until the inbox is complete, so that the app sees the stored

@@ -652,3 +652,48 @@ func TestServerRestart(t *testing.T) {
 	}
 	alice.ev.message(res.ID)
 }
+
+// TestServerLargeInbox: an inbox bigger than one Inbox frame comes as
+// several InboxEvents, the last with Done, every message once and in order.
+func TestServerLargeInbox(t *testing.T) {
+	inst := servertest.Start(t)
+	ctx := t.Context()
+	alice := signup(t, inst, "alice", "a1")
+	bob := signup(t, inst, "bob", "b1")
+	befriend(t, alice, bob)
+	bob.Close()
+
+	const n = 300 // with these bodies, several frames' worth
+	body := bytes.Repeat([]byte("x"), 6000)
+	errc := make(chan error, n)
+	for range n {
+		go func() { _, err := alice.Send(ctx, "bob", body); errc <- err }()
+	}
+	for range n {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob2, ibs := login(t, inst, "bob", "b1")
+	if len(ibs) < 2 {
+		t.Fatalf("%d InboxEvents, want several", len(ibs))
+	}
+	var last uint64
+	for i, ib := range ibs {
+		if ib.Done != (i == len(ibs)-1) {
+			t.Fatalf("InboxEvent %d of %d has Done %v", i, len(ibs), ib.Done)
+		}
+		for _, g := range ib.Groups {
+			for _, m := range g.Messages {
+				if m.ConvSeq != last+1 {
+					t.Fatalf("conv seq %d after %d", m.ConvSeq, last)
+				}
+				last = m.ConvSeq
+			}
+		}
+	}
+	if last != n {
+		t.Fatalf("inbox held %d messages, want %d", last, n)
+	}
+	bob2.ev.noMessage(300 * time.Millisecond)
+}
