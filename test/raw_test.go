@@ -29,7 +29,13 @@ type raw struct {
 // dialRaw connects over TLS without saying anything.
 func dialRaw(t *testing.T, in *servertest.Instance) *raw {
 	t.Helper()
-	c, err := tls.Dial("tcp", in.Addr, in.ClientTLS())
+	return dialTo(t, in.Addr, in.ClientTLS())
+}
+
+// dialTo connects to addr over TLS without saying anything.
+func dialTo(t *testing.T, addr string, cfg *tls.Config) *raw {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, cfg)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
