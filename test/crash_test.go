@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,7 +26,11 @@ var natterdBin = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "natterd")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../cmd/natterd")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("the go command is needed to build natterd: %w", err)
+	}
+	cmd := exec.Command(gobin, "build", "-o", bin, "../cmd/natterd")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build natterd: %v\n%s", err, out)
 	}
