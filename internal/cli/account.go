@@ -55,11 +55,15 @@ func (r *runner) authenticate(ctx context.Context, name string, create bool) err
 		// The server throttles logins per address after failures; a short
 		// wait it asks for is worth waiting out rather than failing.
 		var we *wire.Err
-		if try == maxAuthTries || !errors.As(err, &we) || we.Code != wire.CodeRateLimited ||
-			we.RetryAfter <= 0 || time.Duration(we.RetryAfter)*time.Millisecond > maxAuthWait {
+		if try == maxAuthTries || !errors.As(err, &we) || we.Code != wire.CodeRateLimited {
 			break
 		}
-		t := time.NewTimer(time.Duration(we.RetryAfter) * time.Millisecond)
+		// A wait under a millisecond is sent as 0 (no hint): wait a little.
+		wait := max(time.Duration(we.RetryAfter)*time.Millisecond, 100*time.Millisecond)
+		if wait > maxAuthWait {
+			break
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():

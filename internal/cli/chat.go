@@ -3,8 +3,11 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
@@ -23,21 +26,69 @@ type chat struct {
 	echo  bool // print the user's own lines (input is not a terminal)
 	d     *deliveries
 	other []unreadEntry // messages and receipts that are not about this chat
+	retry *pendingLine  // a line to send again after a resume
 }
 
 func runChat(ctx context.Context, r *runner, args []string) error {
 	if err := natter.ValidateUserID(args[0]); err != nil {
 		return err
 	}
-	peer := natter.UserID(args[0])
+	if err := r.online(); err != nil {
+		return err
+	}
+	_, interactive := terminalFd(r.stdio.In)
+	ch := &chat{r: r, peer: natter.UserID(args[0]), echo: !interactive}
+	in := readLines(ctx, r.stdio.In)
+	for first := true; ; first = false {
+		since := time.Now()
+		err := ch.session(ctx, in, first)
+		if err != nil && r.replacedHere(ctx, err, since) {
+			continue // another natter command of this home came and went
+		}
+		if ctx.Err() != nil {
+			return nil // interrupted: a normal way to leave
+		}
+		return err
+	}
+}
+
+// input is the lines of standard input, read on their own goroutine.
+type input struct {
+	lines <-chan string // closed at the end of input
+	err   <-chan error  // then holds the read error, if any
+}
+
+func readLines(ctx context.Context, r io.Reader) input {
+	lines := make(chan string)
+	errc := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(nil, wire.MaxBody)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		errc <- sc.Err()
+		close(lines)
+	}()
+	return input{lines: lines, err: errc}
+}
+
+// session resumes the session and chats until the input ends, the session
+// ends or ctx ends.
+func (ch *chat) session(ctx context.Context, in input, first bool) error {
+	r := ch.r
 	c, s, err := r.resume(ctx)
 	if err != nil {
 		return err
 	}
-	_, interactive := terminalFd(r.stdio.In)
-	ch := &chat{r: r, c: c, s: s, peer: peer, echo: !interactive, d: newDeliveries(s.User),
-		p: &eventPrinter{r: r, me: s.User, device: s.Device}}
-	err = ch.run(ctx)
+	ch.c, ch.s, ch.other = c, s, nil
+	ch.d = newDeliveries(s.User)
+	ch.p = &eventPrinter{r: r, me: s.User, device: s.Device}
+	err = ch.run(ctx, in, first)
 	ch.d.flush(context.WithoutCancel(ctx), c)
 	c.Close()
 	for ev := range c.Events() { // acknowledged by the SDK: show or keep them
@@ -51,36 +102,35 @@ func runChat(ctx context.Context, r *runner, args []string) error {
 	if kerr := r.home.appendUnread(s.User, ch.other); kerr != nil && err == nil {
 		err = kerr
 	}
-	if ctx.Err() != nil {
-		return nil // interrupted: a normal way to leave
-	}
 	return err
 }
 
-func (ch *chat) run(ctx context.Context) error {
+func (ch *chat) run(ctx context.Context, in input, first bool) error {
 	r, c, peer := ch.r, ch.c, ch.peer
-	if peer == ch.s.User {
-		return withCode("self", "you cannot chat with yourself")
-	}
-	list, err := c.Contacts(ctx)
-	if err != nil {
-		return serverErr(fmt.Errorf("list contacts: %w", err), "")
-	}
-	var contact *wire.Contact
-	for i := range list {
-		if list[i].User == peer {
-			contact = &list[i]
+	if first {
+		if peer == ch.s.User {
+			return withCode("self", "you cannot chat with yourself")
 		}
-	}
-	if contact == nil || contact.State != natter.ContactApproved {
-		return withCode(string(wire.CodeNotContact), "%s is not your contact: natter add %s, and wait for them to accept", peer, peer)
+		list, err := c.Contacts(ctx)
+		if err != nil {
+			return serverErr(fmt.Errorf("list contacts: %w", err), "")
+		}
+		var contact *wire.Contact
+		for i := range list {
+			if list[i].User == peer {
+				contact = &list[i]
+			}
+		}
+		if contact == nil || contact.State != natter.ContactApproved {
+			return withCode(string(wire.CodeNotContact), "%s is not your contact: natter add %s, and wait for them to accept", peer, peer)
+		}
+		if !r.g.json {
+			fmt.Fprintf(r.stdio.Err, "chatting with %s (%s). Type a message and press Enter to send it; Ctrl-D ends the chat.\n",
+				peer, presenceText(contact.Status, contact.Text, contact.LastSeen, r.now()))
+		}
 	}
 	if err := r.applyPresence(ctx, c); err != nil {
 		return err
-	}
-	if !r.g.json {
-		fmt.Fprintf(r.stdio.Err, "chatting with %s (%s). Type a message and press Enter to send it; Ctrl-D ends the chat.\n",
-			peer, presenceText(contact.Status, contact.Text, contact.LastSeen, r.now()))
 	}
 	// What earlier commands kept from peer belongs to this conversation.
 	kept, commit, err := r.home.takeUnread(ch.s.User)
@@ -93,27 +143,17 @@ func (ch *chat) run(ctx context.Context) error {
 	if err := commit(); err != nil {
 		return err
 	}
-
-	lines := make(chan string)
-	readErr := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(r.stdio.In)
-		sc.Buffer(nil, wire.MaxBody)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-ctx.Done():
-				return
-			}
+	if p := ch.retry; p != nil {
+		ch.retry = nil
+		if err := ch.sendID(ctx, p.id, p.text); err != nil {
+			return err
 		}
-		readErr <- sc.Err()
-		close(lines)
-	}()
+	}
 	for {
 		select {
-		case line, ok := <-lines:
+		case line, ok := <-in.lines:
 			if !ok {
-				if err := <-readErr; err != nil {
+				if err := <-in.err; err != nil {
 					return fmt.Errorf("read input: %w", err)
 				}
 				return nil // end of input ends the chat
@@ -141,8 +181,20 @@ func (ch *chat) send(ctx context.Context, line string) error {
 	if strings.TrimSpace(text) == "" {
 		return nil
 	}
-	res, err := ch.c.Send(ctx, ch.peer, []byte(text))
+	return ch.sendID(ctx, natter.NewMessageID(ch.r.now()), text)
+}
+
+// sendID sends text with a given message ID. If another natter command of
+// this home cut the session off meanwhile, the line is kept and sent again,
+// with the same ID (so at most once more on the server), when the chat
+// resumes.
+func (ch *chat) sendID(ctx context.Context, id natter.MessageID, text string) error {
+	res, err := ch.c.SendID(ctx, id, ch.peer, []byte(text))
 	if err != nil {
+		var we *wire.Err
+		if errors.As(err, &we) && we.Code == wire.CodeReplaced {
+			ch.retry = &pendingLine{id: id, text: text}
+		}
 		return serverErr(fmt.Errorf("send to %s: %w", ch.peer, err), ch.peer)
 	}
 	if ch.r.g.json {
@@ -160,6 +212,12 @@ func (ch *chat) send(ctx context.Context, line string) error {
 		ch.r.printf("[%s] %s: %s\n", when(res.SentAt, ch.r.now()), ch.s.User, messageText([]byte(text)))
 	}
 	return nil
+}
+
+// pendingLine is a line whose send was cut off.
+type pendingLine struct {
+	id   natter.MessageID
+	text string
 }
 
 // event shows an event of the session; it returns an error when the
@@ -184,7 +242,9 @@ func (ch *chat) event(ev client.Event) error {
 			ch.p.print(ev)
 		}
 	case client.ConnEvent:
-		ch.p.print(ev)
+		if !replaced(ev) {
+			ch.p.print(ev)
+		}
 		if ev.Final {
 			return serverErr(fmt.Errorf("session ended: %w", ev.Err), "")
 		}

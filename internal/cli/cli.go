@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 )
@@ -74,6 +75,10 @@ type runner struct {
 	opts   cmdOpts
 	cmd    *command
 	home   home
+
+	longLived  bool     // listen or chat: see lock.go
+	busyFile   *os.File // the shared busy lock, once connected
+	onlineFile *os.File // the exclusive online lock of listen and chat
 }
 
 // Run runs natter with args (without the program name) and returns the exit
@@ -81,6 +86,7 @@ type runner struct {
 // Cancelling ctx (on SIGINT, say) ends listen and chat cleanly.
 func Run(ctx context.Context, args []string, stdio Stdio, getenv func(string) string) int {
 	r := &runner{stdio: stdio, getenv: getenv, now: time.Now}
+	defer r.releaseLocks()
 	return r.main(ctx, args)
 }
 

@@ -25,6 +25,9 @@ func (r *runner) dial(ctx context.Context, fallback string) (*client.Client, str
 	if addr == "" {
 		return nil, "", withCode("no_server", "which server? Use --server HOST:PORT or set NATTER_SERVER")
 	}
+	if err := r.busy(); err != nil {
+		return nil, "", err
+	}
 	device, err := r.home.deviceID()
 	if err != nil {
 		return nil, "", err

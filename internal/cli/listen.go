@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/natterim/natter/client"
+	"github.com/natterim/natter/wire"
 )
 
 func runListen(ctx context.Context, r *runner, _ []string) error {
@@ -22,13 +24,39 @@ func runListen(ctx context.Context, r *runner, _ []string) error {
 		ctx, cancel = context.WithTimeout(ctx, r.opts.timeout)
 		defer cancel()
 	}
-	c, s, err := r.resume(ctx)
-	if err != nil {
+	if err := r.online(); err != nil {
+		return err
+	}
+	l := &listener{r: r, only: only}
+	for {
+		since := time.Now()
+		err := l.session(ctx)
+		if err != nil && r.replacedHere(ctx, err, since) {
+			continue // another natter command of this home came and went
+		}
 		return r.listenEnded(parent, ctx, err)
 	}
-	p := &eventPrinter{r: r, me: s.User, device: s.Device, only: only}
-	n := 0
-	done := func() bool { return r.opts.count > 0 && n >= r.opts.count }
+}
+
+// listener is one natter listen: it prints events, session after session
+// (see replacedHere).
+type listener struct {
+	r    *runner
+	only map[string]bool
+	n    int // events printed
+}
+
+func (l *listener) done() bool { return l.r.opts.count > 0 && l.n >= l.r.opts.count }
+
+// session resumes the session and prints its events until it ends, --count
+// is reached or ctx ends.
+func (l *listener) session(ctx context.Context) error {
+	r := l.r
+	c, s, err := r.resume(ctx)
+	if err != nil {
+		return err
+	}
+	p := &eventPrinter{r: r, me: s.User, device: s.Device, only: l.only}
 
 	// Show what earlier commands kept first, then the live session.
 	kept, commit, err := r.home.takeUnread(s.User)
@@ -36,11 +64,11 @@ func runListen(ctx context.Context, r *runner, _ []string) error {
 		c.Close()
 		return err
 	}
-	var rest []unreadEntry // acknowledged but not printed: --count was reached
+	var rest []unreadEntry // acknowledged but not printed: kept for natter inbox
 	// keep reports whether an entry is kept for later rather than printed:
 	// past --count, or of a type --only leaves out.
 	keep := func(e unreadEntry) bool {
-		return done() || (e.Message != nil && !p.wants(evMessage)) || (e.Receipt != nil && !p.wants(evReceipt))
+		return l.done() || (e.Message != nil && !p.wants(evMessage)) || (e.Receipt != nil && !p.wants(evReceipt))
 	}
 	show := func(e unreadEntry, offline bool) {
 		if keep(e) {
@@ -48,9 +76,9 @@ func runListen(ctx context.Context, r *runner, _ []string) error {
 			return
 		}
 		if e.Message != nil {
-			n += p.message(*e.Message, offline)
+			l.n += p.message(*e.Message, offline)
 		} else {
-			n += p.receipt(*e.Receipt)
+			l.n += p.receipt(*e.Receipt)
 		}
 	}
 	d := newDeliveries(s.User)
@@ -58,8 +86,8 @@ func runListen(ctx context.Context, r *runner, _ []string) error {
 		d.note(ev)
 		entries := unreadOf(ev)
 		if entries == nil {
-			if !done() {
-				n += p.print(ev)
+			if !l.done() && !replaced(ev) {
+				l.n += p.print(ev)
 			}
 			return
 		}
@@ -79,7 +107,7 @@ func runListen(ctx context.Context, r *runner, _ []string) error {
 		return err
 	}
 	err = r.applyPresence(ctx, c)
-	for err == nil && !done() {
+	for err == nil && !l.done() {
 		select {
 		case ev, ok := <-c.Events():
 			if !ok {
@@ -105,7 +133,15 @@ func runListen(ctx context.Context, r *runner, _ []string) error {
 	if kerr := r.home.appendUnread(s.User, rest); kerr != nil && err == nil {
 		err = kerr
 	}
-	return r.listenEnded(parent, ctx, err)
+	return err
+}
+
+// replaced reports whether ev says the device logged in on another
+// connection: listen and chat handle that themselves (replacedHere).
+func replaced(ev client.Event) bool {
+	ce, ok := ev.(client.ConnEvent)
+	var we *wire.Err
+	return ok && ce.Final && errors.As(ce.Err, &we) && we.Code == wire.CodeReplaced
 }
 
 // listenEnded decides how listen's end is reported: an interrupt (the
