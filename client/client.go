@@ -614,12 +614,18 @@ func (c *Client) forget(ref uint64) bool {
 	return ok
 }
 
-// answer finishes the call waiting for ref, if any.
-func (c *Client) answer(ref uint64, v any, err error) {
+// take removes and returns the call waiting for ref, or nil.
+func (c *Client) take(ref uint64) *call {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	k := c.pending[ref]
 	delete(c.pending, ref)
-	c.mu.Unlock()
+	return k
+}
+
+// answer finishes the call waiting for ref, if any.
+func (c *Client) answer(ref uint64, v any, err error) {
+	k := c.take(ref)
 	if k == nil {
 		c.log.Debug("answer to no pending request", "ref", ref, "type", fmt.Sprintf("%T", v), "err", err)
 		return
@@ -660,15 +666,14 @@ func (c *Client) handleFrame(cn *conn, v any) error {
 	case *wire.Authed:
 		c.onAuthed(cn, f)
 	case *wire.SendAck:
-		c.mu.Lock()
-		k := c.pending[f.Ref]
-		delete(c.pending, f.Ref)
-		c.mu.Unlock()
+		k := c.take(f.Ref)
 		if k == nil {
 			c.log.Debug("send ack for no pending send", "ref", f.Ref, "id", f.ID)
 			return nil
 		}
 		if k.kind == kindSend {
+			// Before the next frame is read: a reply to this message must
+			// not look like a gap in the conversation.
 			c.tr.noteConv(k.to, f.ConvSeq)
 		}
 		k.finish(f, nil)

@@ -18,7 +18,7 @@ type recConn struct {
 	fail    error
 }
 
-func (c *recConn) ReadFrame() (wire.Frame, error)   { select {} }
+func (c *recConn) ReadFrame() (wire.Frame, error)  { select {} }
 func (c *recConn) SetReadDeadline(time.Time) error { return nil }
 func (c *recConn) Close() error                    { return nil }
 func (c *recConn) RemoteAddr() net.Addr            { return &net.TCPAddr{} }
