@@ -176,11 +176,14 @@ func (s *Server) Fingerprint() string { return s.fp }
 // Store returns the server's store (for tests and tools in this module).
 func (s *Server) Store() natter.Store { return s.store }
 
-func (s *Server) tlsConfig() *tls.Config {
+// tlsConfig returns a new TLS configuration offering the given ALPN
+// protocols. Each listener gets its own: http.Server changes the one it is
+// given (it adds h2), so sharing one would race with the TLS/TCP listener.
+func (s *Server) tlsConfig(protos ...string) *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{s.cert},
 		MinVersion:   tls.VersionTLS13,
-		NextProtos:   []string{"natter/1", "http/1.1"},
+		NextProtos:   protos,
 	}
 }
 
@@ -196,10 +199,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.log.Info("certificate", "sha256", s.fp)
 
-	tcfg := s.tlsConfig()
+	tcfg := s.tlsConfig("natter/1")
 	s.wg.Go(func() { s.acceptTLS(tcfg) })
 	if s.httpLn != nil {
-		s.httpSrv = &http.Server{Handler: s.httpHandler(), TLSConfig: tcfg,
+		s.httpSrv = &http.Server{Handler: s.httpHandler(), TLSConfig: s.tlsConfig("http/1.1"),
 			ReadHeaderTimeout: s.cfg.HandshakeTimeout, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 		s.wg.Go(func() {
 			if err := s.httpSrv.ServeTLS(s.httpLn, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
