@@ -455,7 +455,7 @@ func (c *Client) SendID(ctx context.Context, id natter.MessageID, to natter.User
 
 	if cn != nil {
 		// If the connection drops first, the reconnect sends it again.
-		if err := cn.enqueue(ctx, frame); err != nil && ctx.Err() != nil && c.forget(ref) {
+		if err := cn.enqueue(ctx, frame); err != nil && ctx.Err() != nil && c.forgot(ref) {
 			return res, fmt.Errorf("send %s: %w", id, err)
 		}
 	}
@@ -549,7 +549,7 @@ func (c *Client) request(ctx context.Context, cn *conn, kind callKind, build fun
 	}
 	c.pending[ref] = k
 	c.mu.Unlock()
-	if err := cn.enqueue(ctx, frame); err != nil && c.forget(ref) {
+	if err := cn.enqueue(ctx, frame); err != nil && c.forgot(ref) {
 		return nil, err
 	}
 	return c.wait(ctx, k)
@@ -583,7 +583,7 @@ func (c *Client) fireAndForget(what string, build func(ref uint64) any, done fun
 	k.cn = cn
 	c.pending[ref] = k
 	c.mu.Unlock()
-	if !cn.tryEnqueue(frame) && c.forget(ref) {
+	if !cn.tryEnqueue(frame) && c.forgot(ref) {
 		c.log.Warn(what + " dropped: send queue full or connection lost")
 		return false
 	}
@@ -596,7 +596,7 @@ func (c *Client) wait(ctx context.Context, k *call) (any, error) {
 	case r := <-k.ch:
 		return r.v, r.err
 	case <-ctx.Done():
-		if c.forget(k.ref) {
+		if c.forgot(k.ref) {
 			return nil, ctx.Err()
 		}
 		r := <-k.ch // answered meanwhile
@@ -604,15 +604,9 @@ func (c *Client) wait(ctx context.Context, k *call) (any, error) {
 	}
 }
 
-// forget removes a pending call and reports whether it was still pending
-// (if not, someone else finishes it).
-func (c *Client) forget(ref uint64) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.pending[ref]
-	delete(c.pending, ref)
-	return ok
-}
+// forgot removes a pending call and reports whether it was still pending
+// (if not, whoever removed it finishes it).
+func (c *Client) forgot(ref uint64) bool { return c.take(ref) != nil }
 
 // take removes and returns the call waiting for ref, or nil.
 func (c *Client) take(ref uint64) *call {
