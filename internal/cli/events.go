@@ -141,17 +141,6 @@ func (p *eventPrinter) print(ev client.Event) int {
 	return 0
 }
 
-// entry prints a kept message or receipt.
-func (p *eventPrinter) entry(e unreadEntry) int {
-	switch {
-	case e.Message != nil:
-		return p.message(*e.Message, true)
-	case e.Receipt != nil:
-		return p.receipt(*e.Receipt)
-	}
-	return 0
-}
-
 // message prints one message, unless it is one this device sent.
 func (p *eventPrinter) message(m wire.Message, offline bool) int {
 	if !p.wants(evMessage) || p.ownEcho(m) {

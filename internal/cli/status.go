@@ -41,7 +41,7 @@ func runStatus(ctx context.Context, r *runner, args []string) error {
 		return err
 	}
 	if r.g.json {
-		r.emit(jsonStatus{Status: p.Status, Text: p.Text})
+		r.emit(jsonStatus(p))
 		return nil
 	}
 	if p.Text != "" {
