@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
@@ -85,7 +86,9 @@ func (p *eventPrinter) print(ev client.Event) int {
 		if p.r.g.json {
 			p.r.emit(jsonPresence{Type: evPresence, User: ev.User, Status: ev.Status, Text: ev.Text, LastSeen: utc(ev.LastSeen)})
 		} else {
-			p.r.printf("%s is now %s\n", ev.User, presenceText(ev.Status, ev.Text, ev.LastSeen, p.r.now()))
+			// "now": last seen, which is also now for a user going offline,
+			// would say nothing more.
+			p.r.printf("%s is now %s\n", ev.User, presenceText(ev.Status, ev.Text, time.Time{}, p.r.now()))
 		}
 		return 1
 	case client.ContactEvent:

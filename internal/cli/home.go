@@ -13,8 +13,20 @@ import (
 	"github.com/natterim/natter"
 )
 
-// Files in the home folder. The folder is created with mode 0700 and every
-// file in it with 0600: it holds a bearer token.
+// The home folder ($NATTER_HOME, --home, or natter under the user's config
+// folder) is one device of one user on one server. It is created with mode
+// 0700 and every file in it with 0600, since it holds a bearer token:
+//
+//	device         the device ID, made once (natter.NewDeviceID)
+//	session.json   server address, user, device, session token, expiry
+//	server.pin     SHA-256 of the server's certificate (trust on first use)
+//	presence.json  the last natter status, applied by listen and chat
+//	unread.jsonl   messages and receipts received but not yet shown
+//	busy.lock      shared lock of commands while connected (see lock.go)
+//	online.lock    exclusive lock of listen and chat
+//
+// Files are replaced atomically (temporary file, sync, rename), except
+// unread.jsonl, which is appended to with one write per command.
 const (
 	deviceFile  = "device"       // this installation's device ID, made once
 	sessionFile = "session.json" // the login session: token, user, server
