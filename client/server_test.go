@@ -10,7 +10,6 @@ import (
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
-	"github.com/natterim/natter/internal/server"
 	"github.com/natterim/natter/internal/servertest"
 	"github.com/natterim/natter/wire"
 )
@@ -20,13 +19,11 @@ import (
 
 const testPassword = "correct horse battery staple"
 
-// startServer starts a natterd for a test, without its HTTPS/WebSocket
-// listener, which these tests do not use. (With it, internal/server shares
-// one *tls.Config between the TLS listener's handshakes and http.Server,
-// which writes to it when it starts: a data race that fails -race runs now
-// and then. Drop the option once the server gives http.Server a Clone.)
+// startServer starts a natterd for a test, with all its listeners (the
+// HTTPS one once raced with the TLS listener over a shared *tls.Config;
+// running it here keeps that fixed).
 func startServer(t *testing.T) *servertest.Instance {
-	return servertest.Start(t, func(c *server.Config) { c.HTTP = "" })
+	return servertest.Start(t)
 }
 
 // user is one logged-in Client of a test, with its events.

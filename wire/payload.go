@@ -157,9 +157,10 @@ type Message struct {
 	SentAt     time.Time        `json:"sent_at"`
 }
 
-// Msg pushes one message (to the recipient's devices and the sender's other
-// devices). Seq is its place in the receiving user's inbox: acknowledge it
-// with Ack.
+// Msg pushes one message to every device of the recipient and every device
+// of the sender, the sending connection included (it learns the message's
+// place in its own inbox that way). Seq is its place in the receiving user's
+// inbox: acknowledge it with Ack.
 type Msg struct {
 	Seq uint64 `json:"seq"`
 	Message

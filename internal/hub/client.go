@@ -42,7 +42,8 @@ type client struct {
 	sub      natter.Subscription
 	errCount int
 
-	slow atomic.Bool // the queue overflowed
+	slow   atomic.Bool            // the queue overflowed
+	ending atomic.Pointer[string] // why the reader is to stop (Bye queued, kicked, overflowed)
 
 	mu      sync.Mutex // guards live, held and through
 	live    bool       // events go straight to w; before that they are held
@@ -94,7 +95,7 @@ func (c *client) run() {
 		reason = "slow consumer"
 	}
 	h.met.disconnects.WithLabelValues(reasonLabel(reason)).Inc()
-	c.log.Info("disconnected", "user", c.user, "device", c.device, "reason", reason)
+	c.log.Info("disconnected", "reason", reason) // c.log carries user and device once logged in
 }
 
 func reasonLabel(r string) string {
@@ -124,14 +125,41 @@ func (c *client) readLoop() string {
 				return "bad hello"
 			}
 			helloDone = true
-			c.conn.SetReadDeadline(h.now().Add(h.cfg.Keepalive))
+			c.extendDeadline()
 			continue
 		}
-		c.conn.SetReadDeadline(h.now().Add(h.cfg.Keepalive))
+		if why := c.ending.Load(); why != nil {
+			return *why
+		}
+		c.extendDeadline()
 		if stop := c.handle(f); stop != "" {
 			return stop
 		}
 	}
+}
+
+// extendDeadline gives the client another keepalive period. Only the
+// reader calls it (WebSocket deadlines are not safe for concurrent use).
+func (c *client) extendDeadline() {
+	c.conn.SetReadDeadline(c.h.now().Add(c.h.cfg.Keepalive))
+}
+
+// endReader ends the connection for the reason why (the first reason given
+// wins): once the writer has written what is queued (a Bye) or given up, the
+// connection is closed, which also ends a reader waiting in a read. This
+// works alike for both transports; a WebSocket read cannot be interrupted
+// without closing the connection.
+func (c *client) endReader(why string) {
+	if !c.ending.CompareAndSwap(nil, &why) {
+		return
+	}
+	go func() {
+		select {
+		case <-c.w.Done():
+		case <-time.After(c.h.cfg.WriteTimeout):
+		}
+		c.conn.Close()
+	}()
 }
 
 // readError turns a read error into a reason, telling the client what was
@@ -141,6 +169,8 @@ func (c *client) readError(err error) string {
 	switch {
 	case errors.Is(err, io.EOF):
 		return "eof"
+	case c.ending.Load() != nil:
+		return *c.ending.Load()
 	case errors.As(err, &ne) && ne.Timeout():
 		c.bye(wire.CodeTimeout, "no frame within the keepalive timeout")
 		return "timeout"
@@ -292,7 +322,7 @@ func (c *client) overflowed(err error) {
 	if errors.Is(err, session.ErrOverflow) && c.slow.CompareAndSwap(false, true) {
 		c.h.met.slowConsumers.Inc()
 		c.log.Warn("slow consumer: outbound queue full; disconnecting")
-		c.conn.SetReadDeadline(time.Now()) // end the reader too
+		c.endReader("slow consumer")
 	}
 }
 
@@ -309,7 +339,7 @@ func (c *client) fail(ref uint64, err error) {
 func (c *client) bye(code wire.Code, msg string) {
 	b, _ := wire.Encode(wire.Bye{Code: code, Message: msg})
 	c.w.Finish(b)
-	c.conn.SetReadDeadline(time.Now())
+	c.endReader(string(code))
 }
 
 func refOf(v any) uint64 {
@@ -375,7 +405,7 @@ func (c *client) deliver(e event) {
 		c.pushFrame(e.frame)
 	case evKick:
 		c.w.Finish(e.frame)
-		c.conn.SetReadDeadline(time.Now())
+		c.endReader("replaced")
 	}
 }
 

@@ -65,7 +65,7 @@ func (c *client) login(ctx context.Context, m *wire.Login) string {
 		h.met.logins.WithLabelValues("throttled").Inc()
 		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeRateLimited,
 			Message:    fmt.Sprintf("too many wrong passwords; try again in %s", wait.Round(time.Second/10)),
-			RetryAfter: wait.Milliseconds()})
+			RetryAfter: ceilMillis(wait)})
 		return ""
 	}
 	hash, err := h.cfg.Store.PasswordHash(ctx, m.User)
@@ -92,7 +92,7 @@ func (c *client) login(ctx context.Context, m *wire.Login) string {
 		c.log.Info("wrong password", "user", m.User, "backoff", d)
 		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeBadCredentials,
 			Message:    fmt.Sprintf("wrong user name or password; next try allowed in %s", d.Round(time.Second/10)),
-			RetryAfter: d.Milliseconds()})
+			RetryAfter: ceilMillis(d)})
 		return ""
 	}
 	h.cfg.Throttle.Succeed(userKey)
@@ -221,4 +221,9 @@ func (c *client) cleanup() {
 		h.publishReach(ctx, c.user, c.device, nil)
 	}
 	h.announce(ctx, c.user)
+}
+
+// ceilMillis rounds d up to whole milliseconds, so a wait is never sent as 0.
+func ceilMillis(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }
