@@ -323,6 +323,9 @@ func (c *Client) dispatchLoop() {
 			d.flushAck()
 			close(req)
 		case <-c.stopDispatch:
+			// Receipts still waiting for their coalescing timer go out
+			// now; Close drains the connection's queue before closing.
+			d.sendDelivered()
 			return
 		}
 	}

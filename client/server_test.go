@@ -704,3 +704,25 @@ func TestServerLargeInbox(t *testing.T) {
 	}
 	bob2.ev.noMessage(300 * time.Millisecond)
 }
+
+// TestDeliveredReceiptOnClose: a Client that hands a message to the app and
+// closes at once still sends its automatic delivered receipt.
+func TestDeliveredReceiptOnClose(t *testing.T) {
+	inst := startServer(t)
+	alice := signup(t, inst, "alice", "alice-1")
+	bob := signup(t, inst, "bob", "bob-1", func(o *client.Options) { o.AutoDeliveredReceipts = true })
+	befriend(t, alice, bob)
+	res, err := alice.Send(t.Context(), "bob", []byte("read me and go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.ev.message(res.ID)
+	bob.Close()
+	ev := alice.ev.until(func(e client.Event) bool {
+		r, ok := e.(client.ReceiptEvent)
+		return ok && r.From == "bob" && r.State == natter.ReceiptDelivered
+	}).(client.ReceiptEvent)
+	if ev.Upto != res.ConvSeq {
+		t.Fatalf("receipt upto %d, want %d", ev.Upto, res.ConvSeq)
+	}
+}
