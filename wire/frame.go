@@ -30,6 +30,8 @@ const (
 	TSync          Type = 0x0D
 	THistory       Type = 0x0E
 	TPing          Type = 0x0F
+	TIceServers    Type = 0x10
+	TSignal        Type = 0x11
 	TWelcome       Type = 0x80
 	TAuthed        Type = 0x81
 	TOK            Type = 0x82
@@ -45,6 +47,8 @@ const (
 	TMessages      Type = 0x8C
 	TPong          Type = 0x8D
 	TBye           Type = 0x8E
+	TIceConfig     Type = 0x8F
+	TSignalIn      Type = 0x90
 )
 
 var typeNames = map[Type]string{
@@ -55,6 +59,7 @@ var typeNames = map[Type]string{
 	TError: "error", TContacts: "contacts", TSendAck: "send_ack", TPresence: "presence",
 	TContactUpdate: "contact_update", TMsg: "msg", TRcpt: "rcpt", TInbox: "inbox",
 	TReach: "reach", TMessages: "messages", TPong: "pong", TBye: "bye",
+	TIceServers: "ice_servers", TSignal: "signal", TIceConfig: "ice_config", TSignalIn: "signal_in",
 }
 
 // String returns the type's name, or its number if unknown.

@@ -69,6 +69,10 @@ var payloads = []any{
 	&wire.Messages{Ref: 12, Messages: []wire.Message{msg, msg}},
 	&wire.Pong{Ref: 13},
 	&wire.Bye{Code: wire.CodeShutdown, Message: "server stopping"},
+	&wire.IceServers{Ref: 14},
+	&wire.IceConfig{Ref: 14, Port: 3478, Username: "1700000000:alice", Password: "c2VjcmV0", Expires: t0},
+	&wire.Signal{Ref: 15, To: "bob", Device: "phone", Session: "s1", Kind: "offer", Data: []byte(`{"sdp":"v=0"}`)},
+	&wire.SignalIn{From: "alice", FromDevice: "laptop", Session: "s1", Kind: "candidate", Data: []byte("candidate:1 1 udp 2130706431 10.0.0.2 50000 typ host")},
 }
 
 func typeOf(t *testing.T, v any) wire.Type {
@@ -353,9 +357,9 @@ func TestDecodeErrors(t *testing.T) {
 		want    error
 	}{
 		{"TypeZero", 0x00, `{}`, wire.ErrUnknownType},
-		{"TypeAfterClientTypes", 0x10, `{}`, wire.ErrUnknownType},
+		{"TypeAfterClientTypes", 0x12, `{}`, wire.ErrUnknownType},
 		{"LastClientType", 0x7f, `{}`, wire.ErrUnknownType},
-		{"TypeAfterServerTypes", 0x8f, `{}`, wire.ErrUnknownType},
+		{"TypeAfterServerTypes", 0x91, `{}`, wire.ErrUnknownType},
 		{"TypeFF", 0xff, ``, wire.ErrUnknownType},
 		{"Truncated", wire.THello, `{"v":1`, wire.ErrBadPayload},
 		{"NotJSON", wire.TSend, `hello`, wire.ErrBadPayload},
@@ -456,6 +460,7 @@ func TestTypeNames(t *testing.T) {
 		wire.TWelcome: true, wire.TAuthed: true, wire.TOK: true, wire.TError: true, wire.TContacts: true,
 		wire.TSendAck: true, wire.TPresence: true, wire.TContactUpdate: true, wire.TMsg: true, wire.TRcpt: true,
 		wire.TInbox: true, wire.TReach: true, wire.TMessages: true, wire.TPong: true, wire.TBye: true,
+		wire.TIceConfig: true, wire.TSignalIn: true,
 	}
 	for _, v := range payloads {
 		if typ := typeOf(t, v); fromServer[typ] != (typ >= 0x80) {

@@ -260,3 +260,45 @@ type Bye struct {
 	Code    Code   `json:"code"`
 	Message string `json:"message"`
 }
+
+// IceServers asks for the server's STUN/TURN service and short-lived relay
+// credentials, for gathering peer-to-peer candidates.
+type IceServers struct {
+	Ref uint64 `json:"ref"`
+}
+
+// IceConfig answers IceServers. The STUN and TURN service listens on UDP
+// Port of the host the client connected to (or on Host, if set). Username
+// and Password are TURN credentials valid until Expires and only while the
+// user is logged in; nobody else can use the relay.
+type IceConfig struct {
+	Ref      uint64    `json:"ref"`
+	Host     string    `json:"host,omitempty"`
+	Port     int       `json:"port"`
+	Username string    `json:"username"`
+	Password string    `json:"password"`
+	Expires  time.Time `json:"expires"`
+}
+
+// Signal carries peer-to-peer signalling (an ICE/WebRTC offer, answer or
+// candidate, as opaque Data) to one device of an approved contact. Session
+// names the connection attempt, so that late signals of an old attempt can
+// be told apart. The server answers OK once the signal is on its way, or
+// not_contact, or no_such_user if that device is not online.
+type Signal struct {
+	Ref     uint64          `json:"ref"`
+	To      natter.UserID   `json:"to"`
+	Device  natter.DeviceID `json:"device"`
+	Session string          `json:"session"`
+	Kind    string          `json:"kind"` // offer, answer, candidate, bye
+	Data    []byte          `json:"data"`
+}
+
+// SignalIn delivers a Signal from a contact's device.
+type SignalIn struct {
+	From       natter.UserID   `json:"from"`
+	FromDevice natter.DeviceID `json:"from_device"`
+	Session    string          `json:"session"`
+	Kind       string          `json:"kind"`
+	Data       []byte          `json:"data"`
+}

@@ -33,6 +33,14 @@ func newPayload(t Type) any {
 		return new(History)
 	case TPing:
 		return new(Ping)
+	case TIceServers:
+		return new(IceServers)
+	case TSignal:
+		return new(Signal)
+	case TIceConfig:
+		return new(IceConfig)
+	case TSignalIn:
+		return new(SignalIn)
 	case TWelcome:
 		return new(Welcome)
 	case TAuthed:
@@ -101,6 +109,14 @@ func TypeOf(v any) (Type, bool) {
 		return THistory, true
 	case Ping, *Ping:
 		return TPing, true
+	case IceServers, *IceServers:
+		return TIceServers, true
+	case Signal, *Signal:
+		return TSignal, true
+	case IceConfig, *IceConfig:
+		return TIceConfig, true
+	case SignalIn, *SignalIn:
+		return TSignalIn, true
 	case Welcome, *Welcome:
 		return TWelcome, true
 	case Authed, *Authed:

@@ -24,6 +24,10 @@
 //	                              ◀──      SendAck{id, conv_seq, recipient_online}
 //	                              ◀──      Msg / Rcpt / Presence / ContactUpdate / Reach  (pushed as they happen)
 //	Ack{upto}                     ──▶      (device's inbox cursor; no answer)
+//	IceServers                    ──▶
+//	                              ◀──      IceConfig{stun/turn port, short-lived credentials}
+//	Signal{to, device, data}      ──▶      (offer, answer, candidates for a direct connection)
+//	                              ◀──      OK; the peer device gets Signal{from, from_device, data}
 //	Ping                          ──▶
 //	                              ◀──      Pong
 //	Logout                        ──▶
@@ -37,10 +41,12 @@
 // Version is the protocol version this package speaks. Changes:
 //
 //	1  first version.
+//	2  IceServers (STUN/TURN credentials) and Signal (peer-to-peer
+//	   signalling between two devices of approved contacts).
 package wire
 
 // Version is the protocol version spoken by this package.
-const Version = 1
+const Version = 2
 
 // DefaultMaxFrame is the default limit on a frame's size (type byte and
 // payload), in bytes.
