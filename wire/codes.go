@@ -19,6 +19,7 @@ const (
 	CodeBadCredentials     Code = "bad_credentials"
 	CodeSessionExpired     Code = "session_expired" // token unknown, logged out or expired: log in again
 	CodeNotContact         Code = "not_contact"
+	CodeOffline            Code = "offline" // the device a Signal is for is not online
 	CodeNoRequest          Code = "no_request"
 	CodeBlocked            Code = "blocked"
 	CodeSelf               Code = "self"

@@ -270,6 +270,10 @@ func (c *client) handle(f wire.Frame) string {
 		c.setPresence(ctx, m)
 	case *wire.SetReach:
 		c.setReach(ctx, m)
+	case *wire.IceServers:
+		c.iceServers(m)
+	case *wire.Signal:
+		c.signal(ctx, m)
 	case *wire.Logout:
 		return c.logout(ctx, m)
 	case *wire.Signup, *wire.Login, *wire.Resume:
@@ -367,6 +371,10 @@ func refOf(v any) uint64 {
 	case *wire.Sync:
 		return m.Ref
 	case *wire.History:
+		return m.Ref
+	case *wire.IceServers:
+		return m.Ref
+	case *wire.Signal:
 		return m.Ref
 	}
 	return 0

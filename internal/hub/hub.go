@@ -36,6 +36,12 @@ type Config struct {
 	Metrics    *Metrics       // default: metrics registered nowhere
 	Logger     *slog.Logger   // default slog.Default()
 
+	// ICE issues STUN/TURN credentials (natterd's UDP service); nil means
+	// the server offers none and IceServers is answered "unavailable".
+	ICE     ICECredentials
+	ICEPort int    // UDP port of the STUN/TURN service
+	ICEHost string // host of the STUN/TURN service, if not the one clients connect to
+
 	Node       string // this node's name in the Registry; default random
 	ServerName string // sent in Welcome
 
@@ -46,6 +52,11 @@ type Config struct {
 	MaxQueueBytes    int           // outbound queue bound per connection; default 4 MiB
 	SessionTTL       time.Duration // login token lifetime; default 30 days
 	Now              func() time.Time
+}
+
+// ICECredentials issues short-lived TURN credentials for a logged-in user.
+type ICECredentials interface {
+	Credentials(user natter.UserID, now time.Time) (username, password string, expires time.Time)
 }
 
 // Hub serves connections. Create it with New; it is safe for concurrent use.

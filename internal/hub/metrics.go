@@ -16,6 +16,7 @@ type Metrics struct {
 	busErrors      prometheus.Counter
 	presencePushes prometheus.Counter
 	sendSeconds    prometheus.Histogram
+	signals        prometheus.Counter
 }
 
 // NewMetrics creates the hub's metrics and registers them with reg (if not
@@ -46,10 +47,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Presence updates pushed to contacts."}),
 		sendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "natter_send_seconds",
 			Help: "Time to handle a send, including the durable commit.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		signals: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_signals_total",
+			Help: "Peer-to-peer signalling frames passed between devices."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.framesIn, m.messages, m.duplicates, m.logins,
-			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds)
+			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds, m.signals)
 	}
 	return m
 }
