@@ -67,6 +67,15 @@ type Store interface {
 	// (the message's sender) and of r.From (for the reader's other devices),
 	// returning the two inbox sequence numbers.
 	AppendReceipt(ctx context.Context, r Receipt) (toSeq, fromSeq uint64, err error)
+	// AppendCopy stores, in owner's inbox only, a copy of a message that went
+	// directly between two devices (peer to peer), so that owner's other
+	// devices and a later history have it. owner must be m.From or m.To
+	// (else ErrBadRequest). The store does not assign m.ConvSeq (it stays
+	// 0): the server did not order a conversation it did not carry. It is
+	// idempotent on (owner, m.From, m.ID): a repeat stores nothing and
+	// returns the first copy's sequence number with dup set. A copy is
+	// independent of AppendMessage: the same (From, ID) may exist as both.
+	AppendCopy(ctx context.Context, owner UserID, m Message) (seq uint64, dup bool, err error)
 	// Inbox returns up to limit entries of user's inbox with sequence numbers
 	// above after, in sequence order.
 	Inbox(ctx context.Context, user UserID, after uint64, limit int) ([]InboxEntry, error)
@@ -129,9 +138,10 @@ type Receipt struct {
 }
 
 // InboxEntry is one entry of a user's inbox: exactly one of Message and
-// Receipt is set.
+// Receipt is set. Copy marks a Message stored by AppendCopy.
 type InboxEntry struct {
 	Seq     uint64
 	Message *Message
 	Receipt *Receipt
+	Copy    bool
 }

@@ -59,7 +59,7 @@ var payloads = []any{
 	&wire.SendAck{Ref: 9, ID: msg.ID, ConvSeq: 42, SentAt: t0, Online: true},
 	&wire.Presence{User: "bob", Status: natter.StatusAway, Text: "brb", LastSeen: t0},
 	&wire.ContactUpdate{Contact: wire.Contact{User: "dave", State: natter.ContactPendingOut}},
-	&wire.Msg{Seq: 7, Message: msg},
+	&wire.Msg{Seq: 7, Message: msg, Direct: true},
 	&wire.Rcpt{Seq: 8, From: "bob", To: "alice", Upto: 42, State: natter.ReceiptDelivered, At: t0},
 	&wire.Inbox{Ref: 11, Through: 9, Done: true, Groups: []wire.InboxGroup{
 		{From: "bob", Messages: []wire.Msg{{Seq: 7, Message: msg}}, Receipts: []wire.Rcpt{{Seq: 9, From: "bob", To: "alice", Upto: 1, State: natter.ReceiptRead, At: t0}}},
@@ -70,6 +70,7 @@ var payloads = []any{
 	&wire.Pong{Ref: 13},
 	&wire.Bye{Code: wire.CodeShutdown, Message: "server stopping"},
 	&wire.IceServers{Ref: 14},
+	&wire.Copy{Ref: 16, Message: msg},
 	&wire.IceConfig{Ref: 14, Port: 3478, Username: "1700000000:alice", Password: "c2VjcmV0", Expires: t0},
 	&wire.Signal{Ref: 15, To: "bob", Device: "phone", Session: "s1", Kind: "offer", Data: []byte(`{"sdp":"v=0"}`)},
 	&wire.SignalIn{From: "alice", FromDevice: "laptop", Session: "s1", Kind: "candidate", Data: []byte("candidate:1 1 udp 2130706431 10.0.0.2 50000 typ host")},
@@ -357,7 +358,7 @@ func TestDecodeErrors(t *testing.T) {
 		want    error
 	}{
 		{"TypeZero", 0x00, `{}`, wire.ErrUnknownType},
-		{"TypeAfterClientTypes", 0x12, `{}`, wire.ErrUnknownType},
+		{"TypeAfterClientTypes", 0x13, `{}`, wire.ErrUnknownType},
 		{"LastClientType", 0x7f, `{}`, wire.ErrUnknownType},
 		{"TypeAfterServerTypes", 0x91, `{}`, wire.ErrUnknownType},
 		{"TypeFF", 0xff, ``, wire.ErrUnknownType},

@@ -164,6 +164,10 @@ type Message struct {
 type Msg struct {
 	Seq uint64 `json:"seq"`
 	Message
+	// Direct marks a copy of a message that went peer to peer: the server
+	// did not carry it between the two users, one of them stored this copy
+	// for their own other devices (see Copy). Its ConvSeq is 0.
+	Direct bool `json:"direct,omitempty"`
 }
 
 // Receipt tells the sender of messages that the user received (delivered) or
@@ -301,4 +305,15 @@ type SignalIn struct {
 	Session    string          `json:"session"`
 	Kind       string          `json:"kind"`
 	Data       []byte          `json:"data"`
+}
+
+// Copy stores, in the user's own inbox only, a copy of a message the user's
+// device sent or received peer to peer, so that the user's other devices
+// and history have it (they get it as Msg with Direct set). The server does
+// not pass it to the other user. Message.From or Message.To must be the
+// user, and the other an approved contact. Answered with OK; a repeat of
+// the same (From, ID) stores nothing.
+type Copy struct {
+	Ref     uint64  `json:"ref"`
+	Message Message `json:"message"`
 }

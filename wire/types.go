@@ -37,6 +37,8 @@ func newPayload(t Type) any {
 		return new(IceServers)
 	case TSignal:
 		return new(Signal)
+	case TCopy:
+		return new(Copy)
 	case TIceConfig:
 		return new(IceConfig)
 	case TSignalIn:
@@ -113,6 +115,8 @@ func TypeOf(v any) (Type, bool) {
 		return TIceServers, true
 	case Signal, *Signal:
 		return TSignal, true
+	case Copy, *Copy:
+		return TCopy, true
 	case IceConfig, *IceConfig:
 		return TIceConfig, true
 	case SignalIn, *SignalIn:

@@ -41,8 +41,10 @@
 // Version is the protocol version this package speaks. Changes:
 //
 //	1  first version.
-//	2  IceServers (STUN/TURN credentials) and Signal (peer-to-peer
-//	   signalling between two devices of approved contacts).
+//	2  IceServers (STUN/TURN credentials), Signal (peer-to-peer
+//	   signalling between two devices of approved contacts), Copy and
+//	   Msg.Direct (a message that went peer to peer, copied to the user's
+//	   own other devices).
 package wire
 
 // Version is the protocol version spoken by this package.

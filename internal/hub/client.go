@@ -274,6 +274,8 @@ func (c *client) handle(f wire.Frame) string {
 		c.iceServers(m)
 	case *wire.Signal:
 		c.signal(ctx, m)
+	case *wire.Copy:
+		c.copyDirect(ctx, m)
 	case *wire.Logout:
 		return c.logout(ctx, m)
 	case *wire.Signup, *wire.Login, *wire.Resume:
@@ -375,6 +377,8 @@ func refOf(v any) uint64 {
 	case *wire.IceServers:
 		return m.Ref
 	case *wire.Signal:
+		return m.Ref
+	case *wire.Copy:
 		return m.Ref
 	}
 	return 0

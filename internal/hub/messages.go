@@ -177,7 +177,7 @@ func groupBySender(entries []natter.InboxEntry) []wire.InboxGroup {
 			groups = append(groups, wire.InboxGroup{From: from})
 		}
 		if e.Message != nil {
-			groups[i].Messages = append(groups[i].Messages, wire.Msg{Seq: e.Seq, Message: wireMessage(*e.Message)})
+			groups[i].Messages = append(groups[i].Messages, wire.Msg{Seq: e.Seq, Message: wireMessage(*e.Message), Direct: e.Copy})
 		} else {
 			groups[i].Receipts = append(groups[i].Receipts, rcptFrame(e.Seq, *e.Receipt))
 		}
@@ -208,4 +208,57 @@ func (c *client) history(ctx context.Context, m *wire.History) {
 		out.Messages = append(out.Messages, wireMessage(msg))
 	}
 	c.push(out)
+}
+
+// copyDirect stores, in the user's own inbox, a copy of a message one of
+// their devices exchanged peer to peer, and passes it to their devices. The
+// other user is not involved: the server did not carry the message.
+func (c *client) copyDirect(ctx context.Context, m *wire.Copy) {
+	h := c.h
+	msg := m.Message
+	if err := natter.ValidateMessageID(string(msg.ID)); err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
+	if len(msg.Body) > wire.MaxBody {
+		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeTooLarge, Message: fmt.Sprintf("message body over %d bytes", wire.MaxBody)})
+		return
+	}
+	var peer natter.UserID
+	switch c.user {
+	case msg.From:
+		peer = msg.To
+		msg.FromDevice = c.device
+	case msg.To:
+		peer = msg.From
+	default:
+		c.fail(m.Ref, fmt.Errorf("%w: a copy must be of a message you sent or received", natter.ErrBadRequest))
+		return
+	}
+	st, err := h.cfg.Store.ContactState(ctx, c.user, peer)
+	if err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
+	if st != natter.ContactApproved {
+		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeNotContact, Message: fmt.Sprintf("%s is not your contact", peer)})
+		return
+	}
+	if msg.SentAt.IsZero() {
+		msg.SentAt = h.now()
+	}
+	nm := natter.Message{ID: msg.ID, From: msg.From, FromDevice: msg.FromDevice, To: msg.To, Body: msg.Body, SentAt: msg.SentAt}
+	seq, dup, err := h.cfg.Store.AppendCopy(ctx, c.user, nm)
+	if err != nil {
+		h.met.storeErrors.Inc()
+		c.fail(m.Ref, err)
+		return
+	}
+	if !dup {
+		h.met.copies.Inc()
+	}
+	// Published again for a repeat, as sends are: devices drop what they have.
+	b, _ := wire.Encode(wire.Msg{Seq: seq, Message: wireMessage(nm), Direct: true})
+	h.publish(ctx, c.user, event{kind: evFrame, seq: seq, frame: b})
+	c.push(wire.OK{Ref: m.Ref})
 }

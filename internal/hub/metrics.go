@@ -17,6 +17,7 @@ type Metrics struct {
 	presencePushes prometheus.Counter
 	sendSeconds    prometheus.Histogram
 	signals        prometheus.Counter
+	copies         prometheus.Counter
 }
 
 // NewMetrics creates the hub's metrics and registers them with reg (if not
@@ -49,10 +50,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time to handle a send, including the durable commit.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		signals: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_signals_total",
 			Help: "Peer-to-peer signalling frames passed between devices."}),
+		copies: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_direct_copies_total",
+			Help: "Copies of peer-to-peer messages stored for the user's own other devices (not relayed to anyone else)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.framesIn, m.messages, m.duplicates, m.logins,
-			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds, m.signals)
+			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds, m.signals, m.copies)
 	}
 	return m
 }
