@@ -220,8 +220,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.log.Info("holding idle connections", "users", len(r.users), "for", cfg.Hold)
 		select {
 		case <-time.After(cfg.Hold):
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		case <-ctx.Done(): // measure now
+			r.res.Interrupted = true
+			ctx = context.WithoutCancel(ctx)
 		}
 		r.res.Server.Connected = r.serverStats(ctx)
 		r.res.Bench.Connected = benchStats(true)

@@ -178,6 +178,23 @@ func TestRun(t *testing.T) {
 			t.Errorf("%d sends acked at 400/s over 1.8s: the pacer overshoots", res.Sends.Acked)
 		}
 	})
+	t.Run("interrupted", func(t *testing.T) {
+		cfg := base
+		cfg.Duration = time.Minute
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		time.AfterFunc(1500*time.Millisecond, cancel) // setup (resume) takes well under a second
+		res, err := Run(ctx, cfg)
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if !res.Interrupted || res.WindowSeconds <= 0 || res.WindowSeconds > 5 {
+			t.Errorf("interrupted %v, window %.1fs: want a shortened window", res.Interrupted, res.WindowSeconds)
+		}
+		if res.Sends.Acked == 0 || res.Deliveries.Missing != 0 || res.Sends.Errors != 0 {
+			t.Errorf("sends %+v, deliveries %+v: want messages through, none missing, no errors", res.Sends, res.Deliveries)
+		}
+	})
 	t.Run("idle", func(t *testing.T) {
 		cfg := base
 		cfg.Idle, cfg.Hold = true, 100*time.Millisecond

@@ -189,7 +189,8 @@ func ParseSources(s string) ([]netip.Addr, error) {
 // Main is natter-bench's main: it parses args (without the program name),
 // runs the benchmark and prints its result to stdout, logs to stderr. It
 // returns the exit status: 0 after a run (whatever its figures), 1 if the
-// run could not be made, 2 for a usage error.
+// run could not be made or was interrupted (an interrupt during the window
+// still prints the figures of the shortened window), 2 for a usage error.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, opt, err := ParseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -214,6 +215,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "natter-bench: %v\n", err)
+		return 1
+	}
+	if res.Interrupted {
+		fmt.Fprintln(stderr, "natter-bench: interrupted; the figures cover the shortened window")
 		return 1
 	}
 	return 0

@@ -170,7 +170,10 @@ func (r *runner) load(ctx context.Context) error {
 	if len(us) == 0 {
 		return errors.New("bench: no user can send")
 	}
-	sendCtx, cancelSends := context.WithCancel(ctx)
+	// An interrupt (the end of ctx) during the window ends it early, and
+	// the run is still drained and reported; sends are not cut short by it.
+	bg := context.WithoutCancel(ctx)
+	sendCtx, cancelSends := context.WithCancel(bg)
 	defer cancelSends()
 
 	t0 := time.Now()
@@ -182,7 +185,7 @@ func (r *runner) load(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	if cfg.Rate > 0 {
-		wg.Go(func() { r.pace(sendCtx, us, t0, t2, &wg) })
+		wg.Go(func() { r.pace(sendCtx, us, t0, &wg) })
 	} else {
 		for _, u := range us {
 			for range cfg.Inflight {
@@ -198,22 +201,28 @@ func (r *runner) load(ctx context.Context) error {
 		}
 	}
 
-	// Snapshot CPU time at the window's edges.
 	progress := r.every(progressEvery, func() {
 		r.log.Info("progress", "acked", r.acked.Load(), "delivered", r.delivered.Load(), "errors", r.sendErrs.Load())
 	})
 	if !sleepUntil(ctx, t1) {
+		// Interrupted in the warm-up: nothing was measured.
+		r.stopping.Store(true)
+		cancelSends()
+		wg.Wait()
 		progress()
 		return ctx.Err()
 	}
-	srv1, b1 := r.serverStats(ctx), benchStats(false)
-	ok := sleepUntil(ctx, t2)
-	srv2, b2 := r.serverStats(ctx), benchStats(false)
-	r.stopping.Store(true)
-	progress()
-	if !ok {
-		return ctx.Err()
+	// Snapshot CPU time at the window's edges.
+	srv1, b1 := r.serverStats(bg), benchStats(false)
+	if !sleepUntil(ctx, t2) {
+		t2 = time.Now()
+		r.winEnd.Store(t2.UnixNano())
+		r.res.Interrupted = true
+		r.log.Warn("interrupted: ending the window early and draining", "window", t2.Sub(t1).Round(time.Millisecond))
 	}
+	r.stopping.Store(true)
+	srv2, b2 := r.serverStats(bg), benchStats(false)
+	progress()
 	r.res.WindowSeconds = t2.Sub(t1).Seconds()
 	r.res.Server.CPUInWindow = cpuShare(srv1, srv2, r.res.WindowSeconds)
 	r.res.Bench.CPUInWindow = cpuShare(b1, b2, r.res.WindowSeconds)
@@ -232,14 +241,14 @@ func (r *runner) load(ctx context.Context) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	r.res.DrainSeconds = time.Since(t2).Seconds()
-	r.res.Server.After = r.serverStats(ctx)
+	r.res.Server.After = r.serverStats(bg)
 	return nil
 }
 
-// pace issues sends at Config.Rate from t0 until t2, each from a random
+// pace issues sends at Config.Rate from t0 until the run stops, each from a random
 // user with a free in-flight slot. A send that finds no such user after a
 // few tries is skipped and counted: the server is not keeping up.
-func (r *runner) pace(ctx context.Context, us []*user, t0, t2 time.Time, wg *sync.WaitGroup) {
+func (r *runner) pace(ctx context.Context, us []*user, t0 time.Time, wg *sync.WaitGroup) {
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	limit := int32(r.cfg.Inflight)
@@ -249,7 +258,7 @@ func (r *runner) pace(ctx context.Context, us []*user, t0, t2 time.Time, wg *syn
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			if !now.Before(t2) || r.stopping.Load() {
+			if r.stopping.Load() {
 				return
 			}
 			due := int64(now.Sub(t0).Seconds()*r.cfg.Rate) - issued

@@ -16,6 +16,7 @@ type Result struct {
 	Setup  SetupResult  `json:"setup"`
 
 	WindowSeconds float64 `json:"window_seconds,omitempty"`
+	Interrupted   bool    `json:"interrupted,omitempty"` // the window was cut short
 	DrainSeconds  float64 `json:"drain_seconds,omitempty"`
 
 	Sends struct {
@@ -189,8 +190,12 @@ func (res *Result) WriteText(w io.Writer) error {
 		if c.Rate > 0 {
 			rate = fmt.Sprintf("%.0f msgs/s offered", c.Rate)
 		}
-		fmt.Fprintf(&b, "load:       %s, %d in flight per user, %d-byte bodies, %.1fs window after %.1fs warm-up (drain %.1fs)\n",
-			rate, c.Inflight, c.Size, res.WindowSeconds, c.Warmup, res.DrainSeconds)
+		cut := ""
+		if res.Interrupted {
+			cut = " (interrupted)"
+		}
+		fmt.Fprintf(&b, "load:       %s, %d in flight per user, %d-byte bodies, %.1fs window%s after %.1fs warm-up (drain %.1fs)\n",
+			rate, c.Inflight, c.Size, res.WindowSeconds, cut, c.Warmup, res.DrainSeconds)
 		fmt.Fprintf(&b, "sends:      %.0f acked/s (%d acked in all, %d errors, %d unfinished, %d skipped)\n",
 			res.Sends.AckedPerSec, res.Sends.Acked, res.Sends.Errors, res.Sends.Unfinished, res.Sends.Skipped)
 		d := &res.Deliveries
