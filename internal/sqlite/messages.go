@@ -168,6 +168,70 @@ func (db *DB) AppendReceipt(ctx context.Context, r natter.Receipt) (toSeq, fromS
 	return uint64(ts), uint64(fs), nil
 }
 
+// AppendCopy stores m in owner's inbox only, as a copy of a message that went
+// peer to peer, and returns its inbox sequence number. A copy has no
+// conversation: m.ConvSeq is ignored, and the copy reads back with ConvSeq 0.
+// A copy whose (owner, From, ID) is already stored is not stored again: the
+// first copy's sequence number is returned with dup set. Copies are kept
+// apart from messages, so neither's idempotency key sees the other.
+//
+// owner must be m.From or m.To (natter.ErrBadRequest); m.From must differ
+// from m.To (natter.ErrSelf), as for AppendMessage. Both users must exist
+// (natter.ErrNoSuchUser): the store keeps no message that names a user it
+// does not know.
+func (db *DB) AppendCopy(ctx context.Context, owner natter.UserID, m natter.Message) (seq uint64, dup bool, err error) {
+	op := fmt.Sprintf("append %s's copy of %s→%s %s", owner, m.From, m.To, m.ID)
+	switch {
+	case owner != m.From && owner != m.To:
+		return 0, false, fmt.Errorf("sqlite: %s: %w: %s is neither the sender nor the recipient", op, natter.ErrBadRequest, owner)
+	case m.From == m.To:
+		return 0, false, fmt.Errorf("sqlite: %s: %w", op, natter.ErrSelf)
+	}
+	peer := m.To
+	if owner == m.To {
+		peer = m.From
+	}
+	var s int64
+	err = db.write(ctx, op, func(ctx context.Context, w *writer) error {
+		dup = false
+		err := w.queryRow(ctx,
+			`SELECT seq FROM copies WHERE owner = ? AND sender = ? AND id = ?`,
+			string(owner), string(m.From), string(m.ID)).Scan(&s)
+		if err == nil {
+			dup = true
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("look for a first copy: %w", err)
+		}
+		// The counter first: it also checks that owner exists.
+		if s, err = nextInboxSeq(ctx, w, owner); err != nil {
+			return err
+		}
+		if err := mustExist(ctx, w, peer); err != nil {
+			return err
+		}
+		var pk int64
+		err = w.queryRow(ctx,
+			`INSERT INTO copies (owner, sender, id, recipient, sender_device, body, sent_at, seq)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			 RETURNING pk`,
+			string(owner), string(m.From), string(m.ID), string(m.To), string(m.FromDevice), nonNil(m.Body),
+			dbTime(m.SentAt), s).Scan(&pk)
+		if err != nil {
+			return fmt.Errorf("insert copy: %w", err)
+		}
+		if err := w.exec1(ctx, `INSERT INTO inbox (user, seq, copy) VALUES (?, ?, ?)`, string(owner), s, pk); err != nil {
+			return fmt.Errorf("insert inbox entry: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return uint64(s), dup, nil
+}
+
 // Inbox returns up to limit entries of user's inbox after sequence number
 // after, in order. A limit of zero or less returns nothing.
 func (db *DB) Inbox(ctx context.Context, user natter.UserID, after uint64, limit int) ([]natter.InboxEntry, error) {
@@ -181,10 +245,12 @@ func (db *DB) Inbox(ctx context.Context, user natter.UserID, after uint64, limit
 	rows, err := db.rdb.QueryContext(ctx,
 		`SELECT i.seq,
 		        m.id, m.sender, m.sender_device, m.recipient, m.body, m.conv_seq, m.sent_at,
-		        r.sender, r.recipient, r.upto, r.state, r.at
+		        r.sender, r.recipient, r.upto, r.state, r.at,
+		        c.id, c.sender, c.sender_device, c.recipient, c.body, c.sent_at
 		 FROM inbox i
 		 LEFT JOIN messages m ON m.pk = i.message
 		 LEFT JOIN receipts r ON r.pk = i.receipt
+		 LEFT JOIN copies c ON c.pk = i.copy
 		 WHERE i.user = ? AND i.seq > ?
 		 ORDER BY i.seq
 		 LIMIT ?`,
@@ -204,13 +270,28 @@ func (db *DB) Inbox(ctx context.Context, user natter.UserID, after uint64, limit
 			rFrom, rTo, rState       sql.NullString
 			rUpto                    sql.NullInt64
 			rAt                      sql.NullInt64
+			cid, cFrom, cDevice, cTo sql.NullString
+			cBody                    []byte
+			cSentAt                  sql.NullInt64
 		)
 		if err := rows.Scan(&seq, &mid, &mFrom, &mDevice, &mTo, &body, &convSeq, &sentAt,
-			&rFrom, &rTo, &rUpto, &rState, &rAt); err != nil {
+			&rFrom, &rTo, &rUpto, &rState, &rAt,
+			&cid, &cFrom, &cDevice, &cTo, &cBody, &cSentAt); err != nil {
 			return nil, wrap(op, err)
 		}
 		e := natter.InboxEntry{Seq: uint64(seq)}
-		if mid.Valid {
+		switch {
+		case cid.Valid:
+			e.Copy = true
+			e.Message = &natter.Message{
+				ID:         natter.MessageID(cid.String),
+				From:       natter.UserID(cFrom.String),
+				FromDevice: natter.DeviceID(cDevice.String),
+				To:         natter.UserID(cTo.String),
+				Body:       cBody,
+				SentAt:     goTime(cSentAt),
+			}
+		case mid.Valid:
 			e.Message = &natter.Message{
 				ID:         natter.MessageID(mid.String),
 				From:       natter.UserID(mFrom.String),
@@ -220,7 +301,7 @@ func (db *DB) Inbox(ctx context.Context, user natter.UserID, after uint64, limit
 				ConvSeq:    uint64(convSeq.Int64),
 				SentAt:     goTime(sentAt),
 			}
-		} else {
+		default:
 			e.Receipt = &natter.Receipt{
 				From:  natter.UserID(rFrom.String),
 				To:    natter.UserID(rTo.String),

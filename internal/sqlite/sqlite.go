@@ -32,7 +32,9 @@
 //
 // The schema lives in migrations/*.sql, embedded in the binary and applied in
 // file-name order by Open; PRAGMA user_version records how many have been
-// applied. migrations/0001_init.sql explains the tables and their keys.
+// applied. migrations/0001_init.sql explains the tables and their keys, and
+// each later migration what it changes. Migrations are never edited once
+// released: a database that has applied one does not apply it again.
 package sqlite
 
 import (
@@ -153,7 +155,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if !strings.EqualFold(mode, "wal") {
 		return fail("open "+path, fmt.Errorf("journal mode is %q, not WAL (is the file system one that supports WAL?)", mode))
 	}
-	if err := migrate(ctx, conn, log); err != nil {
+	files, err := migrationList()
+	if err != nil {
+		return fail("migrate "+path, err)
+	}
+	if err := migrate(ctx, conn, log, files); err != nil {
 		return fail("migrate "+path, err)
 	}
 
@@ -221,14 +227,12 @@ func dsn(path string, readOnly bool) string {
 	return "file:" + p + "?" + strings.Join(q, "&")
 }
 
-// migrate applies the embedded migrations the database has not seen yet, each
-// in its own transaction together with the PRAGMA user_version that records
-// it. A database newer than this binary is refused rather than guessed at.
-func migrate(ctx context.Context, conn *sql.Conn, log *slog.Logger) error {
-	files, err := migrationList()
-	if err != nil {
-		return err
-	}
+// migrate applies the migrations of files (the first len(files) of
+// migrationList: Open passes them all, tests fewer, to build an old database)
+// that the database has not seen yet, each in its own transaction together
+// with the PRAGMA user_version that records it. A database newer than files
+// is refused rather than guessed at.
+func migrate(ctx context.Context, conn *sql.Conn, log *slog.Logger, files []string) error {
 	for i, name := range files {
 		version := i + 1
 		done, err := applyMigration(ctx, conn, version, name)
