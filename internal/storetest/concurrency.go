@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,10 +12,11 @@ import (
 )
 
 // testConcurrentAppends has 50 goroutines append messages (and some
-// receipts) at once to overlapping conversations, in both directions, and
-// checks that every conversation and every inbox got gap-free, duplicate-free
-// sequence numbers, and that what was acknowledged is what is stored. On a
-// store with group commit this runs many writes per batch.
+// receipts and copies) at once to overlapping conversations, in both
+// directions, and checks that every conversation and every inbox got
+// gap-free, duplicate-free sequence numbers, and that what was acknowledged is
+// what is stored. On a store with group commit this runs many writes per
+// batch.
 func testConcurrentAppends(t *testing.T, s natter.Store) {
 	ctx := t.Context()
 	users := []natter.UserID{"user0", "user1", "user2", "user3", "user4"}
@@ -27,6 +29,7 @@ func testConcurrentAppends(t *testing.T, s natter.Store) {
 		g       int
 		message *natter.Message
 		receipt *natter.Receipt
+		copy    natter.UserID // for a copy, its owner; its seq is toSeq
 		toSeq   uint64
 		fromSeq uint64
 	}
@@ -57,6 +60,26 @@ func testConcurrentAppends(t *testing.T, s natter.Store) {
 				mu.Lock()
 				items = append(items, item{g: g, message: &a.Message, toSeq: a.ToSeq, fromSeq: a.FromSeq})
 				mu.Unlock()
+				if i%4 == 1 {
+					// A copy of a direct message: the sender's,
+					// or the recipient's with the ID of the
+					// message just sent (a copy and a message
+					// may share it).
+					owner, c := from, m
+					if i%8 == 5 {
+						owner = to
+					} else {
+						c.ID += "-direct"
+					}
+					seq, dup, err := s.AppendCopy(ctx, owner, c)
+					if err != nil || dup {
+						t.Errorf("goroutine %d: AppendCopy(%s, %s): %d, dup %v, %v", g, owner, c.ID, seq, dup, err)
+						return
+					}
+					mu.Lock()
+					items = append(items, item{g: g, message: &c, copy: owner, toSeq: seq})
+					mu.Unlock()
+				}
 				if i%3 != 2 {
 					continue
 				}
@@ -92,6 +115,10 @@ func testConcurrentAppends(t *testing.T, s natter.Store) {
 	}
 	lastConvSeq := map[int]uint64{} // per goroutine
 	for _, it := range items {
+		if it.copy != "" {
+			addInbox(it.copy, it.toSeq, it)
+			continue
+		}
 		if m := it.message; m != nil {
 			k := pairKey(m.From, m.To)
 			conv[k] = append(conv[k], m)
@@ -136,7 +163,7 @@ func testConcurrentAppends(t *testing.T, s natter.Store) {
 			if !ok {
 				t.Fatalf("inbox of %s: %d entries acknowledged, but none at seq %d (gap)", u, n, seq)
 			}
-			want[seq-1] = entry{seq: seq, message: it.message, receipt: it.receipt}
+			want[seq-1] = entry{seq: seq, message: it.message, receipt: it.receipt, copy: it.copy != ""}
 		}
 		checkInbox(t, s, u, want)
 	}
@@ -219,6 +246,94 @@ func testConcurrentDuplicates(t *testing.T, s natter.Store) {
 	}
 	if len(entries) != ids {
 		t.Errorf("bob's inbox has %d entries, want %d", len(entries), ids)
+	}
+}
+
+// testConcurrentCopyDuplicates appends each of a few copies from many
+// goroutines at once, half of them for the sender and half for the
+// recipient, as repeats racing each other: for each owner exactly one append
+// stores it, the others return its sequence number with dup set.
+func testConcurrentCopyDuplicates(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	createUsers(t, s, "alice", "bob")
+	const (
+		ids     = 5
+		repeats = 10
+	)
+	type key struct {
+		owner natter.UserID
+		id    natter.MessageID
+	}
+	type result struct {
+		seq  uint64
+		dup  bool
+		body []byte
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		results = map[key][]result{}
+	)
+	start := make(chan struct{})
+	for i := range 2 * ids * repeats {
+		k := key{owner: "alice", id: natter.MessageID(fmt.Sprintf("racing-%d", i%ids))}
+		if i%2 == 1 {
+			k.owner = "bob"
+		}
+		body := []byte(fmt.Sprintf("repeat %d", i))
+		wg.Go(func() {
+			<-start
+			seq, dup, err := s.AppendCopy(ctx, k.owner, natter.Message{
+				ID: k.id, From: "alice", FromDevice: "phone", To: "bob", Body: body, SentAt: at(i),
+			})
+			if err != nil {
+				t.Errorf("AppendCopy(%s, %s): %v", k.owner, k.id, err)
+				return
+			}
+			mu.Lock()
+			results[k] = append(results[k], result{seq, dup, body})
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	stored := map[natter.UserID]map[uint64][]byte{"alice": {}, "bob": {}}
+	for k, rs := range results {
+		var firsts []result
+		for _, r := range rs {
+			if !r.dup {
+				firsts = append(firsts, r)
+			}
+		}
+		if len(firsts) != 1 {
+			t.Fatalf("%s's copy of %s: %d of %d racing appends stored it, want exactly 1", k.owner, k.id, len(firsts), len(rs))
+		}
+		for _, r := range rs {
+			if r.seq != firsts[0].seq {
+				t.Fatalf("%s's copy of %s: a repeat returned seq %d, the first copy is at %d", k.owner, k.id, r.seq, firsts[0].seq)
+			}
+		}
+		stored[k.owner][firsts[0].seq] = firsts[0].body
+	}
+	for owner, bodies := range stored {
+		entries, err := s.Inbox(ctx, owner, 0, 100)
+		if err != nil {
+			t.Fatalf("Inbox(%s): %v", owner, err)
+		}
+		if len(entries) != ids {
+			t.Fatalf("%s's inbox has %d entries (seqs %v), want %d", owner, len(entries), seqs(entries), ids)
+		}
+		for i, e := range entries {
+			if e.Seq != uint64(i+1) || !e.Copy || e.Message == nil {
+				t.Fatalf("%s's inbox[%d] = seq %d, copy %v, want copy at %d", owner, i, e.Seq, e.Copy, i+1)
+			}
+			if !bytes.Equal(e.Message.Body, bodies[e.Seq]) {
+				t.Errorf("%s's inbox[%d] holds body %q, want the stored append's %q", owner, i, e.Message.Body, bodies[e.Seq])
+			}
+		}
 	}
 }
 

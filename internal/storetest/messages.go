@@ -152,9 +152,15 @@ func testAppendMessageIdempotent(t *testing.T, s natter.Store) {
 	}
 }
 
-func testAppendMessageBody(t *testing.T, s natter.Store) {
-	ctx := t.Context()
-	createUsers(t, s, "alice", "bob")
+// testBody is a message body the suite stores and reads back.
+type testBody struct {
+	name string
+	body []byte
+}
+
+// testBodies returns bodies that a store must keep byte for byte: empty and
+// nil, zero bytes, 0xff, invalid UTF-8, every byte value, 64 KiB.
+func testBodies() []testBody {
 	all := make([]byte, 256)
 	for i := range all {
 		all[i] = byte(i)
@@ -164,10 +170,7 @@ func testAppendMessageBody(t *testing.T, s natter.Store) {
 	for i := range big {
 		big[i] = byte(rng.Uint32())
 	}
-	bodies := []struct {
-		name string
-		body []byte
-	}{
+	return []testBody{
 		{"empty", []byte{}},
 		{"nil", nil},
 		{"zero byte", []byte{0}},
@@ -179,7 +182,12 @@ func testAppendMessageBody(t *testing.T, s natter.Store) {
 		{"text", []byte("héllo, wörld ✓")},
 		{"64 KiB random", big},
 	}
-	for i, tt := range bodies {
+}
+
+func testAppendMessageBody(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	createUsers(t, s, "alice", "bob")
+	for i, tt := range testBodies() {
 		t.Run(tt.name, func(t *testing.T) {
 			m := natter.Message{
 				ID: natter.MessageID(fmt.Sprintf("body-%d", i)), From: "alice", FromDevice: "phone", To: "bob",
@@ -292,32 +300,7 @@ func testInboxPaging(t *testing.T, s natter.Store) {
 		}
 	}
 
-	for _, limit := range []int{1, 2, 4, 9, 10} {
-		t.Run(fmt.Sprintf("pages of %d", limit), func(t *testing.T) {
-			var got []natter.InboxEntry
-			after := uint64(0)
-			for range 20 {
-				page, err := s.Inbox(ctx, "alice", after, limit)
-				if err != nil {
-					t.Fatalf("Inbox(alice, %d, %d): %v", after, limit, err)
-				}
-				if len(page) > limit {
-					t.Fatalf("Inbox(alice, %d, %d) returned %d entries", after, limit, len(page))
-				}
-				if len(page) == 0 {
-					break
-				}
-				got = append(got, page...)
-				after = page[len(page)-1].Seq
-			}
-			if len(got) != len(full) {
-				t.Fatalf("paging gave seqs %v, want %v", seqs(got), seqs(full))
-			}
-			for i := range got {
-				checkEntry(t, fmt.Sprintf("page entry %d", i), got[i], entryOf(full[i]))
-			}
-		})
-	}
+	checkPaging(t, s, "alice", full, []int{1, 2, 4, 9, 10})
 
 	for _, tt := range []struct {
 		user        natter.UserID
@@ -347,9 +330,41 @@ func testInboxPaging(t *testing.T, s natter.Store) {
 	}
 }
 
+// checkPaging reads user's inbox in pages of each of limits and checks that
+// the pages, put together, are full (the whole inbox read at once).
+func checkPaging(t *testing.T, s natter.Store, user natter.UserID, full []natter.InboxEntry, limits []int) {
+	t.Helper()
+	for _, limit := range limits {
+		t.Run(fmt.Sprintf("pages of %d", limit), func(t *testing.T) {
+			var got []natter.InboxEntry
+			after := uint64(0)
+			for range len(full) + 2 {
+				page, err := s.Inbox(t.Context(), user, after, limit)
+				if err != nil {
+					t.Fatalf("Inbox(%s, %d, %d): %v", user, after, limit, err)
+				}
+				if len(page) > limit {
+					t.Fatalf("Inbox(%s, %d, %d) returned %d entries", user, after, limit, len(page))
+				}
+				if len(page) == 0 {
+					break
+				}
+				got = append(got, page...)
+				after = page[len(page)-1].Seq
+			}
+			if len(got) != len(full) {
+				t.Fatalf("paging gave seqs %v, want %v", seqs(got), seqs(full))
+			}
+			for i := range got {
+				checkEntry(t, fmt.Sprintf("page entry %d", i), got[i], entryOf(full[i]))
+			}
+		})
+	}
+}
+
 // entryOf turns an InboxEntry into what checkEntry expects.
 func entryOf(e natter.InboxEntry) entry {
-	return entry{seq: e.Seq, message: e.Message, receipt: e.Receipt}
+	return entry{seq: e.Seq, message: e.Message, receipt: e.Receipt, copy: e.Copy}
 }
 
 func testConversation(t *testing.T, s natter.Store) {

@@ -14,6 +14,14 @@
 //     user's inbox sequence numbers, messages and receipts counted together.
 //   - A duplicate AppendMessage returns the first copy's inbox sequence
 //     numbers (ToSeq, FromSeq) along with its message.
+//   - A copy (AppendCopy) takes the next number of its owner's inbox, the
+//     same counter as messages and receipts, so the inbox stays gap-free with
+//     all three counted together; a repeat, or a refused copy, uses up none.
+//   - AppendCopy ignores m.ConvSeq as AppendMessage does: a copy reads back
+//     from Inbox with ConvSeq 0, whatever the caller passed. Copies take no
+//     conversation sequence number and Conversation does not return them.
+//   - A copy reads back (Inbox) with the ID, From, FromDevice, To, Body and
+//     SentAt it was appended with; a repeat changes none of them.
 //   - Empty results may be nil or empty slices; bodies are compared with
 //     bytes.Equal, so an empty body may come back nil.
 package storetest
@@ -48,10 +56,17 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"AppendMessageIdempotent", testAppendMessageIdempotent},
 		{"AppendMessageBody", testAppendMessageBody},
 		{"AppendReceipt", testAppendReceipt},
+		{"AppendCopy", testAppendCopy},
+		{"AppendCopyIdempotent", testAppendCopyIdempotent},
+		{"AppendCopyKeys", testAppendCopyKeys},
+		{"AppendCopyErrors", testAppendCopyErrors},
+		{"AppendCopyBody", testAppendCopyBody},
 		{"InboxPaging", testInboxPaging},
+		{"InboxPagingCopies", testInboxPagingCopies},
 		{"Conversation", testConversation},
 		{"ConcurrentAppends", testConcurrentAppends},
 		{"ConcurrentDuplicates", testConcurrentDuplicates},
+		{"ConcurrentCopyDuplicates", testConcurrentCopyDuplicates},
 		{"ConcurrentCreateUser", testConcurrentCreateUser},
 	}
 	for _, tt := range tests {
@@ -151,11 +166,14 @@ func clip(b []byte) []byte {
 	return b
 }
 
-// entry is what the suite expects at one position of an inbox.
+// entry is what the suite expects at one position of an inbox. copy marks
+// a message expected as a copy (InboxEntry.Copy); it is false for every
+// entry made by AppendMessage or AppendReceipt.
 type entry struct {
 	seq     uint64
 	message *natter.Message
 	receipt *natter.Receipt
+	copy    bool
 }
 
 // checkInbox fails t unless user's whole inbox is exactly want, in order.
@@ -182,10 +200,14 @@ func checkEntry(t *testing.T, what string, g natter.InboxEntry, w entry) {
 	switch {
 	case (g.Message == nil) == (g.Receipt == nil):
 		t.Fatalf("%s: want exactly one of Message and Receipt set, got message %v, receipt %v", what, g.Message, g.Receipt)
+	case g.Copy && g.Receipt != nil:
+		t.Fatalf("%s: a receipt %+v with Copy set", what, *g.Receipt)
 	case w.message != nil && g.Message == nil:
 		t.Fatalf("%s is a receipt %+v, want message %s", what, *g.Receipt, w.message.ID)
 	case w.receipt != nil && g.Receipt == nil:
 		t.Fatalf("%s is message %s, want a receipt", what, g.Message.ID)
+	case g.Copy != w.copy:
+		t.Fatalf("%s: message %s has Copy %v, want %v", what, g.Message.ID, g.Copy, w.copy)
 	case w.message != nil:
 		if d := diffMessage(*g.Message, *w.message); d != "" {
 			t.Fatalf("%s: message %s", what, d)
@@ -217,4 +239,34 @@ func send(t *testing.T, s natter.Store, from, to natter.UserID, id natter.Messag
 		t.Fatalf("AppendMessage(%s→%s %s): %v", from, to, id, err)
 	}
 	return a
+}
+
+// direct is a message from → to with the given ID and body, as it would go
+// peer to peer, for AppendCopy.
+func direct(from, to natter.UserID, id natter.MessageID, body string) natter.Message {
+	return natter.Message{
+		ID: id, From: from, FromDevice: "p2p-" + natter.DeviceID(from), To: to,
+		Body: []byte(body), SentAt: at(len(body)),
+	}
+}
+
+// appendCopy appends owner's copy of m, fails t on error or if it is taken
+// for a repeat, and returns its sequence number.
+func appendCopy(t *testing.T, s natter.Store, owner natter.UserID, m natter.Message) uint64 {
+	t.Helper()
+	seq, dup, err := s.AppendCopy(t.Context(), owner, m)
+	if err != nil {
+		t.Fatalf("AppendCopy(%s, %s→%s %s): %v", owner, m.From, m.To, m.ID, err)
+	}
+	if dup {
+		t.Fatalf("AppendCopy(%s, %s→%s %s): dup set on a first append", owner, m.From, m.To, m.ID)
+	}
+	return seq
+}
+
+// asCopy is m as a copy of it reads back: without a conversation sequence
+// number.
+func asCopy(m natter.Message) *natter.Message {
+	m.ConvSeq = 0
+	return &m
 }
