@@ -497,3 +497,98 @@ func crashChild(path string) {
 	}
 	select {}
 }
+
+// TestAppendCopyRefusals covers what this store refuses beyond the Store
+// contract (which storetest checks): a copy naming a peer who has not signed
+// up (natter.ErrNoSuchUser, as AppendMessage does), and a copy of a message
+// to oneself (natter.ErrSelf, as AppendMessage does). Neither stores anything
+// or uses up a sequence number.
+func TestAppendCopyRefusals(t *testing.T) {
+	db := openTemp(t, Options{})
+	defer db.Close()
+	ctx := t.Context()
+	if err := db.CreateUser(ctx, "alice", "h", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		owner natter.UserID
+		m     natter.Message
+		want  error
+	}{
+		{"unknown recipient", "alice", natter.Message{ID: "x1", From: "alice", To: "nobody"}, natter.ErrNoSuchUser},
+		{"unknown sender", "alice", natter.Message{ID: "x2", From: "nobody", To: "alice"}, natter.ErrNoSuchUser},
+		{"self", "alice", natter.Message{ID: "x3", From: "alice", To: "alice"}, natter.ErrSelf},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, _, err := db.AppendCopy(ctx, tt.owner, tt.m); !errors.Is(err, tt.want) {
+				t.Errorf("AppendCopy: %v, want %v", err, tt.want)
+			}
+		})
+	}
+	if e, err := db.Inbox(ctx, "alice", 0, 10); err != nil || len(e) != 0 {
+		t.Errorf("Inbox(alice) = %v, %v; want empty", e, err)
+	}
+	if err := db.CreateUser(ctx, "bob", "h", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	seq, dup, err := db.AppendCopy(ctx, "alice", natter.Message{ID: "x1", From: "alice", To: "bob"})
+	if err != nil || dup || seq != 1 {
+		t.Errorf("AppendCopy once bob exists = %d, %v, %v; want 1, false, nil", seq, dup, err)
+	}
+}
+
+// TestCopyRepeatsInOneBatch queues a copy, its repeat and a message with the
+// same ID into one batch: the repeat sees the copy written earlier in the
+// same transaction, and the message is not taken for either.
+func TestCopyRepeatsInOneBatch(t *testing.T) {
+	db := openTemp(t, Options{})
+	defer db.Close()
+	ctx := t.Context()
+	for _, u := range []natter.UserID{"alice", "bob"} {
+		if err := db.CreateUser(ctx, u, "h", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inBatch, release := make(chan struct{}), make(chan struct{})
+	go db.write(ctx, "hold the writer", func(ctx context.Context, w *writer) error {
+		close(inBatch)
+		<-release
+		return nil
+	})
+	<-inBatch
+	m := natter.Message{ID: "m", From: "alice", To: "bob", Body: []byte("x")}
+	type copyResult struct {
+		seq uint64
+		dup bool
+		err error
+	}
+	copies := make(chan copyResult, 2)
+	appended := make(chan error, 1)
+	for i := range 3 {
+		if i == 1 {
+			go func() { _, err := db.AppendMessage(ctx, m); appended <- err }()
+		} else {
+			go func() { seq, dup, err := db.AppendCopy(ctx, "alice", m); copies <- copyResult{seq, dup, err} }()
+		}
+		for len(db.w.reqs) < i+1 {
+			runtime.Gosched()
+		}
+	}
+	close(release)
+	if err := <-appended; err != nil {
+		t.Fatalf("AppendMessage: %v", err)
+	}
+	a, b := <-copies, <-copies
+	if a.err != nil || b.err != nil || a.dup == b.dup || a.seq != b.seq || a.seq != 1 {
+		t.Errorf("copy and repeat in one batch = %+v, %+v; want seq 1 both, one dup", a, b)
+	}
+	// Two CreateUsers, the hold, then the three queued writes together.
+	if n := db.w.commits.Load(); n != 4 {
+		t.Errorf("%d commits, want 4: the three writes did not share one batch", n)
+	}
+	entries, err := db.Inbox(ctx, "alice", 0, 10)
+	if err != nil || len(entries) != 2 || !entries[0].Copy || entries[1].Copy {
+		t.Errorf("Inbox(alice) = %+v, %v; want the copy at 1, the message at 2", entries, err)
+	}
+}
