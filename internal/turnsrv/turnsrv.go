@@ -23,6 +23,20 @@
 // The secret is random per process unless configured: after a restart old
 // credentials no longer verify, and clients fetch new ones (IceServers) as
 // they do when theirs expire.
+//
+// Metrics (registered with Config.Registerer, if set):
+//
+//	natter_turn_allocations                    live allocations (gauge)
+//	natter_turn_allocations_total              allocations made
+//	natter_turn_auth_failures_total{reason}    refused requests: malformed, expired,
+//	                                           unauthorized (no live session), bad_integrity (wrong password)
+//	natter_turn_quota_refusals_total           allocations refused by MaxAllocationsPerUser
+//	natter_turn_relayed_bytes_total{direction} payload bytes relayed: to_peer, to_client
+//	natter_stun_binding_total                  STUN Binding requests answered
+//
+// pion/turn's server counts no bytes; the service counts them on the way
+// out of its sockets (see relayConn and listenConn), so a datagram counts
+// once it has actually been relayed.
 package turnsrv
 
 import (
@@ -69,11 +83,11 @@ type Config struct {
 	// block (an in-memory registry look-up). Nil allows every user with
 	// valid credentials.
 	Authorize func(user natter.UserID) bool
-	// AllowPeer reports whether a relay may send to peer. Default: any
-	// peer but unspecified, multicast and broadcast addresses, and but
-	// loopback addresses unless RelayIP is itself a loopback address (so
-	// that the relay cannot reach services listening on this host's
-	// loopback).
+	// AllowPeer reports whether a relay may send to (and receive from)
+	// peer. Default: every address except unspecified, multicast and
+	// broadcast ones, and except loopback ones unless RelayIP is itself a
+	// loopback address, so that the relay cannot reach services that
+	// listen on this host's loopback.
 	AllowPeer func(peer net.IP) bool
 	// MaxAllocationsPerUser bounds a user's live allocations (over all
 	// their devices); an Allocate beyond it is refused with 486
