@@ -50,3 +50,64 @@ func TestSignalRouting(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectCopies: a copy of a peer-to-peer message goes to the poster's
+// own devices only, never to the other user, and is not counted as relayed.
+func TestDirectCopies(t *testing.T) {
+	in := servertest.Start(t)
+	a := signup(t, in, "alice")
+	a2 := login(t, in, "alice", "")
+	a2.drainLogin()
+	b := signup(t, in, "bob")
+	c := signup(t, in, "carol")
+	befriend(t, a, b)
+	relayed := metric(t, in, "natter_messages_total")
+
+	m := wire.Message{ID: "direct-1", From: "alice", To: "bob", Body: []byte("went direct")}
+	a.call(wire.Copy{Message: m}, wire.TOK)
+	got := a2.expect(wire.TMsg).(*wire.Msg)
+	if !got.Direct || got.ID != "direct-1" || got.ConvSeq != 0 || string(got.Body) != "went direct" || got.FromDevice != a.device {
+		t.Fatalf("alice's other device got %+v", got)
+	}
+	if v, err := b.read(300 * time.Millisecond); err == nil {
+		t.Fatalf("bob got %T %+v from alice's copy", v, v)
+	}
+	// bob stores his own copy of what he received.
+	b.call(wire.Copy{Message: m}, wire.TOK)
+	// A repeat stores nothing new.
+	a.call(wire.Copy{Message: m}, wire.TOK)
+	if n := metric(t, in, "natter_direct_copies_total"); n != 2 {
+		t.Fatalf("natter_direct_copies_total = %v, want 2", n)
+	}
+	if n := metric(t, in, "natter_messages_total"); n != relayed {
+		t.Fatalf("copies counted as relayed messages: %v -> %v", relayed, n)
+	}
+	// A new device of alice gets the copy in its inbox.
+	a3 := login(t, in, "alice", "")
+	_, inbox := a3.drainLogin()
+	found := false
+	for _, f := range inbox {
+		for _, g := range f.Groups {
+			for _, mm := range g.Messages {
+				found = found || mm.ID == "direct-1" && mm.Direct
+			}
+		}
+	}
+	if !found {
+		t.Fatal("copy missing from a new device's inbox")
+	}
+	for _, tc := range []struct {
+		name string
+		from *raw
+		msg  wire.Message
+		code wire.Code
+	}{
+		{"not own message", c, wire.Message{ID: "x", From: "alice", To: "bob"}, wire.CodeBadRequest},
+		{"non-contact", c, wire.Message{ID: "x", From: "carol", To: "bob"}, wire.CodeNotContact},
+		{"bad id", a, wire.Message{ID: "bad id", From: "alice", To: "bob"}, wire.CodeBadRequest},
+	} {
+		if _, err := tc.from.try(wire.Copy{Message: tc.msg}, wire.TOK); errCode(err) != tc.code {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
+		}
+	}
+}

@@ -255,10 +255,11 @@ func (c *client) copyDirect(ctx context.Context, m *wire.Copy) {
 		return
 	}
 	if !dup {
+		// A repeat is not published again: what it carries may differ from
+		// the stored copy, which devices get from the inbox in any case.
 		h.met.copies.Inc()
+		b, _ := wire.Encode(wire.Msg{Seq: seq, Message: wireMessage(nm), Direct: true})
+		h.publish(ctx, c.user, event{kind: evFrame, seq: seq, frame: b})
 	}
-	// Published again for a repeat, as sends are: devices drop what they have.
-	b, _ := wire.Encode(wire.Msg{Seq: seq, Message: wireMessage(nm), Direct: true})
-	h.publish(ctx, c.user, event{kind: evFrame, seq: seq, frame: b})
 	c.push(wire.OK{Ref: m.Ref})
 }
