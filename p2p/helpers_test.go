@@ -23,6 +23,8 @@ type memNet struct {
 	managers map[peerKey]*Manager
 	// drop, if set, drops the signals it returns true for.
 	drop func(from, to peerKey, kind string) bool
+	// gate, if set, is called before a signal is delivered; it may block.
+	gate func(r sigRecord)
 	log  []sigRecord
 }
 
@@ -30,6 +32,7 @@ type sigRecord struct {
 	from, to peerKey
 	session  string
 	kind     string
+	data     []byte
 }
 
 func newMemNet() *memNet { return &memNet{managers: make(map[peerKey]*Manager)} }
@@ -46,13 +49,18 @@ func (s memSignaler) Signal(ctx context.Context, to natter.UserID, device natter
 	s.n.mu.Lock()
 	m := s.n.managers[tk]
 	drop := s.n.drop != nil && s.n.drop(s.from, tk, kind)
-	s.n.log = append(s.n.log, sigRecord{s.from, tk, session, kind})
+	rec := sigRecord{s.from, tk, session, kind, data}
+	s.n.log = append(s.n.log, rec)
+	gate := s.n.gate
 	s.n.mu.Unlock()
 	if m == nil {
 		return fmt.Errorf("%w: %s", natter.ErrNoSuchUser, tk)
 	}
 	if drop {
 		return nil
+	}
+	if gate != nil {
+		gate(rec)
 	}
 	m.HandleSignal(s.from.user, s.from.device, session, kind, data)
 	return nil
@@ -148,6 +156,35 @@ func waitGoroutines(t testing.TB, n int) {
 	}
 }
 
+// sessionCount is how many attempts and connections m has.
+func sessionCount(m *Manager) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sessions)
+}
+
+// waitSessions waits until m has n sessions.
+func waitSessions(t testing.TB, m *Manager, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for sessionCount(m) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions, want %d", sessionCount(m), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func noIncoming(t testing.TB, m *Manager, wait time.Duration) {
+	t.Helper()
+	select {
+	case c := <-m.Incoming():
+		u, d := c.Peer()
+		t.Errorf("unexpected incoming connection from %s/%s", u, d)
+	case <-time.After(wait):
+	}
+}
+
 func waitDone(t testing.TB, c *Conn, within time.Duration) {
 	t.Helper()
 	select {
@@ -155,4 +192,19 @@ func waitDone(t testing.TB, c *Conn, within time.Duration) {
 	case <-time.After(within):
 		t.Fatalf("conn not done after %v", within)
 	}
+}
+
+func natterUser(s string) natter.UserID     { return natter.UserID(s) }
+func natterDevice(s string) natter.DeviceID { return natter.DeviceID(s) }
+
+func (n *memNet) setDrop(f func(from, to peerKey, kind string) bool) {
+	n.mu.Lock()
+	n.drop = f
+	n.mu.Unlock()
+}
+
+func (n *memNet) setGate(f func(r sigRecord)) {
+	n.mu.Lock()
+	n.gate = f
+	n.mu.Unlock()
 }

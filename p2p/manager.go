@@ -194,6 +194,11 @@ func New(cfg Config) (*Manager, error) {
 	se.LoggerFactory = pionLogs{log: cfg.Logger}
 	se.DetachDataChannels()
 	se.SetICETimeouts(cfg.DisconnectedTimeout, cfg.FailedTimeout-cfg.DisconnectedTimeout, cfg.Keepalive)
+	if cfg.RelayOnly {
+		// Every pair is relayed: no better pair is worth waiting for (pion
+		// waits 2 s by default before it nominates a relayed pair).
+		se.SetRelayAcceptanceMinWait(0)
+	}
 	if cfg.SettingEngine != nil {
 		cfg.SettingEngine(&se)
 	}
