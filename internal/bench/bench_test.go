@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -156,8 +157,9 @@ func TestRun(t *testing.T) {
 		Addr: inst.Addr, TLS: inst.ClientTLS(), Users: 20, Contacts: 4,
 		Duration: 1500 * time.Millisecond, Warmup: 300 * time.Millisecond, Drain: 5 * time.Second,
 		Password: "bench password", StateFile: state, Admin: inst.AdminAddr,
-		Sources: []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")},
-		Logger:  servertest.Logger(t),
+		ServerPID: os.Getpid(), // the server runs in this process: exercises /proc
+		Sources:   []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")},
+		Logger:    servertest.Logger(t),
 	}
 	goroutines := runtime.NumGoroutine()
 

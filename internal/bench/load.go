@@ -224,8 +224,8 @@ func (r *runner) load(ctx context.Context) error {
 	srv2, b2 := r.serverStats(bg), benchStats(false)
 	progress()
 	r.res.WindowSeconds = t2.Sub(t1).Seconds()
-	r.res.Server.CPUInWindow = cpuShare(srv1, srv2, r.res.WindowSeconds)
-	r.res.Bench.CPUInWindow = cpuShare(b1, b2, r.res.WindowSeconds)
+	r.res.Server.window(srv1, srv2, r.res.WindowSeconds, r.ackedInWin.Load())
+	r.res.Bench.window(b1, b2, r.res.WindowSeconds, r.ackedInWin.Load())
 
 	// Drain: let sends finish and messages arrive, up to Drain.
 	deadline := time.Now().Add(cfg.Drain)

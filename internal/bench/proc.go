@@ -26,6 +26,10 @@ type Stats struct {
 	CPUSeconds  float64 `json:"cpu_seconds,omitempty"` // user + system since start
 	Connections int64   `json:"connections,omitempty"` // server: natter_connections
 	Sessions    int64   `json:"sessions,omitempty"`    // server: natter_sessions
+	// From /proc/PID/io (server with ServerPID, and the bench): bytes the
+	// process caused to be written to storage, and write system calls.
+	DiskWriteBytes int64 `json:"disk_write_bytes,omitempty"`
+	WriteSyscalls  int64 `json:"write_syscalls,omitempty"`
 }
 
 // serverStats reads the server's figures from /proc (Config.ServerPID) and
@@ -50,6 +54,7 @@ func (r *runner) serverStats(ctx context.Context) *Stats {
 		if cpu, err := procCPU(strconv.Itoa(pid)); err == nil {
 			s.CPUSeconds = cpu
 		}
+		s.DiskWriteBytes, s.WriteSyscalls, _ = procIO(strconv.Itoa(pid))
 	}
 	return s
 }
@@ -65,6 +70,7 @@ func benchStats(gc bool) *Stats {
 	s := &Stats{HeapInuse: int64(ms.HeapInuse), StackInuse: int64(ms.StackInuse), NextGC: int64(ms.NextGC),
 		Goroutines: int64(runtime.NumGoroutine())}
 	s.RSS, _ = procRSS("self")
+	s.DiskWriteBytes, s.WriteSyscalls, _ = procIO("self")
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.CPUSeconds = tvSeconds(ru.Utime) + tvSeconds(ru.Stime)
@@ -92,6 +98,29 @@ func procRSS(pid string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/%s/status", pid)
+}
+
+// procIO returns write_bytes and syscw from /proc/PID/io (readable for
+// one's own processes).
+func procIO(pid string) (writeBytes, writeCalls int64, err error) {
+	b, err := os.ReadFile("/proc/" + pid + "/io")
+	if err != nil {
+		return 0, 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ": ")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch k {
+		case "write_bytes":
+			writeBytes = n
+		case "syscw":
+			writeCalls = n
+		}
+	}
+	return writeBytes, writeCalls, nil
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every
@@ -188,6 +217,21 @@ func parseMetrics(r io.Reader, s *Stats) error {
 	s.Connections = int64(sums["natter_connections"])
 	s.Sessions = int64(sums["natter_sessions"])
 	return nil
+}
+
+// window fills p's figures for the measurement window from the snapshots at
+// its edges.
+func (p *ProcResult) window(a, b *Stats, secs float64, acked uint64) {
+	p.CPUInWindow = cpuShare(a, b, secs)
+	if a == nil || b == nil || acked == 0 {
+		return
+	}
+	if b.DiskWriteBytes > 0 {
+		p.DiskBytesPerMsg = float64(b.DiskWriteBytes-a.DiskWriteBytes) / float64(acked)
+	}
+	if b.WriteSyscalls > 0 {
+		p.WriteSyscallsPerMsg = float64(b.WriteSyscalls-a.WriteSyscalls) / float64(acked)
+	}
 }
 
 // cpuShare returns the CPU used between two snapshots per second of wall

@@ -121,6 +121,10 @@ type ProcResult struct {
 	After     *Stats `json:"after,omitempty"`
 	// CPUInWindow is CPU time per second of the window (1.0 = one core).
 	CPUInWindow float64 `json:"cpu_in_window,omitempty"`
+	// Storage writes and write system calls during the window, per
+	// message acknowledged in it.
+	DiskBytesPerMsg     float64 `json:"disk_write_bytes_per_msg,omitempty"`
+	WriteSyscallsPerMsg float64 `json:"write_syscalls_per_msg,omitempty"`
 	// Idle runs, per connection: (Connected − Before) / users connected.
 	RSSPerConn       float64 `json:"rss_per_conn_bytes,omitempty"`
 	HeapPerConn      float64 `json:"heap_inuse_per_conn_bytes,omitempty"`
@@ -251,6 +255,10 @@ func writeProc(b *strings.Builder, what string, p *ProcResult) {
 		fmt.Fprintf(b, "; CPU %.2f cores", p.CPUInWindow)
 	}
 	b.WriteString("\n")
+	if p.DiskBytesPerMsg > 0 || p.WriteSyscallsPerMsg > 0 {
+		fmt.Fprintf(b, "%-11s per message acked: %.1f KiB written to storage, %.1f write system calls\n", "",
+			p.DiskBytesPerMsg/1024, p.WriteSyscallsPerMsg)
+	}
 	if p.RSSPerConn != 0 || p.HeapPerConn != 0 {
 		fmt.Fprintf(b, "%-11s per connection: RSS %.1f KiB, heap in use %.1f KiB, stacks %.1f KiB, %.1f goroutines\n", "",
 			p.RSSPerConn/1024, p.HeapPerConn/1024, p.StackPerConn/1024, p.GoroutinePerConn)
