@@ -688,6 +688,14 @@ func (c *Client) handleFrame(cn *conn, v any) error {
 		if f.Ref != 0 && f.Done {
 			c.answer(f.Ref, f, nil)
 		}
+	case *wire.IceConfig:
+		c.answer(f.Ref, f, nil)
+	case *wire.SignalIn:
+		// Straight to the peer-to-peer layer, not through Events: signalling
+		// is time-critical and of no interest to the app.
+		if h := c.opts.onSignal; h != nil {
+			h(f)
+		}
 	case *wire.Msg, *wire.Rcpt, *wire.Presence, *wire.ContactUpdate, *wire.Reach:
 		return c.push(f)
 	default:

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"github.com/natterim/natter/wire"
 	"log/slog"
 	"net"
 	"time"
@@ -43,6 +44,11 @@ type Options struct {
 	// DedupSize is how many message IDs the SDK remembers to drop messages
 	// delivered twice. Default 100,000.
 	DedupSize int
+
+	// onSignal receives peer-to-peer signalling from contacts' devices, on
+	// the reader goroutine (it must not block). Set by the Client's own
+	// peer-to-peer layer.
+	onSignal func(*wire.SignalIn)
 }
 
 // Defaults.

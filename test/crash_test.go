@@ -53,7 +53,7 @@ func startProc(t *testing.T, dataDir, addr string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--data", dataDir, "--listen", addr, "--http", "", "--admin", "")
+	cmd := exec.Command(bin, "--data", dataDir, "--listen", addr, "--http", "", "--admin", "", "--udp", "")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 package test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,5 +111,24 @@ func TestDirectCopies(t *testing.T) {
 		if _, err := tc.from.try(wire.Copy{Message: tc.msg}, wire.TOK); errCode(err) != tc.code {
 			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
 		}
+	}
+}
+
+// TestIceServers: a logged-in user gets STUN/TURN credentials for natterd's
+// own UDP service; they stop working for allocations after logout.
+func TestIceServers(t *testing.T) {
+	in := servertest.Start(t)
+	a := signup(t, in, "alice")
+	cfg := a.call(wire.IceServers{}, wire.TIceConfig).(*wire.IceConfig)
+	if cfg.Port == 0 || cfg.Username == "" || cfg.Password == "" || !cfg.Expires.After(time.Now()) {
+		t.Fatalf("ice config %+v", cfg)
+	}
+	if in.UDPAddr == "" || !strings.HasSuffix(in.UDPAddr, fmt.Sprintf(":%d", cfg.Port)) {
+		t.Fatalf("port %d, service at %s", cfg.Port, in.UDPAddr)
+	}
+	// Before login it is refused.
+	r := hello(t, in)
+	if _, err := r.try(wire.IceServers{}, wire.TIceConfig); errCode(err) != wire.CodeProtocol {
+		t.Fatalf("ice servers before login: %v", err)
 	}
 }

@@ -95,7 +95,7 @@ func cmdNatterdStart(ts *testscript.TestScript, neg bool, args []string) {
 	logf, err := os.Create(ts.MkAbs(name + ".log"))
 	ts.Check(err)
 	cmd := exec.Command("natterd", "--data", ts.MkAbs(name), "--listen", "127.0.0.1:0",
-		"--http", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+		"--http", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--udp", "127.0.0.1:0")
 	stderr, err := cmd.StderrPipe()
 	ts.Check(err)
 	cmd.Stdout = logf

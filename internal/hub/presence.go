@@ -56,6 +56,10 @@ func (h *Hub) announce(ctx context.Context, user natter.UserID) {
 		if err := h.cfg.Store.SetLastSeen(ctx, user, p.LastSeen); err != nil {
 			h.log.Error("set last seen", "user", user, "err", err)
 		}
+		// The user's relay allocations end with their last session.
+		if r, ok := h.cfg.ICE.(interface{ Revoke(natter.UserID) int }); ok {
+			r.Revoke(user)
+		}
 	}
 	contacts, err := h.approved(ctx, user)
 	if err != nil {

@@ -55,6 +55,8 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 	fs.StringVar(&cfg.Listen, "listen", ":7443", "TLS/TCP address for native clients (port 0 picks a free port)")
 	fs.StringVar(&cfg.HTTP, "http", ":8443", "HTTPS/WebSocket address for browsers (\"\" disables)")
 	fs.StringVar(&cfg.Admin, "admin", "127.0.0.1:9090", "admin address for /healthz and /metrics (\"\" disables)")
+	fs.StringVar(&cfg.UDP, "udp", ":3478", "UDP address of the STUN/TURN service for peer-to-peer (\"\" disables)")
+	fs.StringVar(&cfg.RelayIP, "relay-ip", "", "IPv4 address TURN relays are advertised on (default: --udp's IP, else this host's first global IPv4)")
 	fs.StringVar(&cfg.CertFile, "cert", "", "TLS certificate file (PEM); default: self-generated in --data")
 	fs.StringVar(&cfg.KeyFile, "key", "", "TLS key file (PEM), with --cert")
 	fs.StringVar(&hosts, "hosts", "", "comma-separated extra host names/IPs for the self-generated certificate")

@@ -30,6 +30,7 @@ import (
 	"github.com/natterim/natter/internal/session"
 	"github.com/natterim/natter/internal/sqlite"
 	"github.com/natterim/natter/internal/tlscert"
+	"github.com/natterim/natter/internal/turnsrv"
 	"github.com/natterim/natter/wire"
 )
 
@@ -40,6 +41,8 @@ type Config struct {
 	Listen  string // TLS/TCP listener for native clients
 	HTTP    string // HTTPS + WebSocket listener; "" disables it
 	Admin   string // plain-HTTP admin listener (/healthz, /metrics); "" disables it
+	UDP     string // STUN/TURN service for peer-to-peer; "" disables it
+	RelayIP string // address TURN relays are advertised on; default: UDP's IP, else this host's first public-looking IPv4
 
 	CertFile, KeyFile string   // operator-supplied certificate; default: self-generated in DataDir
 	Hosts             []string // extra names/addresses for the self-generated certificate
@@ -64,9 +67,12 @@ type Server struct {
 	bus   *membus.Bus
 	hash  *auth.Hasher
 	hub   *hub.Hub
+	turn  *turnsrv.Server
 	reg   *prometheus.Registry
 	cert  tls.Certificate
 	fp    string
+
+	relayIP net.IP
 
 	ln      net.Listener // TLS/TCP (raw TCP; TLS per connection)
 	httpLn  net.Listener
@@ -128,12 +134,20 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.hash = auth.NewHasher(cfg.HashWorkers, 4*cfg.HashWorkers+64, auth.DefaultParams)
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.hub = hub.New(hub.Config{
-		Store: s.store, Bus: s.bus, Registry: membus.NewRegistry(), Hasher: s.hash,
+	registry := membus.NewRegistry()
+	hcfg := hub.Config{
+		Store: s.store, Bus: s.bus, Registry: registry, Hasher: s.hash,
 		Metrics: hub.NewMetrics(s.reg), Logger: s.log, Node: cfg.Node, ServerName: "natterd/" + Version,
 		Keepalive: cfg.Keepalive, HandshakeTimeout: cfg.HandshakeTimeout, MaxFrame: cfg.MaxFrame,
 		MaxQueueBytes: cfg.MaxQueueBytes,
-	})
+	}
+	if cfg.UDP != "" {
+		if s.turn, err = s.startTURN(registry); err != nil {
+			return nil, err
+		}
+		hcfg.ICE, hcfg.ICEPort = s.turn, s.turn.Addr().Port
+	}
+	s.hub = hub.New(hcfg)
 
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -170,6 +184,14 @@ func addrOf(l net.Listener) net.Addr {
 	return l.Addr()
 }
 
+// UDPAddr is the STUN/TURN service's address, or nil.
+func (s *Server) UDPAddr() net.Addr {
+	if s.turn == nil {
+		return nil
+	}
+	return s.turn.Addr()
+}
+
 // Fingerprint is the SHA-256 of the server certificate (see tlscert).
 func (s *Server) Fingerprint() string { return s.fp }
 
@@ -196,6 +218,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	if s.adminLn != nil {
 		s.log.Info("listening", "kind", "admin", "addr", s.adminLn.Addr().String())
+	}
+	if s.turn != nil {
+		s.log.Info("listening", "kind", "udp", "addr", s.turn.Addr().String(), "relay_ip", s.relayIP.String())
 	}
 	s.log.Info("certificate", "sha256", s.fp)
 
@@ -242,6 +267,9 @@ func (s *Server) closeAll() error {
 		if l != nil {
 			l.Close()
 		}
+	}
+	if s.turn != nil {
+		errs = append(errs, s.turn.Close())
 	}
 	if s.hash != nil {
 		s.hash.Close()

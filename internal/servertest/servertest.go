@@ -22,6 +22,7 @@ import (
 // Instance is a running server.
 type Instance struct {
 	Addr, HTTPAddr, AdminAddr string
+	UDPAddr                   string // STUN/TURN
 	DataDir                   string
 	Fingerprint               string
 	Config                    server.Config
@@ -44,7 +45,7 @@ type running struct {
 func Start(t testing.TB, opts ...func(*server.Config)) *Instance {
 	t.Helper()
 	cfg := server.Config{
-		DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Admin: "127.0.0.1:0",
+		DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Admin: "127.0.0.1:0", UDP: "127.0.0.1:0",
 		Logger: Logger(t),
 	}
 	for _, o := range opts {
@@ -91,6 +92,9 @@ func start(t testing.TB, cfg server.Config) (*Instance, error) {
 	if a := srv.AdminAddr(); a != nil {
 		in.AdminAddr = a.String()
 	}
+	if a := srv.UDPAddr(); a != nil {
+		in.UDPAddr = a.String()
+	}
 	go func() { in.r.done <- srv.Serve(ctx) }()
 	t.Cleanup(in.Stop)
 	return in, nil
@@ -120,7 +124,7 @@ func (in *Instance) Restart() {
 	in.t.Helper()
 	in.Stop()
 	cfg := in.Config
-	cfg.Listen, cfg.HTTP, cfg.Admin = in.Addr, in.HTTPAddr, in.AdminAddr
+	cfg.Listen, cfg.HTTP, cfg.Admin, cfg.UDP = in.Addr, in.HTTPAddr, in.AdminAddr, in.UDPAddr
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		n, err := start(in.t, cfg)

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/internal/turnsrv"
+)
+
+// startTURN starts the STUN/TURN service. Relay credentials are good only
+// while their user has a live session (the registry is memory: the check
+// is cheap enough for the TURN server's read loop).
+func (s *Server) startTURN(reg natter.Registry) (*turnsrv.Server, error) {
+	relay, err := s.pickRelayIP()
+	if err != nil {
+		return nil, err
+	}
+	s.relayIP = relay
+	t, err := turnsrv.New(turnsrv.Config{
+		Addr:    s.cfg.UDP,
+		RelayIP: relay,
+		Authorize: func(u natter.UserID) bool {
+			ss, err := reg.Sessions(context.Background(), u)
+			return err == nil && len(ss) > 0
+		},
+		Logger:     s.log.With("component", "turn"),
+		Registerer: s.reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stun/turn on %s: %w", s.cfg.UDP, err)
+	}
+	return t, nil
+}
+
+// pickRelayIP returns --relay-ip, else the IP of --udp if it names one,
+// else this host's first global unicast IPv4 address, else 127.0.0.1. The
+// relay address is what peers send relayed packets to, so behind a NAT or
+// with several addresses, set --relay-ip.
+func (s *Server) pickRelayIP() (net.IP, error) {
+	if s.cfg.RelayIP != "" {
+		ip := net.ParseIP(s.cfg.RelayIP)
+		if ip == nil || ip.To4() == nil {
+			return nil, fmt.Errorf("--relay-ip %q: need an IPv4 address", s.cfg.RelayIP)
+		}
+		return ip, nil
+	}
+	host, _, err := net.SplitHostPort(s.cfg.UDP)
+	if err != nil {
+		return nil, fmt.Errorf("--udp %q: %w", s.cfg.UDP, err)
+	}
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() && ip.To4() != nil {
+		return ip, nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+				return n.IP, nil
+			}
+		}
+	}
+	return net.IPv4(127, 0, 0, 1), nil
+}
