@@ -192,7 +192,9 @@ func startProbe(t *testing.T, h *natlab.Host, role string, udp []netip.AddrPort,
 		eps = append(eps, a.String())
 	}
 	p := &proc{t: t, name: role + "@" + h.Name(), cmd: h.Command(exe)}
-	p.cmd.Env = append(os.Environ(), envRole+"="+role, envUDP+"="+strings.Join(eps, ","), envTCP+"="+tcp.String())
+	p.cmd.Env = append(os.Environ(), envRole+"="+role, envUDP+"="+strings.Join(eps, ","), envTCP+"="+tcp.String(),
+		// Under -race, a process sleeps a second at exit by default.
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	p.cmd.Stderr = &p.stderr
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -256,6 +258,9 @@ type probeOptions struct {
 	stagger time.Duration
 	// window is how long each client punches.
 	window time.Duration
+	// public makes clients on a shared LAN aim at each other's public
+	// mapping too, not their LAN address (to test hairpinning).
+	public bool
 }
 
 // runProbe runs the echo on the server and a probe client on each client
@@ -293,7 +298,7 @@ func runProbe(t *testing.T, lab *natlab.Lab, o probeOptions) map[string]probeRes
 		pr := res[peer.Name()]
 		var to netip.AddrPort
 		switch {
-		case lab.SameSite(h.Name(), peer.Name()):
+		case lab.SameSite(h.Name(), peer.Name()) && !o.public:
 			to = netip.AddrPortFrom(peer.IP(), pr.Port)
 		case pr.Mapped[0].IsValid():
 			to = pr.Mapped[0]
