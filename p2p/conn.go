@@ -307,7 +307,7 @@ func (c *Conn) run() {
 	}
 	timer := time.NewTimer(c.m.cfg.ConnectTimeout)
 	defer timer.Stop()
-	opened := c.opened
+	timeout, opened := timer.C, c.opened
 	var out chan<- *Conn
 	for {
 		select {
@@ -317,13 +317,12 @@ func (c *Conn) run() {
 		case <-c.inNotify:
 			c.applySignals()
 		case <-opened:
-			opened = nil
-			timer.Stop()
+			opened, timeout = nil, nil
 			out = c.onOpen()
 		case out <- c:
 			out = nil
 			c.log.Debug("p2p: incoming connection delivered")
-		case <-timer.C:
+		case <-timeout:
 			c.end(fmt.Errorf("%w after %v", ErrTimeout, c.m.cfg.ConnectTimeout), true)
 		}
 	}
@@ -618,6 +617,9 @@ func (c *Conn) readLoop() {
 		select {
 		case c.msgs <- msg:
 		case <-c.closing:
+			return
+		case <-c.m.closing:
+			// The Conn has ended on the peer's side and nobody reads.
 			return
 		}
 	}

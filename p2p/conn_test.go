@@ -489,3 +489,27 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}()
 	waitGoroutines(t, before+2)
 }
+
+// A Conn ended by its peer whose Messages nobody reads does not hold up
+// Manager.Close.
+func TestCloseWithUnreadMessages(t *testing.T) {
+	n := newMemNet()
+	a := n.newManager(t, "alice", "phone", nil)
+	b := n.newManager(t, "bob", "laptop", nil)
+	ca, cb := connect(t, a, b)
+	for i := range 400 { // more than Messages buffers
+		if err := ca.Send([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	ca.Close()
+	waitDone(t, cb, time.Second)
+	closed := make(chan struct{})
+	go func() { b.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Manager.Close hangs")
+	}
+}
