@@ -51,6 +51,8 @@ type Client struct {
 	reconnecting bool // a reconnectLoop is running
 	presence     *wire.SetPresence
 	reach        *wire.SetReach
+
+	dr atomic.Pointer[direct] // the peer-to-peer layer, with Options.Direct
 }
 
 // Session is a login session. Token resumes it (Resume) without the
@@ -67,9 +69,15 @@ type Session struct {
 // accepted it, Online whether a device of the recipient was online.
 type SendResult struct {
 	ID      natter.MessageID
-	ConvSeq uint64
+	ConvSeq uint64 // 0 for a message that went peer to peer
 	SentAt  time.Time
 	Online  bool
+	// Path is how the message went: PathServer, or PathDirect/PathRelayed
+	// when a contact's device acknowledged it over a peer-to-peer channel
+	// (Device is then that device; a copy is stored for the user's other
+	// devices).
+	Path   string
+	Device natter.DeviceID
 }
 
 // callKind says how a request behaves when its connection drops.
@@ -212,6 +220,9 @@ func (c *Client) Close() error {
 		for _, cn := range conns {
 			cn.shutdown()
 		}
+		if d := c.dr.Load(); d != nil {
+			d.close()
+		}
 		c.wg.Wait()
 		close(c.events)
 	})
@@ -273,6 +284,9 @@ func (c *Client) authenticate(ctx context.Context, what string, build func(ref u
 		return Session{}, fmt.Errorf("%s: unexpected answer %T", what, v)
 	}
 	c.afterAuth(ctx, cn)
+	if c.opts.Direct {
+		c.startDirect(a.User)
+	}
 	return Session{User: a.User, Device: a.Device, Token: a.Token, Expires: a.Expires}, nil
 }
 
@@ -315,6 +329,9 @@ func (c *Client) Logout(ctx context.Context) error {
 		return fmt.Errorf("logout: %w", err)
 	}
 	cn.shutdown()
+	if d := c.dr.Swap(nil); d != nil {
+		d.close()
+	}
 	return nil
 }
 
@@ -417,9 +434,16 @@ func (c *Client) Send(ctx context.Context, to natter.UserID, body []byte) (SendR
 // means the message is stored exactly once. On error the result's ID is set:
 // send again with SendID and that ID to keep exactly-once.
 func (c *Client) SendID(ctx context.Context, id natter.MessageID, to natter.UserID, body []byte) (SendResult, error) {
-	res := SendResult{ID: id}
+	res := SendResult{ID: id, Path: PathServer}
 	if err := natter.ValidateMessageID(string(id)); err != nil {
 		return res, fmt.Errorf("send: %w", err)
+	}
+	if d := c.dr.Load(); d != nil {
+		if r, ok := d.send(ctx, id, to, body); ok {
+			return r, nil
+		}
+		// No channel, or no acknowledgement: through the server under the
+		// same ID (the peer drops it if it did arrive directly).
 	}
 	ref := c.lastRef.Add(1)
 	frame, err := wire.Encode(&wire.Send{Ref: ref, ID: id, To: to, Body: body})
@@ -693,10 +717,15 @@ func (c *Client) handleFrame(cn *conn, v any) error {
 	case *wire.SignalIn:
 		// Straight to the peer-to-peer layer, not through Events: signalling
 		// is time-critical and of no interest to the app.
-		if h := c.opts.onSignal; h != nil {
-			h(f)
+		if d := c.dr.Load(); d != nil {
+			d.mgr.HandleSignal(f.From, f.FromDevice, f.Session, f.Kind, f.Data)
 		}
-	case *wire.Msg, *wire.Rcpt, *wire.Presence, *wire.ContactUpdate, *wire.Reach:
+	case *wire.Reach:
+		if d := c.dr.Load(); d != nil {
+			d.noteReach(f)
+		}
+		return c.push(f)
+	case *wire.Msg, *wire.Rcpt, *wire.Presence, *wire.ContactUpdate:
 		return c.push(f)
 	default:
 		c.log.Warn("unexpected frame from server", "type", fmt.Sprintf("%T", v))

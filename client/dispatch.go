@@ -388,6 +388,10 @@ func (d *dispatcher) handle(it any) bool {
 		return d.emit(PresenceEvent{Presence: *v})
 	case *wire.Reach:
 		return d.emit(ReachEvent{Reach: *v})
+	case PathEvent:
+		return d.emit(v)
+	case directMsg:
+		return d.direct(v)
 	case *wire.Inbox:
 		return d.inbox(v)
 	case *wire.Msg, *wire.Rcpt:
@@ -545,7 +549,11 @@ func (d *dispatcher) entry(e any, offline bool) bool {
 				return false
 			}
 		}
-		if !d.emit(MessageEvent{Message: e.Message, Seq: e.Seq, Offline: offline}) {
+		path := PathServer
+		if e.Direct {
+			path = PathDirect
+		}
+		if !d.emit(MessageEvent{Message: e.Message, Seq: e.Seq, Offline: offline, Path: path}) {
 			return false
 		}
 		t.mu.Lock()
@@ -735,4 +743,29 @@ func (d *dispatcher) sendDelivered() {
 			return &wire.Receipt{Ref: ref, Peer: peer, Upto: upto, State: natter.ReceiptDelivered}
 		}, nil)
 	}
+}
+
+// directMsg is a message that arrived over a peer-to-peer channel.
+type directMsg struct {
+	m    wire.Message
+	path string
+}
+
+// direct hands a peer-to-peer message to the app unless its ID was seen
+// (it may also come through the server after a fallback).
+func (d *dispatcher) direct(v directMsg) bool {
+	t := d.tr
+	t.mu.Lock()
+	dup := t.ids.Has(v.m.ID)
+	t.mu.Unlock()
+	if dup {
+		return true
+	}
+	if !d.emit(MessageEvent{Message: v.m, Path: v.path}) {
+		return false
+	}
+	t.mu.Lock()
+	t.ids.Add(v.m.ID)
+	t.mu.Unlock()
+	return true
 }

@@ -1,6 +1,11 @@
 package client
 
-import "github.com/natterim/natter/wire"
+import (
+	"time"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/wire"
+)
 
 // Event is something the server pushed, or a change of the connection's
 // state. It is one of the types below (a closed set): switch on the type.
@@ -15,6 +20,27 @@ type MessageEvent struct {
 	Message wire.Message
 	Seq     uint64
 	Offline bool
+	// Path is how the message travelled: PathServer, or PathDirect /
+	// PathRelayed for a peer-to-peer message (also for the copy a user's
+	// other device receives of it).
+	Path string
+}
+
+// The paths a message or conversation takes.
+const (
+	PathServer  = "server"  // through natterd
+	PathDirect  = "direct"  // peer to peer: same LAN or through NATs
+	PathRelayed = "relayed" // peer to peer through natterd's TURN relay
+)
+
+// PathEvent says that the path to a contact changed: a peer-to-peer channel
+// to one of their devices came up (PathDirect or PathRelayed, with its
+// round-trip time) or went away (PathServer).
+type PathEvent struct {
+	Peer   natter.UserID
+	Device natter.DeviceID
+	Path   string
+	RTT    time.Duration
 }
 
 // ReceiptEvent says that Rcpt.From received or read every message of
@@ -76,3 +102,4 @@ func (ContactEvent) isEvent()  {}
 func (PresenceEvent) isEvent() {}
 func (ReachEvent) isEvent()    {}
 func (ConnEvent) isEvent()     {}
+func (PathEvent) isEvent()     {}

@@ -3,7 +3,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
-	"github.com/natterim/natter/wire"
+	"github.com/pion/webrtc/v4"
 	"log/slog"
 	"net"
 	"time"
@@ -45,10 +45,17 @@ type Options struct {
 	// delivered twice. Default 100,000.
 	DedupSize int
 
-	// onSignal receives peer-to-peer signalling from contacts' devices, on
-	// the reader goroutine (it must not block). Set by the Client's own
-	// peer-to-peer layer.
-	onSignal func(*wire.SignalIn)
+	// Direct turns on peer-to-peer conversations (docs/p2p.md): after login
+	// the Client registers its candidates, and messages to a contact go over
+	// a direct (or TURN-relayed) channel when one can be opened, through the
+	// server otherwise.
+	Direct bool
+	// DirectRelayOnly makes peer-to-peer channels use natterd's TURN relay
+	// only (not showing this device's addresses to peers).
+	DirectRelayOnly bool
+	// DirectSettings, if set, adjusts pion's SettingEngine for peer-to-peer
+	// channels and candidate gathering (tests restrict interfaces with it).
+	DirectSettings func(*webrtc.SettingEngine)
 }
 
 // Defaults.

@@ -1,0 +1,447 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/p2p"
+	"github.com/natterim/natter/wire"
+)
+
+// The peer-to-peer layer (Options.Direct): see docs/p2p.md.
+//
+// After login the Client asks natterd for STUN/TURN credentials, gathers its
+// candidates and registers them (SetReach), and runs a p2p.Manager whose
+// signals go through natterd. A conversation goes direct when the app calls
+// OpenDirect (natter chat does) or, in the background, on the first Send to
+// a contact that has a peer-to-peer-capable device online. Messages then go
+// over the channel and are acknowledged by the peer; without an
+// acknowledgement in directAckTimeout they go through the server under the
+// same ID. Each side stores a copy in its own inbox (StoreCopy) for the
+// user's other devices.
+
+const (
+	directAckTimeout = 2 * time.Second
+	credsRefresh     = 5 * time.Minute // natterd's credentials last 10
+	redialMin        = time.Second
+	redialMax        = time.Minute
+	gatherTimeout    = 5 * time.Second
+)
+
+// directFrame is what travels on a peer-to-peer channel: a message ("m")
+// or the acknowledgement of one ("a").
+type directFrame struct {
+	T      string           `json:"t"`
+	ID     natter.MessageID `json:"id"`
+	From   natter.UserID    `json:"from,omitempty"`
+	To     natter.UserID    `json:"to,omitempty"`
+	Body   []byte           `json:"body,omitempty"`
+	SentAt time.Time        `json:"sent_at,omitzero"`
+}
+
+type direct struct {
+	c    *Client
+	mgr  *p2p.Manager
+	self natter.UserID
+	host string
+
+	mu      sync.Mutex
+	conns   map[natter.UserID]*p2p.Conn                     // the channel to each peer (one device)
+	reach   map[natter.UserID]map[natter.DeviceID]time.Time // peers' devices that registered candidates, and when
+	acks    map[natter.MessageID]chan struct{}
+	dialing map[natter.UserID]bool
+	backoff map[natter.UserID]time.Duration
+	stop    chan struct{}
+}
+
+// startDirect starts the peer-to-peer layer once logged in.
+func (c *Client) startDirect(user natter.UserID) {
+	if c.dr.Load() != nil {
+		return
+	}
+	host, _, _ := net.SplitHostPort(c.opts.Addr)
+	d := &direct{c: c, self: user, host: host,
+		conns: map[natter.UserID]*p2p.Conn{}, reach: map[natter.UserID]map[natter.DeviceID]time.Time{},
+		acks: map[natter.MessageID]chan struct{}{}, dialing: map[natter.UserID]bool{},
+		backoff: map[natter.UserID]time.Duration{}, stop: make(chan struct{})}
+	mgr, err := p2p.New(p2p.Config{
+		Self: user, SelfDevice: c.opts.Device, Signaler: c, Logger: c.log.With("component", "p2p"),
+		RelayOnly: c.opts.DirectRelayOnly, SettingEngine: c.opts.DirectSettings,
+	})
+	if err != nil {
+		c.log.Error("peer-to-peer disabled", "err", err)
+		return
+	}
+	d.mgr = mgr
+	if !c.dr.CompareAndSwap(nil, d) {
+		mgr.Close()
+		return
+	}
+	c.wg.Go(func() { d.run() })
+	c.wg.Go(func() { d.accept() })
+}
+
+// run keeps credentials fresh and the device's candidates registered.
+func (d *direct) run() {
+	c := d.c
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		cfg, err := c.IceConfig(ctx)
+		if err == nil {
+			servers := p2p.ICEServers(cfg, d.host)
+			d.mgr.SetICEServers(servers)
+			if cands, err := gather(ctx, servers, c.opts); err != nil {
+				c.log.Warn("gather candidates", "err", err)
+			} else if err := c.SetReach(ctx, cands); err != nil {
+				c.log.Warn("register candidates", "err", err)
+			}
+		} else if !errors.Is(err, ErrConnLost) {
+			c.log.Warn("ice servers", "err", err)
+		}
+		cancel()
+		wait := credsRefresh
+		if err != nil {
+			wait = 5 * time.Second
+		}
+		select {
+		case <-d.stop:
+			return
+		case <-c.closing:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// accept takes the channels contacts open to us.
+func (d *direct) accept() {
+	for conn := range d.mgr.Incoming() {
+		d.adopt(conn)
+	}
+}
+
+// adopt makes conn the channel to its peer and reads it.
+func (d *direct) adopt(conn *p2p.Conn) {
+	peer, dev := conn.Peer()
+	d.mu.Lock()
+	old := d.conns[peer]
+	d.conns[peer] = conn
+	delete(d.backoff, peer)
+	d.mu.Unlock()
+	if old != nil && old != conn {
+		old.Close()
+	}
+	d.c.log.Info("peer-to-peer channel up", "peer", peer, "device", dev, "path", conn.Path(), "rtt", conn.RTT())
+	d.c.push(PathEvent{Peer: peer, Device: dev, Path: pathName(conn.Path()), RTT: conn.RTT()})
+	d.c.wg.Go(func() { d.read(conn) })
+}
+
+func pathName(p p2p.Path) string {
+	if p == p2p.PathRelayed {
+		return PathRelayed
+	}
+	return PathDirect
+}
+
+// read handles one channel's messages until it ends.
+func (d *direct) read(conn *p2p.Conn) {
+	peer, dev := conn.Peer()
+	for b := range conn.Messages() {
+		var f directFrame
+		if err := json.Unmarshal(b, &f); err != nil {
+			d.c.log.Warn("bad peer-to-peer frame", "peer", peer, "err", err)
+			continue
+		}
+		switch f.T {
+		case "a":
+			d.mu.Lock()
+			ch := d.acks[f.ID]
+			delete(d.acks, f.ID)
+			d.mu.Unlock()
+			if ch != nil {
+				close(ch)
+			}
+		case "m":
+			if f.From != peer || f.To != d.self || natter.ValidateMessageID(string(f.ID)) != nil {
+				d.c.log.Warn("peer-to-peer message with wrong parties", "peer", peer, "from", f.From, "to", f.To)
+				continue
+			}
+			ack, _ := json.Marshal(directFrame{T: "a", ID: f.ID})
+			conn.Send(ack)
+			m := wire.Message{ID: f.ID, From: f.From, FromDevice: dev, To: f.To, Body: f.Body, SentAt: f.SentAt}
+			d.c.push(directMsg{m: m, path: pathName(conn.Path())})
+			d.copy(m)
+		}
+	}
+	d.mu.Lock()
+	if d.conns[peer] == conn {
+		delete(d.conns, peer)
+	}
+	d.mu.Unlock()
+	d.c.log.Info("peer-to-peer channel down", "peer", peer, "device", dev, "err", conn.Err())
+	select {
+	case <-d.c.closing:
+		return
+	default:
+	}
+	d.c.push(PathEvent{Peer: peer, Device: dev, Path: PathServer})
+	d.redial(peer)
+}
+
+// copy stores a copy of a direct message in the user's own inbox, for the
+// user's other devices; it retries in the background while reconnecting.
+func (d *direct) copy(m wire.Message) {
+	d.c.wg.Go(func() {
+		for i := range 10 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := d.c.StoreCopy(ctx, m)
+			cancel()
+			if err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrNotLoggedIn) {
+				return
+			}
+			select {
+			case <-d.c.closing:
+				return
+			case <-time.After(time.Duration(i+1) * 500 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// noteReach records a contact device's connection info (Reach pushes).
+func (d *direct) noteReach(r *wire.Reach) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(r.Candidates) == 0 {
+		delete(d.reach[r.User], r.Device)
+		return
+	}
+	if d.reach[r.User] == nil {
+		d.reach[r.User] = map[natter.DeviceID]time.Time{}
+	}
+	d.reach[r.User][r.Device] = time.Now()
+}
+
+// device picks the peer device to open a channel to: the one that
+// registered its connection info most recently.
+func (d *direct) device(peer natter.UserID) (natter.DeviceID, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var best natter.DeviceID
+	var at time.Time
+	for dev, t := range d.reach[peer] {
+		if t.After(at) {
+			best, at = dev, t
+		}
+	}
+	return best, best != ""
+}
+
+// open dials peer unless a channel exists or a dial is under way.
+func (d *direct) open(ctx context.Context, peer natter.UserID) (*p2p.Conn, error) {
+	d.mu.Lock()
+	if conn := d.conns[peer]; conn != nil {
+		d.mu.Unlock()
+		return conn, nil
+	}
+	d.mu.Unlock()
+	dev, ok := d.device(peer)
+	if !ok {
+		return nil, fmt.Errorf("%s has no device online that takes peer-to-peer connections", peer)
+	}
+	conn, err := d.mgr.Dial(ctx, peer, dev)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	known := d.conns[peer] == conn
+	d.mu.Unlock()
+	if !known {
+		d.adopt(conn)
+	}
+	return conn, nil
+}
+
+// openBackground dials peer in the background (once at a time).
+func (d *direct) openBackground(peer natter.UserID) {
+	d.mu.Lock()
+	if d.dialing[peer] || d.conns[peer] != nil {
+		d.mu.Unlock()
+		return
+	}
+	d.dialing[peer] = true
+	d.mu.Unlock()
+	d.c.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		_, err := d.open(ctx, peer)
+		cancel()
+		d.mu.Lock()
+		delete(d.dialing, peer)
+		d.mu.Unlock()
+		if err != nil {
+			d.c.log.Info("no peer-to-peer channel", "peer", peer, "err", err)
+			d.redial(peer)
+		}
+	})
+}
+
+// redial tries peer again after a growing pause, while it has a device
+// online that takes peer-to-peer connections.
+func (d *direct) redial(peer natter.UserID) {
+	d.mu.Lock()
+	b := min(max(2*d.backoff[peer], redialMin), redialMax)
+	d.backoff[peer] = b
+	d.mu.Unlock()
+	if _, ok := d.device(peer); !ok {
+		return
+	}
+	d.c.wg.Go(func() {
+		select {
+		case <-d.c.closing:
+		case <-d.stop:
+		case <-time.After(b):
+			d.openBackground(peer)
+		}
+	})
+}
+
+// send tries to deliver a message over the channel to its recipient. It
+// reports whether the peer acknowledged it.
+func (d *direct) send(ctx context.Context, id natter.MessageID, to natter.UserID, body []byte) (SendResult, bool) {
+	d.mu.Lock()
+	conn := d.conns[to]
+	d.mu.Unlock()
+	if conn == nil {
+		d.openBackground(to)
+		return SendResult{}, false
+	}
+	now := time.Now()
+	b, err := json.Marshal(directFrame{T: "m", ID: id, From: d.self, To: to, Body: body, SentAt: now})
+	if err != nil || len(b) > p2p.MaxMessageSize {
+		return SendResult{}, false
+	}
+	ack := make(chan struct{})
+	d.mu.Lock()
+	d.acks[id] = ack
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.acks, id)
+		d.mu.Unlock()
+	}()
+	if err := conn.SendContext(ctx, b); err != nil {
+		return SendResult{}, false
+	}
+	t := time.NewTimer(directAckTimeout)
+	defer t.Stop()
+	select {
+	case <-ack:
+	case <-conn.Done():
+		return SendResult{}, false
+	case <-t.C:
+		d.c.log.Warn("peer did not acknowledge; closing the channel and using the server", "peer", to, "id", id)
+		conn.Close()
+		return SendResult{}, false
+	case <-ctx.Done():
+		return SendResult{}, false
+	}
+	_, dev := conn.Peer()
+	m := wire.Message{ID: id, From: d.self, FromDevice: d.c.opts.Device, To: to, Body: body, SentAt: now}
+	d.copy(m)
+	return SendResult{ID: id, SentAt: now, Online: true, Path: pathName(conn.Path()), Device: dev}, true
+}
+
+func (d *direct) close() {
+	close(d.stop)
+	d.mgr.Close()
+}
+
+// OpenDirect opens a peer-to-peer channel to peer (to the device that
+// registered its connection info last) and returns its path and round-trip
+// time. It needs Options.Direct. Sends to peer use the channel from then on.
+func (c *Client) OpenDirect(ctx context.Context, peer natter.UserID) (path string, rtt time.Duration, err error) {
+	d := c.dr.Load()
+	if d == nil {
+		return PathServer, 0, errors.New("peer-to-peer is off (Options.Direct) or not started")
+	}
+	conn, err := d.open(ctx, peer)
+	if err != nil {
+		return PathServer, 0, err
+	}
+	return pathName(conn.Path()), conn.RTT(), nil
+}
+
+// PathTo returns the current path to peer and, for a peer-to-peer channel,
+// its round-trip time.
+func (c *Client) PathTo(peer natter.UserID) (string, time.Duration) {
+	d := c.dr.Load()
+	if d == nil {
+		return PathServer, 0
+	}
+	d.mu.Lock()
+	conn := d.conns[peer]
+	d.mu.Unlock()
+	if conn == nil {
+		return PathServer, 0
+	}
+	return pathName(conn.Path()), conn.RTT()
+}
+
+// gather collects this device's ICE candidates (host, server-reflexive from
+// natterd's STUN, relay from its TURN) to register as connection info.
+func gather(ctx context.Context, servers []webrtc.ICEServer, o Options) ([]natter.Candidate, error) {
+	var se webrtc.SettingEngine
+	if o.DirectSettings != nil {
+		o.DirectSettings(&se)
+	}
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: servers})
+	if err != nil {
+		return nil, err
+	}
+	defer pc.Close()
+	var mu sync.Mutex
+	var out []natter.Candidate
+	pc.OnICECandidate(func(k *webrtc.ICECandidate) {
+		if k == nil {
+			return
+		}
+		mu.Lock()
+		out = append(out, natter.Candidate{Type: k.Typ.String(), Proto: k.Protocol.String(),
+			Addr: net.JoinHostPort(k.Address, strconv.Itoa(int(k.Port))), Priority: k.Priority})
+		mu.Unlock()
+	})
+	if _, err := pc.CreateDataChannel("gather", nil); err != nil {
+		return nil, err
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return nil, err
+	}
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(gatherTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(out) == 0 {
+		return nil, errors.New("no candidates gathered")
+	}
+	return out, nil
+}
