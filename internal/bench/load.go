@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"time"
 
@@ -214,6 +215,7 @@ func (r *runner) load(ctx context.Context) error {
 	}
 	// Snapshot CPU time at the window's edges.
 	srv1, b1 := r.serverStats(bg), benchStats(false)
+	m1, mErr := machineCPU()
 	if !sleepUntil(ctx, t2) {
 		t2 = time.Now()
 		r.winEnd.Store(t2.UnixNano())
@@ -222,10 +224,15 @@ func (r *runner) load(ctx context.Context) error {
 	}
 	r.stopping.Store(true)
 	srv2, b2 := r.serverStats(bg), benchStats(false)
+	m2, mErr2 := machineCPU()
 	progress()
 	r.res.WindowSeconds = t2.Sub(t1).Seconds()
 	r.res.Server.window(srv1, srv2, r.res.WindowSeconds, r.ackedInWin.Load())
 	r.res.Bench.window(b1, b2, r.res.WindowSeconds, r.ackedInWin.Load())
+	if mErr == nil && mErr2 == nil {
+		r.res.MachineCPU = (m2 - m1) / r.res.WindowSeconds
+		r.res.CPUs = runtime.NumCPU()
+	}
 
 	// Drain: let sends finish and messages arrive, up to Drain.
 	deadline := time.Now().Add(cfg.Drain)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -121,6 +122,33 @@ func procIO(pid string) (writeBytes, writeCalls int64, err error) {
 		}
 	}
 	return writeBytes, writeCalls, nil
+}
+
+// machineCPU returns the CPU time, in seconds, that all CPUs of the machine
+// spent busy (neither idle nor waiting for I/O) since boot, from /proc/stat.
+func machineCPU() (float64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, errors.New("malformed /proc/stat")
+	}
+	var busy float64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, errors.New("malformed /proc/stat")
+		}
+		// user nice system idle iowait irq softirq steal guest guest_nice;
+		// guest time is already counted in user.
+		if i != 3 && i != 4 && i < 8 {
+			busy += n
+		}
+	}
+	return busy / clockTicks, nil
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every

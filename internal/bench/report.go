@@ -17,7 +17,12 @@ type Result struct {
 
 	WindowSeconds float64 `json:"window_seconds,omitempty"`
 	Interrupted   bool    `json:"interrupted,omitempty"` // the window was cut short
-	DrainSeconds  float64 `json:"drain_seconds,omitempty"`
+	// MachineCPU is the CPU time all processes of the machine used per
+	// second of the window (CPUs of them available): with the server's and
+	// the bench's own, it tells whether something else competed.
+	MachineCPU   float64 `json:"machine_cpu_in_window,omitempty"`
+	CPUs         int     `json:"cpus,omitempty"`
+	DrainSeconds float64 `json:"drain_seconds,omitempty"`
 
 	Sends struct {
 		Acked         uint64  `json:"acked"`           // whole run
@@ -216,6 +221,14 @@ func (res *Result) WriteText(w io.Writer) error {
 	}
 	writeProc(&b, "server", &res.Server)
 	writeProc(&b, "bench", &res.Bench)
+	if res.MachineCPU > 0 {
+		other := res.MachineCPU - res.Bench.CPUInWindow - res.Server.CPUInWindow
+		fmt.Fprintf(&b, "machine:    CPU %.2f of %d cores busy in the window", res.MachineCPU, res.CPUs)
+		if res.Server.CPUInWindow > 0 {
+			fmt.Fprintf(&b, ", %.2f of them by other processes", max(other, 0))
+		}
+		b.WriteString("\n")
+	}
 	for _, e := range res.Errors {
 		fmt.Fprintf(&b, "error:      %d × %s (e.g. %s)\n", e.Count, e.Kind, e.Example)
 	}
