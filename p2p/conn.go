@@ -16,6 +16,7 @@ import (
 	"github.com/natterim/natter"
 	"github.com/pion/datachannel"
 	"github.com/pion/ice/v4"
+	"github.com/pion/sctp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -599,7 +600,8 @@ func (c *Conn) readLoop() {
 			switch {
 			case errors.Is(err, io.ErrShortBuffer):
 				c.end(fmt.Errorf("%w: fragment over %d bytes", ErrProtocol, maxFragment), true)
-			case errors.Is(err, io.EOF):
+			case errors.Is(err, io.EOF), errors.Is(err, sctp.ErrUserInitiatedAbort):
+				// The peer reset the stream or closed the association.
 				c.end(ErrPeerClosed, true)
 			default:
 				c.end(fmt.Errorf("%w: read: %w", ErrFailed, err), true)
