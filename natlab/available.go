@@ -35,9 +35,16 @@ func Available() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	ns := labID(os.Getpid()) + "chk"
-	if _, err := run(ctx, "", "ip", "netns", "add", ns); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	var ns string
+	for try := 0; ; try++ {
+		ns = labID(os.Getpid()) + "chk" // a parallel check may hold one name
+		_, err := run(ctx, "", "ip", "netns", "add", ns)
+		if err == nil {
+			break
+		}
+		if try == 5 {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 	}
 	defer deleteNamespaces(context.Background(), []string{ns})
 	rules := "*nat\n-A POSTROUTING -o lo -j MASQUERADE --random-fully\nCOMMIT\n" +

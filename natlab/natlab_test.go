@@ -280,21 +280,27 @@ func TestBadTopology(t *testing.T) {
 }
 
 // Example_natterd shows how an end-to-end test runs natterd and natter in
-// a lab (it needs the binaries built, so it has no output to check).
+// a lab. The paths stand for binaries the test has built (go build into
+// t.TempDir()); there is no output to check.
 func Example_natterd() {
 	var t *testing.T // the test's
+	natterd, natter := "/path/to/natterd", "/path/to/natter"
+
 	natlab.SkipIfUnavailable(t)
 	lab, err := natlab.New(t, natlab.TwoHomeRouters())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ip := lab.ServerIP()
-	natterd := lab.Server().Command("/path/to/natterd", "--data", t.TempDir(),
-		"--listen", ip.String()+":7443", "--http", "", "--hosts", ip.String())
-	if err := natterd.Start(); err != nil {
+	ip := lab.ServerIP().String()
+	data := t.TempDir()
+	srv := lab.Server().Command(natterd, "--data", data, "--listen", ip+":7443",
+		"--http", "", "--hosts", ip)
+	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { natterd.Process.Kill(); natterd.Wait() })
-	alice := lab.Host("a").Command("/path/to/natter", "--server", fmt.Sprintf("%s:7443", ip))
-	_ = alice
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() }) // runs before the lab's own cleanup
+
+	// a is behind its home router; natterd sees it as lab.Router("a").IP().
+	listen := lab.Host("a").Command(natter, "--server", ip+":7443", "--home", t.TempDir(), "listen", "--json")
+	_ = listen
 }
