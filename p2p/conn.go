@@ -270,6 +270,12 @@ func (c *Conn) end(err error, bye bool) {
 	})
 }
 
+func (c *Conn) isConnected() bool {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	return c.connected
+}
+
 // queue hands an incoming signal to run.
 func (c *Conn) queue(s signal) {
 	c.inMu.Lock()
@@ -338,7 +344,7 @@ func (c *Conn) setup() error {
 		return err
 	}
 	c.cert = &cfg.Certificates[0]
-	pc, err := m.api.NewPeerConnection(cfg)
+	pc, err := m.newAPI(c.log).NewPeerConnection(cfg)
 	if err != nil {
 		return fmt.Errorf("p2p: new peer connection: %w", err)
 	}
@@ -514,7 +520,11 @@ func (c *Conn) teardown() {
 		c.dial = nil
 	}
 	m.mu.Unlock()
-	c.log.Debug("p2p: ended", "err", c.err)
+	level := slog.LevelDebug
+	if errors.Is(c.err, ErrFailed) || errors.Is(c.err, ErrTimeout) || errors.Is(c.err, ErrProtocol) {
+		level = slog.LevelInfo
+	}
+	c.log.Log(context.Background(), level, "p2p: ended", "connected", c.isConnected(), "err", c.err)
 
 	select {
 	case <-c.opened:

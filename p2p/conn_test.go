@@ -54,9 +54,10 @@ func startTURN(t *testing.T) []webrtc.ICEServer {
 func TestRelayOnly(t *testing.T) {
 	servers := startTURN(t)
 	n := newMemNet()
-	relay := func(c *Config) { c.RelayOnly, c.ICEServers = true, servers }
-	a := n.newManager(t, "alice", "phone", relay)
-	b := n.newManager(t, "bob", "laptop", relay)
+	a := n.newManager(t, "alice", "phone", func(c *Config) { c.RelayOnly, c.ICEServers = true, servers })
+	// b learns its servers later, as the SDK does from IceConfig.
+	b := n.newManager(t, "bob", "laptop", func(c *Config) { c.RelayOnly = true })
+	b.SetICEServers(servers)
 	ca, cb := connect(t, a, b)
 	for _, c := range []*Conn{ca, cb} {
 		if p := c.Path(); p != PathRelayed {

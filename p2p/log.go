@@ -8,9 +8,11 @@ import (
 	"github.com/pion/logging"
 )
 
-// pionLogs routes pion's logs to the Manager's slog.Logger, so that the
-// library never writes to stderr by itself. pion is chatty: its Info becomes
-// Debug, its Debug and Trace go below slog's Debug level.
+// pionLogs routes pion's logs to an attempt's slog.Logger, so that the
+// library never writes to stderr by itself and pion's lines name the peer
+// and session. pion is chatty, and warns about ordinary events (a read on
+// a socket it just closed, a ping before any pair exists): its Info and
+// Warn become Debug, its Error Warn, its Debug and Trace go below Debug.
 type pionLogs struct{ log *slog.Logger }
 
 func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
@@ -39,7 +41,7 @@ func (l pionLogger) Debug(msg string)                  { l.logf(levelTrace, "%s"
 func (l pionLogger) Debugf(format string, args ...any) { l.logf(levelTrace, format, args...) }
 func (l pionLogger) Info(msg string)                   { l.logf(slog.LevelDebug, "%s", msg) }
 func (l pionLogger) Infof(format string, args ...any)  { l.logf(slog.LevelDebug, format, args...) }
-func (l pionLogger) Warn(msg string)                   { l.logf(slog.LevelWarn, "%s", msg) }
-func (l pionLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelWarn, format, args...) }
-func (l pionLogger) Error(msg string)                  { l.logf(slog.LevelError, "%s", msg) }
-func (l pionLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }
+func (l pionLogger) Warn(msg string)                   { l.logf(slog.LevelDebug, "%s", msg) }
+func (l pionLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Error(msg string)                  { l.logf(slog.LevelWarn, "%s", msg) }
+func (l pionLogger) Errorf(format string, args ...any) { l.logf(slog.LevelWarn, format, args...) }

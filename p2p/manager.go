@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/natterim/natter"
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -34,8 +35,10 @@ type Config struct {
 	// Signaler sends this side's offers, answers, candidates and byes.
 	Signaler Signaler
 
-	// Logger receives the package's logs, and pion's (its Info as Debug,
-	// its Debug and Trace below Debug). Default: none.
+	// Logger receives the package's logs (failed attempts and broken
+	// paths at Info, the rest at Debug) and pion's, tagged with the peer
+	// and session (pion's Error as Warn, its Info and Warn as Debug, its
+	// Debug and Trace below Debug). Default: none.
 	Logger *slog.Logger
 
 	// RelayOnly gathers and uses relay candidates only (TURN), for tests
@@ -134,7 +137,7 @@ const recentSessions = 256
 type Manager struct {
 	cfg      Config
 	log      *slog.Logger
-	api      *webrtc.API
+	se       webrtc.SettingEngine // prepared once; each attempt's API copies it
 	incoming chan *Conn
 	closing  chan struct{} // closed by Close
 	wg       sync.WaitGroup
@@ -191,7 +194,6 @@ func New(cfg Config) (*Manager, error) {
 	}
 
 	var se webrtc.SettingEngine
-	se.LoggerFactory = pionLogs{log: cfg.Logger}
 	se.DetachDataChannels()
 	se.SetICETimeouts(cfg.DisconnectedTimeout, cfg.FailedTimeout-cfg.DisconnectedTimeout, cfg.Keepalive)
 	if cfg.RelayOnly {
@@ -202,8 +204,21 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.SettingEngine != nil {
 		cfg.SettingEngine(&se)
 	}
-	m.api = webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	m.se = se
 	return m, nil
+}
+
+// newAPI returns the webrtc.API for one attempt: the Manager's settings
+// with pion's logs tagged with the attempt, and no codecs or interceptors
+// (data channels need none).
+func (m *Manager) newAPI(log *slog.Logger) *webrtc.API {
+	se := m.se
+	se.LoggerFactory = pionLogs{log: log}
+	return webrtc.NewAPI(
+		webrtc.WithSettingEngine(se),
+		webrtc.WithMediaEngine(&webrtc.MediaEngine{}),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}),
+	)
 }
 
 func newCertificate() (*webrtc.Certificate, error) {
