@@ -61,6 +61,8 @@ type direct struct {
 	dialing map[natter.UserID]bool
 	backoff map[natter.UserID]time.Duration
 	stop    chan struct{}
+	ctx     context.Context // ends with the layer
+	cancel  context.CancelFunc
 }
 
 // startDirect starts the peer-to-peer layer once logged in.
@@ -73,6 +75,7 @@ func (c *Client) startDirect(user natter.UserID) {
 		conns: map[natter.UserID]*p2p.Conn{}, reach: map[natter.UserID]map[natter.DeviceID]time.Time{},
 		acks: map[natter.MessageID]chan struct{}{}, dialing: map[natter.UserID]bool{},
 		backoff: map[natter.UserID]time.Duration{}, stop: make(chan struct{})}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
 	mgr, err := p2p.New(p2p.Config{
 		Self: user, SelfDevice: c.opts.Device, Signaler: c, Logger: c.log.With("component", "p2p"),
 		RelayOnly: c.opts.DirectRelayOnly, SettingEngine: c.opts.DirectSettings,
@@ -83,6 +86,7 @@ func (c *Client) startDirect(user natter.UserID) {
 	}
 	d.mgr = mgr
 	if !c.dr.CompareAndSwap(nil, d) {
+		d.cancel()
 		mgr.Close()
 		return
 	}
@@ -94,7 +98,7 @@ func (c *Client) startDirect(user natter.UserID) {
 func (d *direct) run() {
 	c := d.c
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		ctx, cancel := context.WithTimeout(d.ctx, 15*time.Second)
 		cfg, err := c.IceConfig(ctx)
 		if err == nil {
 			servers := p2p.ICEServers(cfg, d.host)
@@ -202,7 +206,7 @@ func (d *direct) read(conn *p2p.Conn) {
 func (d *direct) copy(m wire.Message) {
 	d.c.wg.Go(func() {
 		for i := range 10 {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
 			err := d.c.StoreCopy(ctx, m)
 			cancel()
 			if err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrNotLoggedIn) {
@@ -281,7 +285,7 @@ func (d *direct) openBackground(peer natter.UserID) {
 	d.dialing[peer] = true
 	d.mu.Unlock()
 	d.c.wg.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(d.ctx, 20*time.Second)
 		_, err := d.open(ctx, peer)
 		cancel()
 		d.mu.Lock()
@@ -362,6 +366,7 @@ func (d *direct) send(ctx context.Context, id natter.MessageID, to natter.UserID
 
 func (d *direct) close() {
 	close(d.stop)
+	d.cancel()
 	d.mgr.Close()
 }
 

@@ -143,6 +143,15 @@ func (ch *chat) run(ctx context.Context, in input, first bool) error {
 	if err := commit(); err != nil {
 		return err
 	}
+	opened := make(chan pathResult, 1)
+	if !r.g.noDirect {
+		go func() {
+			octx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			path, rtt, err := c.OpenDirect(octx, peer)
+			opened <- pathResult{path, rtt, err}
+		}()
+	}
 	if p := ch.retry; p != nil {
 		ch.retry = nil
 		if err := ch.sendID(ctx, p.id, p.text); err != nil {
@@ -161,6 +170,10 @@ func (ch *chat) run(ctx context.Context, in input, first bool) error {
 			if err := ch.send(ctx, line); err != nil {
 				return err
 			}
+		case o := <-opened:
+			if o.err != nil || o.path == client.PathServer {
+				ch.p.path(peer, client.PathServer, 0, o.err)
+			} // success is shown by the PathEvent that comes with it
 		case ev, ok := <-c.Events():
 			if !ok {
 				return nil
@@ -205,13 +218,20 @@ func (ch *chat) sendID(ctx context.Context, id natter.MessageID, text string) er
 		ch.r.emit(struct {
 			Type string `json:"type"`
 			jsonSent
-		}{"sent", jsonSent{ID: res.ID, To: ch.peer, ConvSeq: res.ConvSeq, SentAt: utc(res.SentAt), Result: result}})
+		}{"sent", jsonSent{ID: res.ID, To: ch.peer, ConvSeq: res.ConvSeq, SentAt: utc(res.SentAt), Result: result, Path: res.Path}})
 		return nil
 	}
 	if ch.echo {
 		ch.r.printf("[%s] %s: %s\n", when(res.SentAt, ch.r.now()), ch.s.User, messageText([]byte(text)))
 	}
 	return nil
+}
+
+// pathResult is how opening a peer-to-peer channel ended.
+type pathResult struct {
+	path string
+	rtt  time.Duration
+	err  error
 }
 
 // pendingLine is a line whose send was cut off.
@@ -241,6 +261,10 @@ func (ch *chat) event(ev client.Event) error {
 		if ev.User == ch.peer {
 			ch.p.print(ev)
 		}
+	case client.PathEvent:
+		if ev.Peer == ch.peer {
+			ch.p.print(ev)
+		}
 	case client.ConnEvent:
 		if !replaced(ev) {
 			ch.p.print(ev)
@@ -261,7 +285,7 @@ func (ch *chat) entry(e unreadEntry) {
 		if m.From == ch.peer || (m.From == ch.s.User && m.To == ch.peer) {
 			if !ch.p.ownEcho(m) {
 				if ch.r.g.json {
-					ch.p.message(m, false)
+					ch.p.message(m, false, e.Path)
 				} else {
 					ch.r.printf("[%s] %s: %s\n", when(m.SentAt, ch.r.now()), m.From, strings.ReplaceAll(messageText(m.Body), "\n", "\n    "))
 				}

@@ -48,6 +48,8 @@ func (r *runner) dial(ctx context.Context, fallback string) (*client.Client, str
 		Device:     device,
 		ClientName: clientName,
 		// natter sends delivered receipts itself: see deliveries.
+		// Long-lived commands talk to contacts peer to peer.
+		Direct: r.longLived && !r.g.noDirect,
 	})
 	if err != nil {
 		if pm := p.lastMismatch(); pm != nil {

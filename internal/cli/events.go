@@ -19,9 +19,10 @@ const (
 	evContact    = "contact"
 	evReach      = "reach"
 	evConnection = "connection"
+	evPath       = "path"
 )
 
-var eventTypes = []string{evMessage, evReceipt, evPresence, evContact, evReach, evConnection}
+var eventTypes = []string{evMessage, evReceipt, evPresence, evContact, evReach, evConnection, evPath}
 
 // parseOnly parses --only: a comma-separated list of event types. Empty
 // means every type.
@@ -65,14 +66,18 @@ func (p *eventPrinter) wants(t string) bool { return p.only == nil || p.only[t] 
 func (p *eventPrinter) print(ev client.Event) int {
 	switch ev := ev.(type) {
 	case client.MessageEvent:
-		return p.message(ev.Message, ev.Offline)
+		return p.message(ev.Message, ev.Offline, ev.Path)
 	case client.ReceiptEvent:
 		return p.receipt(ev.Rcpt)
 	case client.InboxEvent:
 		n := 0
 		for _, g := range ev.Groups {
 			for _, m := range g.Messages {
-				n += p.message(m.Message, true)
+				path := client.PathServer
+				if m.Direct {
+					path = client.PathDirect
+				}
+				n += p.message(m.Message, true, path)
 			}
 			for _, rc := range g.Receipts {
 				n += p.receipt(rc)
@@ -123,6 +128,8 @@ func (p *eventPrinter) print(ev client.Event) int {
 			p.r.printf("%s's device %s can be reached at %s\n", ev.User, ev.Device, strings.Join(addrs, ", "))
 		}
 		return 1
+	case client.PathEvent:
+		return p.path(ev.Peer, ev.Path, ev.RTT, nil)
 	case client.ConnEvent:
 		if !p.wants(evConnection) {
 			return 0
@@ -145,13 +152,13 @@ func (p *eventPrinter) print(ev client.Event) int {
 }
 
 // message prints one message, unless it is one this device sent.
-func (p *eventPrinter) message(m wire.Message, offline bool) int {
+func (p *eventPrinter) message(m wire.Message, offline bool, path string) int {
 	if !p.wants(evMessage) || p.ownEcho(m) {
 		return 0
 	}
 	if p.r.g.json {
 		j := toJSONMessage(m)
-		j.Type, j.Offline = evMessage, offline
+		j.Type, j.Offline, j.Path = evMessage, offline, path
 		p.r.emit(j)
 		return 1
 	}
@@ -284,4 +291,45 @@ func entryTime(e unreadEntry) int64 {
 		return e.Message.SentAt.UnixNano()
 	}
 	return e.Receipt.At.UnixNano()
+}
+
+// path prints which path a conversation takes now, and its round-trip
+// time for a peer-to-peer channel; err says why it is not direct, if known.
+func (p *eventPrinter) path(peer natter.UserID, path string, rtt time.Duration, err error) int {
+	if !p.wants(evPath) {
+		return 0
+	}
+	if p.r.g.json {
+		j := jsonPath{Type: evPath, Peer: peer, Path: path}
+		if path != client.PathServer {
+			j.RTTms = float64(rtt.Microseconds()) / 1000
+		}
+		if err != nil {
+			j.Error = firstLine(err.Error())
+		}
+		p.r.emit(j)
+		return 1
+	}
+	switch path {
+	case client.PathDirect:
+		p.r.printf("(%s: direct connection, round trip %s)\n", peer, rtt.Round(100*time.Microsecond))
+	case client.PathRelayed:
+		p.r.printf("(%s: connected through the server's relay, round trip %s)\n", peer, rtt.Round(100*time.Microsecond))
+	default:
+		why := ""
+		if err != nil {
+			why = ": " + firstLine(err.Error())
+		}
+		p.r.printf("(%s: messages go through the server%s)\n", peer, why)
+	}
+	return 1
+}
+
+// jsonPath is a "path" event: how messages to Peer travel now.
+type jsonPath struct {
+	Type  string        `json:"type"`
+	Peer  natter.UserID `json:"peer"`
+	Path  string        `json:"path"`             // direct, relayed or server
+	RTTms float64       `json:"rtt_ms,omitempty"` // round trip of a peer-to-peer channel
+	Error string        `json:"error,omitempty"`  // why not direct, if known
 }

@@ -14,6 +14,8 @@ type globals struct {
 	home   string // --home DIR, else NATTER_HOME, else UserConfigDir/natter
 	ca     string // --ca FILE: verify the server with this certificate instead of pinning
 	json   bool   // --json: machine-readable output
+	// --no-direct: no peer-to-peer channels (chat and listen use them)
+	noDirect bool
 }
 
 // register adds the global flags to fs. The defaults are g's current values,
@@ -24,6 +26,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.home, "home", g.home, "home `DIR` for the session token, pinned certificate and device ID (default $NATTER_HOME, then the user config folder)")
 	fs.StringVar(&g.ca, "ca", g.ca, "trust the server certificate(s) in PEM `FILE` instead of pinning on first use")
 	fs.BoolVar(&g.json, "json", g.json, "print machine-readable JSON")
+	fs.BoolVar(&g.noDirect, "no-direct", g.noDirect, "never talk to contacts peer to peer (chat and listen do by default)")
 }
 
 // usageError is a command line natter cannot make sense of: exit status 2.

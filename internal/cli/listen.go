@@ -76,7 +76,7 @@ func (l *listener) session(ctx context.Context) error {
 			return
 		}
 		if e.Message != nil {
-			l.n += p.message(*e.Message, offline)
+			l.n += p.message(*e.Message, offline, e.Path)
 		} else {
 			l.n += p.receipt(*e.Receipt)
 		}

@@ -63,6 +63,7 @@ type jsonSent struct {
 	ConvSeq uint64           `json:"conv_seq"`
 	SentAt  time.Time        `json:"sent_at"`
 	Result  string           `json:"result"` // delivered, sent or stored
+	Path    string           `json:"path,omitempty"`
 }
 
 // Send results.
@@ -81,6 +82,7 @@ type jsonMessage struct {
 	ConvSeq uint64           `json:"conv_seq"`
 	SentAt  time.Time        `json:"sent_at"`
 	Offline bool             `json:"offline,omitempty"` // arrived while the user was offline
+	Path    string           `json:"path,omitempty"`    // direct, relayed or server
 }
 
 func toJSONMessage(m wire.Message) jsonMessage {

@@ -39,7 +39,7 @@ func runSend(ctx context.Context, r *runner, args []string) error {
 			}
 		}
 		if r.g.json {
-			r.emit(jsonSent{ID: res.ID, To: to, ConvSeq: res.ConvSeq, SentAt: utc(res.SentAt), Result: result})
+			r.emit(jsonSent{ID: res.ID, To: to, ConvSeq: res.ConvSeq, SentAt: utc(res.SentAt), Result: result, Path: res.Path})
 			return nil
 		}
 		switch result {

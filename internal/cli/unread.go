@@ -31,6 +31,7 @@ type unreadEntry struct {
 	Seq     uint64        `json:"seq,omitempty"`
 	Message *wire.Message `json:"message,omitempty"`
 	Receipt *wire.Rcpt    `json:"receipt,omitempty"`
+	Path    string        `json:"path,omitempty"` // how a message travelled (client.Path*)
 }
 
 // unreadOf returns the messages and receipts an event carries.
@@ -38,7 +39,7 @@ func unreadOf(ev client.Event) []unreadEntry {
 	switch ev := ev.(type) {
 	case client.MessageEvent:
 		m := ev.Message
-		return []unreadEntry{{Seq: ev.Seq, Message: &m}}
+		return []unreadEntry{{Seq: ev.Seq, Message: &m, Path: ev.Path}}
 	case client.ReceiptEvent:
 		rc := ev.Rcpt
 		return []unreadEntry{{Seq: rc.Seq, Receipt: &rc}}
@@ -47,7 +48,11 @@ func unreadOf(ev client.Event) []unreadEntry {
 		for _, g := range ev.Groups {
 			for _, m := range g.Messages {
 				msg := m.Message
-				out = append(out, unreadEntry{Seq: m.Seq, Message: &msg})
+				path := client.PathServer
+				if m.Direct {
+					path = client.PathDirect
+				}
+				out = append(out, unreadEntry{Seq: m.Seq, Message: &msg, Path: path})
 			}
 			for _, rc := range g.Receipts {
 				rc := rc
