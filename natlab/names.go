@@ -1,6 +1,7 @@
 package natlab
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -42,8 +43,26 @@ func stalePID(ns string) (natlab, stale bool) {
 	if err != nil || pid <= 0 || pid > 1<<31-1 {
 		return false, false
 	}
-	err = syscall.Kill(int(pid), 0)
-	return true, errors.Is(err, syscall.ESRCH)
+	if err := syscall.Kill(int(pid), 0); errors.Is(err, syscall.ESRCH) {
+		return true, true
+	}
+	return true, zombie(int(pid))
+}
+
+// zombie reports whether process pid has exited but not been reaped: a
+// test binary killed under a parent that does not wait for it (or under a
+// PID 1 that reaps nothing) still answers kill(pid, 0).
+func zombie(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// "pid (comm) state ...": comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return false
+	}
+	return stat[i+2] == 'Z' || stat[i+2] == 'X'
 }
 
 // listNamespaces returns the names of the named network namespaces.
