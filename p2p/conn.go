@@ -43,9 +43,13 @@ const (
 	lowWater  = 256 << 10
 )
 
-// maxPendingCandidates bounds the candidates held until the remote
-// description is set.
-const maxPendingCandidates = 64
+// Bounds on what a peer can make an attempt hold: remote candidates
+// (each one makes ICE send checks to its address), and signals queued but
+// not yet applied.
+const (
+	maxRemoteCandidates = 64
+	maxQueuedSignals    = 256
+)
 
 // dataChannelLabel names the one data channel of a connection. It is
 // negotiated out of band (both sides create it with ID 0), so no DCEP
@@ -69,7 +73,9 @@ type Conn struct {
 	inQ      []signal
 	inNotify chan struct{}
 
-	pendingCands []webrtc.ICECandidateInit // run's only: held until the remote description is set
+	// run's only.
+	pendingCands []webrtc.ICECandidateInit // held until the remote description is set
+	remoteCands  int                       // remote candidates taken
 
 	outMu     sync.Mutex
 	outQ      []signal
@@ -279,6 +285,11 @@ func (c *Conn) isConnected() bool {
 // queue hands an incoming signal to run.
 func (c *Conn) queue(s signal) {
 	c.inMu.Lock()
+	if len(c.inQ) >= maxQueuedSignals {
+		c.inMu.Unlock()
+		c.log.Debug("p2p: signal dropped: queue full", "kind", s.kind)
+		return
+	}
 	c.inQ = append(c.inQ, s)
 	c.inMu.Unlock()
 	select {
@@ -440,11 +451,14 @@ func (c *Conn) apply(s signal) error {
 		}
 		return c.addPendingCandidates()
 	case KindCandidate:
+		if c.remoteCands >= maxRemoteCandidates {
+			c.log.Debug("p2p: candidate dropped: too many")
+			return nil
+		}
+		c.remoteCands++
 		c.noteCandidate(s.cand)
 		if pc.RemoteDescription() == nil {
-			if len(c.pendingCands) < maxPendingCandidates {
-				c.pendingCands = append(c.pendingCands, s.cand)
-			}
+			c.pendingCands = append(c.pendingCands, s.cand)
 			return nil
 		}
 		if err := pc.AddICECandidate(s.cand); err != nil {

@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"sync"
@@ -512,5 +513,24 @@ func TestCloseWithUnreadMessages(t *testing.T) {
 	case <-closed:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Manager.Close hangs")
+	}
+}
+
+// One contact flooding offers gets a few attempts, not all of them.
+func TestOfferFlood(t *testing.T) {
+	n := newMemNet()
+	a := n.newManager(t, "alice", "phone", nil)
+	b := n.newManager(t, "bob", "laptop", nil)
+	n.newManager(t, "mallory", "pc", nil) // takes b's answers and ignores them
+	offer, _, _ := realSignals(t)
+	for i := range 20 {
+		b.HandleSignal("mallory", "pc", fmt.Sprintf("flood%d", i), KindOffer, offer)
+	}
+	if got := sessionCount(b); got != maxPendingPerPeer {
+		t.Fatalf("%d attempts from one device, want %d", got, maxPendingPerPeer)
+	}
+	ca, cb := connect(t, a, b)
+	if u, _ := cb.Peer(); u != "alice" || ca.Err() != nil {
+		t.Fatalf("peer %s, err %v", u, ca.Err())
 	}
 }

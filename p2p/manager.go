@@ -63,7 +63,8 @@ type Config struct {
 	SignalTimeout time.Duration
 
 	// MaxPending bounds the attempts in progress (not yet connected), ours
-	// and our contacts'; offers beyond it are dropped. Default 32.
+	// and our contacts'; offers beyond it, or beyond 4 from one device,
+	// are dropped. Default 32.
 	MaxPending int
 
 	// Certificate is the DTLS certificate of every connection of this
@@ -270,8 +271,8 @@ func (m *Manager) pcConfig() (webrtc.Configuration, error) {
 }
 
 // Incoming delivers the connections contacts opened to this device (this
-// side answered). Read it continually: while nobody reads, connected
-// attempts wait (and their peers' Dials with them). It is closed by Close.
+// side answered). Read it continually: a connection not yet taken from it
+// is up for the peer, whose messages wait unread. It is closed by Close.
 func (m *Manager) Incoming() <-chan *Conn { return m.incoming }
 
 func (m *Manager) self() peerKey { return peerKey{m.cfg.Self, m.cfg.SelfDevice} }
@@ -304,7 +305,7 @@ func (m *Manager) Dial(ctx context.Context, peer natter.UserID, device natter.De
 		if c := m.unclaimedIncoming(pk); c != nil {
 			c.dial, d.sess = d, c
 		} else {
-			if m.pending() >= m.cfg.MaxPending {
+			if m.pending(nil) >= m.cfg.MaxPending {
 				m.mu.Unlock()
 				return nil, fmt.Errorf("p2p: dial %s: %w", pk, ErrBusy)
 			}
@@ -355,16 +356,21 @@ func (m *Manager) unclaimedIncoming(pk peerKey) *Conn {
 	return nil
 }
 
-// pending counts the attempts not yet connected. The caller holds m.mu.
-func (m *Manager) pending() int {
+// pending counts the attempts not yet connected, all or (if pk is not
+// nil) with one device. The caller holds m.mu.
+func (m *Manager) pending(pk *peerKey) int {
 	n := 0
-	for _, c := range m.sessions {
-		if !c.connected {
+	for k, c := range m.sessions {
+		if !c.connected && (pk == nil || k.peer == *pk) {
 			n++
 		}
 	}
 	return n
 }
+
+// maxPendingPerPeer bounds the attempts in progress with one device, so
+// that one contact cannot take all of Config.MaxPending.
+const maxPendingPerPeer = 4
 
 // settle ends a Dial with its result. The caller holds m.mu.
 func (m *Manager) settle(d *dial, c *Conn, err error) {
@@ -457,7 +463,7 @@ func (m *Manager) HandleSignal(from natter.UserID, fromDevice natter.DeviceID, s
 		own := d.sess
 		own.dial = nil
 		own.end(errGlare, true)
-	} else if m.pending() >= m.cfg.MaxPending {
+	} else if m.pending(nil) >= m.cfg.MaxPending || m.pending(&pk) >= maxPendingPerPeer {
 		log.Warn("p2p: offer dropped: too many attempts in progress")
 		return
 	} else {
