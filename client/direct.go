@@ -59,6 +59,7 @@ type direct struct {
 	reach   map[natter.UserID]map[natter.DeviceID]time.Time // peers' devices that registered candidates, and when
 	acks    map[natter.MessageID]chan struct{}
 	dialing map[natter.UserID]bool
+	wanted  map[natter.UserID]bool // peers the app talks to: dial when they become reachable
 	backoff map[natter.UserID]time.Duration
 	stop    chan struct{}
 	ctx     context.Context // ends with the layer
@@ -73,7 +74,7 @@ func (c *Client) startDirect(user natter.UserID) {
 	host, _, _ := net.SplitHostPort(c.opts.Addr)
 	d := &direct{c: c, self: user, host: host,
 		conns: map[natter.UserID]*p2p.Conn{}, reach: map[natter.UserID]map[natter.DeviceID]time.Time{},
-		acks: map[natter.MessageID]chan struct{}{}, dialing: map[natter.UserID]bool{},
+		acks: map[natter.MessageID]chan struct{}{}, dialing: map[natter.UserID]bool{}, wanted: map[natter.UserID]bool{},
 		backoff: map[natter.UserID]time.Duration{}, stop: make(chan struct{})}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	mgr, err := p2p.New(p2p.Config{
@@ -224,15 +225,21 @@ func (d *direct) copy(m wire.Message) {
 // noteReach records a contact device's connection info (Reach pushes).
 func (d *direct) noteReach(r *wire.Reach) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if len(r.Candidates) == 0 {
 		delete(d.reach[r.User], r.Device)
+		d.mu.Unlock()
 		return
 	}
 	if d.reach[r.User] == nil {
 		d.reach[r.User] = map[natter.DeviceID]time.Time{}
 	}
 	d.reach[r.User][r.Device] = time.Now()
+	dial := d.wanted[r.User] && d.conns[r.User] == nil
+	d.mu.Unlock()
+	if dial {
+		// A peer we talk to just became reachable: try now.
+		d.openBackground(r.User)
+	}
 }
 
 // device picks the peer device to open a channel to: the one that
@@ -253,6 +260,7 @@ func (d *direct) device(peer natter.UserID) (natter.DeviceID, bool) {
 // open dials peer unless a channel exists or a dial is under way.
 func (d *direct) open(ctx context.Context, peer natter.UserID) (*p2p.Conn, error) {
 	d.mu.Lock()
+	d.wanted[peer] = true
 	if conn := d.conns[peer]; conn != nil {
 		d.mu.Unlock()
 		return conn, nil
@@ -323,6 +331,7 @@ func (d *direct) redial(peer natter.UserID) {
 func (d *direct) send(ctx context.Context, id natter.MessageID, to natter.UserID, body []byte) (SendResult, bool) {
 	d.mu.Lock()
 	conn := d.conns[to]
+	d.wanted[to] = true
 	d.mu.Unlock()
 	if conn == nil {
 		d.openBackground(to)
