@@ -301,6 +301,13 @@ func (d *direct) openBackground(peer natter.UserID) {
 		d.mu.Unlock()
 		if err != nil {
 			d.c.log.Info("no peer-to-peer channel", "peer", peer, "err", err)
+			select {
+			case <-d.stop:
+				return
+			default:
+			}
+			dev, _ := d.device(peer)
+			d.c.push(PathEvent{Peer: peer, Device: dev, Path: PathServer, Err: err})
 			d.redial(peer)
 		}
 	})

@@ -35,12 +35,14 @@ const (
 
 // PathEvent says that the path to a contact changed: a peer-to-peer channel
 // to one of their devices came up (PathDirect or PathRelayed, with its
-// round-trip time) or went away (PathServer).
+// round-trip time) or went away (PathServer), or that an attempt to open
+// one failed (PathServer with Err; the SDK tries again later).
 type PathEvent struct {
 	Peer   natter.UserID
 	Device natter.DeviceID
 	Path   string
 	RTT    time.Duration
+	Err    error // with PathServer: why an attempt to go direct failed, if one did
 }
 
 // ReceiptEvent says that Rcpt.From received or read every message of

@@ -246,7 +246,7 @@ func (ch *chat) event(ev client.Event) error {
 	ch.d.note(ev)
 	switch ev := ev.(type) {
 	case client.MessageEvent:
-		ch.entry(unreadEntry{Seq: ev.Seq, Message: &ev.Message})
+		ch.entry(unreadEntry{Seq: ev.Seq, Message: &ev.Message, Path: ev.Path})
 	case client.ReceiptEvent:
 		ch.entry(unreadEntry{Seq: ev.Seq, Receipt: &ev.Rcpt})
 	case client.InboxEvent:

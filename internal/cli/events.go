@@ -129,7 +129,7 @@ func (p *eventPrinter) print(ev client.Event) int {
 		}
 		return 1
 	case client.PathEvent:
-		return p.path(ev.Peer, ev.Path, ev.RTT, nil)
+		return p.path(ev.Peer, ev.Path, ev.RTT, ev.Err)
 	case client.ConnEvent:
 		if !p.wants(evConnection) {
 			return 0
