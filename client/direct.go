@@ -146,6 +146,9 @@ func (d *direct) adopt(conn *p2p.Conn) {
 		old.Close()
 	}
 	d.c.log.Info("peer-to-peer channel up", "peer", peer, "device", dev, "path", conn.Path(), "rtt", conn.RTT())
+	if conn.Offerer() { // one side reports, so each channel counts once
+		d.c.notify(&wire.PathReport{Peer: peer, Path: pathName(conn.Path())})
+	}
 	d.c.push(PathEvent{Peer: peer, Device: dev, Path: pathName(conn.Path()), RTT: conn.RTT()})
 	d.c.wg.Go(func() { d.read(conn) })
 }
@@ -193,6 +196,9 @@ func (d *direct) read(conn *p2p.Conn) {
 	}
 	d.mu.Unlock()
 	d.c.log.Info("peer-to-peer channel down", "peer", peer, "device", dev, "err", conn.Err())
+	if conn.Offerer() {
+		d.c.notify(&wire.PathReport{Peer: peer, Path: ""})
+	}
 	select {
 	case <-d.c.closing:
 		return
@@ -465,4 +471,18 @@ func gather(ctx context.Context, servers []webrtc.ICEServer, o Options) ([]natte
 		return nil, errors.New("no candidates gathered")
 	}
 	return out, nil
+}
+
+// notify sends a frame that has no answer, if the Client is connected.
+func (c *Client) notify(v any) {
+	cn := c.liveConn()
+	if cn == nil {
+		return
+	}
+	frame, err := wire.Encode(v)
+	if err != nil {
+		c.log.Error("encode", "err", err)
+		return
+	}
+	cn.tryEnqueue(frame)
 }

@@ -48,6 +48,26 @@ func metricValue(t *testing.T, inst *servertest.Instance, name string) float64 {
 	return sum
 }
 
+// metricValueLabel reads natter_conversations-style metrics with a path
+// label.
+func metricValueLabel(t *testing.T, inst *servertest.Instance, name, path string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + inst.AdminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == name+`{path="`+path+`"}` {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return -1
+}
+
 // waitReach waits until u has seen peer register connection info.
 func waitReach(t *testing.T, u *user, peer natter.UserID) {
 	t.Helper()
@@ -121,6 +141,11 @@ func TestDirectConversation(t *testing.T) {
 					t.Fatal("relayed path but natterd's TURN relayed nothing")
 				}
 			}
+			// natterd counts the channel once, on its path.
+			wantLabel := map[string]string{client.PathDirect: "direct", client.PathRelayed: "relayed"}[tc.want]
+			if n := metricValueLabel(t, inst, "natter_conversations", wantLabel); n != 1 {
+				t.Errorf("natter_conversations{path=%q} = %v, want 1", wantLabel, n)
+			}
 			// bob answers over the same channel.
 			res, err := bob.Send(t.Context(), "alice", []byte("and back"))
 			if err != nil || res.Path != tc.want {
@@ -152,5 +177,8 @@ func TestDirectFallsBackToServer(t *testing.T) {
 	}
 	if p, _ := alice.PathTo("bob"); p != client.PathServer {
 		t.Fatalf("PathTo = %s", p)
+	}
+	if n := metricValueLabel(t, inst, "natter_conversations", "server"); n != 1 {
+		t.Errorf("natter_conversations{path=\"server\"} = %v, want 1", n)
 	}
 }

@@ -33,6 +33,7 @@ const (
 	TIceServers    Type = 0x10
 	TSignal        Type = 0x11
 	TCopy          Type = 0x12
+	TPathReport    Type = 0x13
 	TWelcome       Type = 0x80
 	TAuthed        Type = 0x81
 	TOK            Type = 0x82
@@ -60,7 +61,7 @@ var typeNames = map[Type]string{
 	TError: "error", TContacts: "contacts", TSendAck: "send_ack", TPresence: "presence",
 	TContactUpdate: "contact_update", TMsg: "msg", TRcpt: "rcpt", TInbox: "inbox",
 	TReach: "reach", TMessages: "messages", TPong: "pong", TBye: "bye",
-	TIceServers: "ice_servers", TSignal: "signal", TCopy: "copy", TIceConfig: "ice_config", TSignalIn: "signal_in",
+	TIceServers: "ice_servers", TSignal: "signal", TCopy: "copy", TPathReport: "path_report", TIceConfig: "ice_config", TSignalIn: "signal_in",
 }
 
 // String returns the type's name, or its number if unknown.

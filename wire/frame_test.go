@@ -71,6 +71,7 @@ var payloads = []any{
 	&wire.Bye{Code: wire.CodeShutdown, Message: "server stopping"},
 	&wire.IceServers{Ref: 14},
 	&wire.Copy{Ref: 16, Message: msg},
+	&wire.PathReport{Peer: "bob", Path: "direct"},
 	&wire.IceConfig{Ref: 14, Port: 3478, Username: "1700000000:alice", Password: "c2VjcmV0", Expires: t0},
 	&wire.Signal{Ref: 15, To: "bob", Device: "phone", Session: "s1", Kind: "offer", Data: []byte(`{"sdp":"v=0"}`)},
 	&wire.SignalIn{From: "alice", FromDevice: "laptop", Session: "s1", Kind: "candidate", Data: []byte("candidate:1 1 udp 2130706431 10.0.0.2 50000 typ host")},
@@ -358,7 +359,7 @@ func TestDecodeErrors(t *testing.T) {
 		want    error
 	}{
 		{"TypeZero", 0x00, `{}`, wire.ErrUnknownType},
-		{"TypeAfterClientTypes", 0x13, `{}`, wire.ErrUnknownType},
+		{"TypeAfterClientTypes", 0x14, `{}`, wire.ErrUnknownType},
 		{"LastClientType", 0x7f, `{}`, wire.ErrUnknownType},
 		{"TypeAfterServerTypes", 0x91, `{}`, wire.ErrUnknownType},
 		{"TypeFF", 0xff, ``, wire.ErrUnknownType},

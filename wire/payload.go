@@ -317,3 +317,12 @@ type Copy struct {
 	Ref     uint64  `json:"ref"`
 	Message Message `json:"message"`
 }
+
+// PathReport tells the server that this device's peer-to-peer channel to a
+// contact is up (Path "direct" or "relayed") or gone (Path ""), for the
+// server's count of conversations by path. Only the side that offered the
+// channel reports it, so each channel counts once. It has no answer.
+type PathReport struct {
+	Peer natter.UserID `json:"peer"`
+	Path string        `json:"path"`
+}

@@ -39,6 +39,8 @@ func newPayload(t Type) any {
 		return new(Signal)
 	case TCopy:
 		return new(Copy)
+	case TPathReport:
+		return new(PathReport)
 	case TIceConfig:
 		return new(IceConfig)
 	case TSignalIn:
@@ -117,6 +119,8 @@ func TypeOf(v any) (Type, bool) {
 		return TSignal, true
 	case Copy, *Copy:
 		return TCopy, true
+	case PathReport, *PathReport:
+		return TPathReport, true
 	case IceConfig, *IceConfig:
 		return TIceConfig, true
 	case SignalIn, *SignalIn:

@@ -44,7 +44,7 @@
 //	2  IceServers (STUN/TURN credentials), Signal (peer-to-peer
 //	   signalling between two devices of approved contacts), Copy and
 //	   Msg.Direct (a message that went peer to peer, copied to the user's
-//	   own other devices).
+//	   own other devices), PathReport (peer-to-peer channels, for metrics).
 package wire
 
 // Version is the protocol version spoken by this package.

@@ -42,8 +42,9 @@ type client struct {
 	sub      natter.Subscription
 	errCount int
 
-	slow   atomic.Bool            // the queue overflowed
-	ending atomic.Pointer[string] // why the reader is to stop (Bye queued, kicked, overflowed)
+	slow   atomic.Bool              // the queue overflowed
+	p2p    map[natter.UserID]string // peer-to-peer channels this connection reported, by peer
+	ending atomic.Pointer[string]   // why the reader is to stop (Bye queued, kicked, overflowed)
 
 	mu      sync.Mutex // guards live, held and through
 	live    bool       // events go straight to w; before that they are held
@@ -276,6 +277,8 @@ func (c *client) handle(f wire.Frame) string {
 		c.signal(ctx, m)
 	case *wire.Copy:
 		c.copyDirect(ctx, m)
+	case *wire.PathReport:
+		c.pathReport(m)
 	case *wire.Logout:
 		return c.logout(ctx, m)
 	case *wire.Signup, *wire.Login, *wire.Resume:

@@ -70,6 +70,7 @@ type Hub struct {
 	mu    sync.Mutex
 	conns map[*client]struct{}
 	down  bool
+	paths *paths
 }
 
 // New returns a Hub.
@@ -116,7 +117,9 @@ func New(cfg Config) *Hub {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Hub{cfg: cfg, log: cfg.Logger, met: cfg.Metrics, now: cfg.Now, conns: make(map[*client]struct{})}
+	h := &Hub{cfg: cfg, log: cfg.Logger, met: cfg.Metrics, now: cfg.Now, conns: make(map[*client]struct{}), paths: newPaths()}
+	cfg.Metrics.watchPaths(h.paths, h.now)
+	return h
 }
 
 // Node returns this node's name.

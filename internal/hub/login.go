@@ -202,6 +202,7 @@ func (c *client) cleanup() {
 	if c.user == "" {
 		return
 	}
+	c.dropPathReports()
 	h := c.h
 	if c.sub != nil {
 		c.sub.Unsubscribe()

@@ -44,6 +44,7 @@ func (c *client) send(ctx context.Context, m *wire.Send) {
 	} else {
 		h.met.messages.Inc()
 	}
+	h.paths.relayed(c.user, m.To, h.now())
 	// Delivered at least once: a duplicate is published again in case the
 	// first attempt stopped between storing and publishing; clients drop
 	// what they already have.

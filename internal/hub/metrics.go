@@ -1,6 +1,10 @@
 package hub
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the hub's Prometheus metrics.
 type Metrics struct {
@@ -18,11 +22,33 @@ type Metrics struct {
 	sendSeconds    prometheus.Histogram
 	signals        prometheus.Counter
 	copies         prometheus.Counter
+	reg            prometheus.Registerer
 }
 
 // NewMetrics creates the hub's metrics and registers them with reg (if not
 // nil).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	return newMetrics(reg)
+}
+
+// watchPaths registers natter_conversations, computed at scrape time from
+// p. A Metrics serves one Hub.
+func (m *Metrics) watchPaths(p *paths, now func() time.Time) {
+	if m.reg == nil {
+		return
+	}
+	help := "Conversations by path: server = pairs who exchanged a message through the server in the last 5 minutes; direct and relayed = peer-to-peer channels open (reported by the offering client)."
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "natter_conversations", Help: help, ConstLabels: prometheus.Labels{"path": "server"}},
+			func() float64 { return p.serverCount(now()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "natter_conversations", Help: help, ConstLabels: prometheus.Labels{"path": "direct"}},
+			func() float64 { return p.p2pCount("direct") }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "natter_conversations", Help: help, ConstLabels: prometheus.Labels{"path": "relayed"}},
+			func() float64 { return p.p2pCount("relayed") }),
+	)
+}
+
+func newMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "natter_connections",
 			Help: "Open client connections by transport."}, []string{"transport"}),
@@ -53,6 +79,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		copies: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_direct_copies_total",
 			Help: "Copies of peer-to-peer messages stored for the user's own other devices (not relayed to anyone else)."}),
 	}
+	m.reg = reg
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.framesIn, m.messages, m.duplicates, m.logins,
 			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds, m.signals, m.copies)
