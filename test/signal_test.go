@@ -2,9 +2,12 @@ package test
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pion/turn/v4"
 
 	"github.com/natterim/natter/internal/servertest"
 	"github.com/natterim/natter/wire"
@@ -130,5 +133,60 @@ func TestIceServers(t *testing.T) {
 	r := hello(t, in)
 	if _, err := r.try(wire.IceServers{}, wire.TIceConfig); errCode(err) != wire.CodeProtocol {
 		t.Fatalf("ice servers before login: %v", err)
+	}
+}
+
+// turnAllocate tries a TURN allocation at natterd's UDP service with the
+// given credentials.
+func turnAllocate(t *testing.T, in *servertest.Instance, username, password string) error {
+	t.Helper()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: in.UDPAddr, TURNServerAddr: in.UDPAddr,
+		Username: username, Password: password, Realm: "natter",
+		Conn: conn, RTO: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := c.Allocate()
+	if err == nil {
+		relay.Close()
+	}
+	return err
+}
+
+// TestRelayOnlyForLiveSessions: natterd's TURN relay takes the credentials
+// it issued while their user is logged in, and refuses them after logout,
+// and refuses made-up ones.
+func TestRelayOnlyForLiveSessions(t *testing.T) {
+	in := servertest.Start(t)
+	a := signup(t, in, "alice")
+	cfg := a.call(wire.IceServers{}, wire.TIceConfig).(*wire.IceConfig)
+	if err := turnAllocate(t, in, cfg.Username, cfg.Password); err != nil {
+		t.Fatalf("allocation with fresh credentials while logged in: %v", err)
+	}
+	if err := turnAllocate(t, in, cfg.Username, "forged-password"); err == nil {
+		t.Fatal("allocation with a wrong password succeeded")
+	}
+	if err := turnAllocate(t, in, "9999999999:alice", cfg.Password); err == nil {
+		t.Fatal("allocation with a forged username succeeded")
+	}
+	a.call(wire.Logout{}, wire.TOK)
+	a.closed(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for turnAllocate(t, in, cfg.Username, cfg.Password) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the relay still takes alice's credentials after she logged out")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
