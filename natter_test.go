@@ -39,7 +39,8 @@ func TestMessageIDsAreTimeOrderedAndValid(t *testing.T) {
 	if !sort.StringsAreSorted(ids) {
 		t.Fatal("IDs made later do not sort after earlier ones")
 	}
-	if NewMessageID(base) == NewMessageID(base) {
+	first, second := NewMessageID(base), NewMessageID(base)
+	if first == second {
 		t.Fatal("two IDs in the same millisecond are equal")
 	}
 }
