@@ -75,3 +75,19 @@ func (h *Hub) pushReachOf(ctx context.Context, to, user natter.UserID) {
 		}
 	}
 }
+
+// requireContact checks that peer is an approved contact of the user,
+// answering request ref with an error if not. Approval is always mutual,
+// and a block clears the blocked side's row, so the user's own row decides.
+func (c *client) requireContact(ctx context.Context, ref uint64, peer natter.UserID) bool {
+	st, err := c.h.cfg.Store.ContactState(ctx, c.user, peer)
+	if err != nil {
+		c.fail(ref, err)
+		return false
+	}
+	if st != natter.ContactApproved {
+		c.push(wire.Error{Ref: ref, Code: wire.CodeNotContact, Message: fmt.Sprintf("%s is not your contact", peer)})
+		return false
+	}
+	return true
+}

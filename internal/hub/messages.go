@@ -20,15 +20,7 @@ func (c *client) send(ctx context.Context, m *wire.Send) {
 		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeTooLarge, Message: fmt.Sprintf("message body over %d bytes", wire.MaxBody)})
 		return
 	}
-	// Approval is always mutual, and a block clears the blocked side's row,
-	// so the sender's own row decides.
-	st, err := h.cfg.Store.ContactState(ctx, c.user, m.To)
-	if err != nil {
-		c.fail(m.Ref, err)
-		return
-	}
-	if st != natter.ContactApproved {
-		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeNotContact, Message: fmt.Sprintf("%s is not your contact", m.To)})
+	if !c.requireContact(ctx, m.Ref, m.To) {
 		return
 	}
 	app, err := h.cfg.Store.AppendMessage(ctx, natter.Message{
@@ -72,13 +64,7 @@ func (c *client) receipt(ctx context.Context, m *wire.Receipt) {
 		c.fail(m.Ref, fmt.Errorf("%w: receipt state must be delivered or read", natter.ErrBadRequest))
 		return
 	}
-	st, err := h.cfg.Store.ContactState(ctx, c.user, m.Peer)
-	if err != nil {
-		c.fail(m.Ref, err)
-		return
-	}
-	if st != natter.ContactApproved {
-		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeNotContact, Message: fmt.Sprintf("%s is not your contact", m.Peer)})
+	if !c.requireContact(ctx, m.Ref, m.Peer) {
 		return
 	}
 	r := natter.Receipt{From: c.user, To: m.Peer, Upto: m.Upto, State: m.State, At: h.now()}
@@ -236,13 +222,7 @@ func (c *client) copyDirect(ctx context.Context, m *wire.Copy) {
 		c.fail(m.Ref, fmt.Errorf("%w: a copy must be of a message you sent or received", natter.ErrBadRequest))
 		return
 	}
-	st, err := h.cfg.Store.ContactState(ctx, c.user, peer)
-	if err != nil {
-		c.fail(m.Ref, err)
-		return
-	}
-	if st != natter.ContactApproved {
-		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeNotContact, Message: fmt.Sprintf("%s is not your contact", peer)})
+	if !c.requireContact(ctx, m.Ref, peer) {
 		return
 	}
 	if msg.SentAt.IsZero() {

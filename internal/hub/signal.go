@@ -39,13 +39,7 @@ func (c *client) signal(ctx context.Context, m *wire.Signal) {
 		c.fail(m.Ref, fmt.Errorf("%w: signal session must be 1 to %d bytes and data at most %d", natter.ErrBadRequest, maxSignalSession, maxSignalData))
 		return
 	}
-	st, err := h.cfg.Store.ContactState(ctx, c.user, m.To)
-	if err != nil {
-		c.fail(m.Ref, err)
-		return
-	}
-	if st != natter.ContactApproved {
-		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeNotContact, Message: fmt.Sprintf("%s is not your contact", m.To)})
+	if !c.requireContact(ctx, m.Ref, m.To) {
 		return
 	}
 	ss, err := h.cfg.Registry.Sessions(ctx, m.To)
