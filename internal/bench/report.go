@@ -126,7 +126,7 @@ type ProcResult struct {
 	After     *Stats `json:"after,omitempty"`
 	// CPUInWindow is CPU time per second of the window (1.0 = one core).
 	CPUInWindow float64 `json:"cpu_in_window,omitempty"`
-	// Storage writes and write system calls during the window, per
+	// Storage writes and write system calls (files and sockets) during the window, per
 	// message acknowledged in it.
 	DiskBytesPerMsg     float64 `json:"disk_write_bytes_per_msg,omitempty"`
 	WriteSyscallsPerMsg float64 `json:"write_syscalls_per_msg,omitempty"`
@@ -269,7 +269,7 @@ func writeProc(b *strings.Builder, what string, p *ProcResult) {
 	}
 	b.WriteString("\n")
 	if p.DiskBytesPerMsg > 0 || p.WriteSyscallsPerMsg > 0 {
-		fmt.Fprintf(b, "%-11s per message acked: %.1f KiB written to storage, %.1f write system calls\n", "",
+		fmt.Fprintf(b, "%-11s per message acked: %.1f KiB written to storage, %.1f write system calls (files and sockets)\n", "",
 			p.DiskBytesPerMsg/1024, p.WriteSyscallsPerMsg)
 	}
 	if p.RSSPerConn != 0 || p.HeapPerConn != 0 {
