@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -404,5 +405,43 @@ func TestKeepaliveDropsSilentClient(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("offline after %v", d)
+	}
+}
+
+// TestCursorSavedAtDisconnect: acknowledgements kept in memory between
+// store writes are written when the connection ends, so the next login of
+// the device gets nothing again.
+func TestCursorSavedAtDisconnect(t *testing.T) {
+	in := servertest.Start(t)
+	a := signup(t, in, "alice")
+	b := signup(t, in, "bob")
+	befriend(t, a, b)
+	var last uint64
+	for i := range 5 {
+		sendMsg(t, a, "bob", fmt.Sprint("m", i))
+		m := b.expect(wire.TMsg).(*wire.Msg)
+		b.send(wire.Ack{Upto: m.Seq}) // the later ones are kept in memory
+		last = m.Seq
+	}
+	b.call(wire.Ping{}, wire.TPong)
+	b.c.Close() // no logout: the connection just ends
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b2 := login(t, in, "bob", b.device)
+		_, inbox := b2.drainLogin()
+		n := 0
+		for _, f := range inbox {
+			for _, g := range f.Groups {
+				n += len(g.Messages)
+			}
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages up to seq %d delivered again after they were acknowledged", n, last)
+		}
+		b2.c.Close()
+		time.Sleep(100 * time.Millisecond) // the old connection may still be closing
 	}
 }

@@ -91,18 +91,30 @@ var (
 
 // Reader reads length-prefixed frames from a byte stream.
 type Reader struct {
-	r   *bufio.Reader
+	r   io.Reader
 	max int
 	buf []byte
 }
 
 // NewReader returns a Reader that refuses frames over max bytes (type byte
-// and payload). max <= 0 means DefaultMaxFrame.
+// and payload). max <= 0 means DefaultMaxFrame. It buffers r; see
+// NewUnbufferedReader for a source that buffers already.
 func NewReader(r io.Reader, max int) *Reader {
+	return newReader(bufio.NewReaderSize(r, 4096), max)
+}
+
+// NewUnbufferedReader is NewReader for a source that keeps its own buffer,
+// such as a *tls.Conn (which decrypts whole records into one): a second
+// buffer would cost memory on every idle connection and buy nothing.
+func NewUnbufferedReader(r io.Reader, max int) *Reader {
+	return newReader(r, max)
+}
+
+func newReader(r io.Reader, max int) *Reader {
 	if max <= 0 {
 		max = DefaultMaxFrame
 	}
-	return &Reader{r: bufio.NewReaderSize(r, 4096), max: max}
+	return &Reader{r: r, max: max}
 }
 
 // ReadFrame reads the next frame. The payload is valid until the next call.

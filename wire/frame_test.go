@@ -482,3 +482,25 @@ func TestErrorAsError(t *testing.T) {
 		t.Fatalf("Error() = %q, want %q", got, want)
 	}
 }
+
+// TestUnbufferedReader reads the same frames as the buffered one, from a
+// source that hands out one byte at a time.
+func TestUnbufferedReader(t *testing.T) {
+	var stream []byte
+	for _, v := range payloads {
+		stream = append(stream, encode(t, v)...)
+	}
+	r := wire.NewUnbufferedReader(iotest.OneByteReader(bytes.NewReader(stream)), 0)
+	for i, v := range payloads {
+		f, err := r.ReadFrame()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if want := typeOf(t, v); f.Type != want {
+			t.Fatalf("frame %d: type %s, want %s", i, f.Type, want)
+		}
+	}
+	if _, err := r.ReadFrame(); err != io.EOF {
+		t.Fatalf("after the last frame: %v, want io.EOF", err)
+	}
+}

@@ -34,13 +34,15 @@ type client struct {
 	tokenHash []byte
 
 	// Reader-goroutine state.
-	cursor   uint64 // highest inbox seq this device acknowledged
-	status   natter.Status
-	text     string
-	reach    []natter.Candidate
-	since    time.Time
-	sub      natter.Subscription
-	errCount int
+	cursor       uint64    // highest inbox seq this device acknowledged
+	storedCursor uint64    // the cursor as last written to the store
+	cursorAt     time.Time // when it was written
+	status       natter.Status
+	text         string
+	reach        []natter.Candidate
+	since        time.Time
+	sub          natter.Subscription
+	errCount     int
 
 	slow   atomic.Bool              // the queue overflowed
 	p2p    map[natter.UserID]string // peer-to-peer channels this connection reported, by peer

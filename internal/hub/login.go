@@ -141,7 +141,7 @@ func (c *client) start(ctx context.Context, ref uint64, s natter.Session, token 
 		c.fail(ref, err)
 		return ""
 	}
-	c.user, c.device, c.tokenHash, c.cursor = s.User, s.Device, s.TokenHash, cursor
+	c.user, c.device, c.tokenHash, c.cursor, c.storedCursor = s.User, s.Device, s.TokenHash, cursor, cursor
 	c.status, c.since = natter.StatusOnline, now
 	c.log = c.log.With("user", s.User, "device", s.Device)
 
@@ -204,6 +204,9 @@ func (c *client) cleanup() {
 	}
 	c.dropPathReports()
 	h := c.h
+	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	c.flushCursor(fctx)
+	fcancel()
 	if c.sub != nil {
 		c.sub.Unsubscribe()
 	}

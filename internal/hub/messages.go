@@ -85,16 +85,36 @@ func rcptFrame(seq uint64, r natter.Receipt) wire.Rcpt {
 	return wire.Rcpt{Seq: seq, From: r.From, To: r.To, Upto: r.Upto, State: r.State, At: r.At}
 }
 
+// cursorFlushEvery is how often a device's acknowledged inbox position is
+// written to the store while it keeps acknowledging.
+const cursorFlushEvery = time.Second
+
+// ack moves the device's inbox cursor. The new position is kept in memory
+// and written at most every cursorFlushEvery, and when the connection ends:
+// losing it in a crash only makes the server send those entries again,
+// which clients drop by ID (delivery is at least once). Writing every Ack
+// cost more store writes than the messages themselves.
 func (c *client) ack(ctx context.Context, m *wire.Ack) {
 	if m.Upto <= c.cursor {
 		return
 	}
-	if err := c.h.cfg.Store.AckInbox(ctx, c.user, c.device, m.Upto); err != nil {
+	c.cursor = m.Upto
+	if now := c.h.now(); now.Sub(c.cursorAt) >= cursorFlushEvery {
+		c.flushCursor(ctx)
+	}
+}
+
+// flushCursor writes the device's cursor if it moved since the last write.
+func (c *client) flushCursor(ctx context.Context) {
+	if c.cursor <= c.storedCursor {
+		return
+	}
+	if err := c.h.cfg.Store.AckInbox(ctx, c.user, c.device, c.cursor); err != nil {
 		c.h.met.storeErrors.Inc()
 		c.log.Error("ack", "err", err)
 		return
 	}
-	c.cursor = m.Upto
+	c.storedCursor, c.cursorAt = c.cursor, c.h.now()
 }
 
 // Inbox replay batching.

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -344,5 +345,11 @@ func (s *Server) adminHandler() http.Handler {
 		fmt.Fprintf(w, "ok\nconnections %d\n", s.hub.Connections())
 	})
 	mux.Handle("GET /metrics", promhttpHandler(s.reg))
+	// Profiling, on the admin listener only (localhost unless told otherwise).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }

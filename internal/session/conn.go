@@ -34,9 +34,10 @@ type StreamConn struct {
 	buf []byte // reused for batched writes
 }
 
-// NewStreamConn wraps c, refusing inbound frames over maxFrame bytes.
+// NewStreamConn wraps c, refusing inbound frames over maxFrame bytes. c is
+// read unbuffered: a TLS connection buffers a whole record already.
 func NewStreamConn(c net.Conn, maxFrame int) *StreamConn {
-	return &StreamConn{c: c, r: wire.NewReader(c, maxFrame)}
+	return &StreamConn{c: c, r: wire.NewUnbufferedReader(c, maxFrame)}
 }
 
 // ReadFrame implements Conn.
