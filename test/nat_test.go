@@ -193,6 +193,10 @@ func exchange(t *testing.T, a, b *chatProc, tag string, n int, path string) {
 		if s["path"] != path {
 			t.Fatalf("a's send %d went %v, want %s", i, s["path"], path)
 		}
+		// A peer-to-peer send is acknowledged by the peer's device itself.
+		if wantResult := map[bool]string{true: "sent", false: "delivered"}[path == "server"]; s["result"] != wantResult {
+			t.Fatalf("a's send %d: result %v, want %s", i, s["result"], wantResult)
+		}
 	}
 	for i := range n {
 		b.say(fmt.Sprintf("%s b%d", tag, i))

@@ -212,7 +212,10 @@ func (ch *chat) sendID(ctx context.Context, id natter.MessageID, text string) er
 	}
 	if ch.r.g.json {
 		result := resultStored
-		if res.Online {
+		switch {
+		case res.Path != client.PathServer && res.Path != "":
+			result = resultDelivered // the peer's device acknowledged it on the channel
+		case res.Online:
 			result = resultSent
 		}
 		ch.r.emit(struct {
