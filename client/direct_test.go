@@ -1,11 +1,8 @@
 package client_test
 
 import (
-	"bufio"
 	"net"
-	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,41 +28,13 @@ func withDirect(relayOnly bool) func(*client.Options) {
 // metricValue reads a metric (summed over labels) from the server.
 func metricValue(t *testing.T, inst *servertest.Instance, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + inst.AdminAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 2 && (f[0] == name || strings.HasPrefix(f[0], name+"{")) {
-			v, _ := strconv.ParseFloat(f[1], 64)
-			sum += v
-		}
-	}
-	return sum
+	return inst.Metric(t, name)
 }
 
-// metricValueLabel reads natter_conversations-style metrics with a path
-// label.
+// metricValueLabel reads the series of name with path label path.
 func metricValueLabel(t *testing.T, inst *servertest.Instance, name, path string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + inst.AdminAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 2 && f[0] == name+`{path="`+path+`"}` {
-			v, _ := strconv.ParseFloat(f[1], 64)
-			return v
-		}
-	}
-	return -1
+	return inst.Metric(t, name, `path="`+path+`"`)
 }
 
 // waitReach waits until u has seen peer register connection info.

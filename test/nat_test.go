@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/natterim/natter/internal/servertest"
 	"github.com/natterim/natter/natlab"
 )
 
@@ -106,15 +106,7 @@ func (n *natLab) metric(name string) float64 {
 	if err != nil {
 		n.t.Fatalf("metrics: %v", err)
 	}
-	var sum float64
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 2 && (f[0] == name || strings.HasPrefix(f[0], name+"{")) {
-			v, _ := strconv.ParseFloat(f[1], 64)
-			sum += v
-		}
-	}
-	return sum
+	return servertest.ParseMetric(string(out), name)
 }
 
 // chatProc is a running `natter chat PEER --json`.
