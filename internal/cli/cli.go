@@ -263,6 +263,11 @@ const globalHelp = `Global flags (before or after the command):
   --ca FILE           verify the server with the PEM certificate(s) in FILE instead of
                       trusting its certificate on first use and pinning it
   --json              machine-readable output: one JSON object per line
+  --no-direct         never talk to contacts peer to peer (chat and listen do when they can)
+
+chat and listen connect to a contact's device directly when both are online (through
+NATs, or through the server's relay), and say which path a conversation takes: direct,
+relayed or server, with its round-trip time.
 
 Without --ca, the first connection trusts the server's certificate and pins its
 SHA-256 fingerprint in the home folder; a different certificate later is refused.
