@@ -10,6 +10,7 @@ import (
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
+	"github.com/natterim/natter/internal/server"
 	"github.com/natterim/natter/internal/servertest"
 	"github.com/natterim/natter/wire"
 )
@@ -663,7 +664,8 @@ func TestServerRestart(t *testing.T) {
 // TestServerLargeInbox: an inbox bigger than one Inbox frame comes as
 // several InboxEvents, the last with Done, every message once and in order.
 func TestServerLargeInbox(t *testing.T) {
-	inst := startServer(t)
+	// A bulk sender: no per-user message limit.
+	inst := servertest.Start(t, func(c *server.Config) { c.MsgsPerSecond = -1 })
 	ctx := t.Context()
 	alice := signup(t, inst, "alice", "a1")
 	bob := signup(t, inst, "bob", "b1")

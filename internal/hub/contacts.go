@@ -14,6 +14,9 @@ func (c *client) contactOp(ctx context.Context, m *wire.ContactOp) {
 		c.fail(m.Ref, fmt.Errorf("%w: no such user %q", natter.ErrNoSuchUser, m.User))
 		return
 	}
+	if m.Op == natter.OpAdd && c.limited(h.contactLimit, m.Ref, "contact requests") {
+		return
+	}
 	// The old states tell who needs to hear of the change.
 	oldTheirs, err := h.cfg.Store.ContactState(ctx, m.User, c.user)
 	if err != nil {

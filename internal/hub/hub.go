@@ -51,7 +51,11 @@ type Config struct {
 	MaxFrame         int           // inbound frame limit; default wire.DefaultMaxFrame
 	MaxQueueBytes    int           // outbound queue bound per connection; default 4 MiB
 	SessionTTL       time.Duration // login token lifetime; default 30 days
-	Now              func() time.Time
+
+	// Per-user limits (per node). Zero means the default; negative, none.
+	MsgsPerSecond      float64 // messages (and copies) a user may send per second; default 50, bursts of 200
+	ContactReqsPerHour float64 // contact requests (add) a user may make per hour; default 100, bursts of 20
+	Now                func() time.Time
 }
 
 // ICECredentials issues short-lived TURN credentials for a logged-in user.
@@ -71,6 +75,9 @@ type Hub struct {
 	conns map[*client]struct{}
 	down  bool
 	paths *paths
+
+	msgLimit     *userLimits
+	contactLimit *userLimits
 }
 
 // New returns a Hub.
@@ -117,7 +124,15 @@ func New(cfg Config) *Hub {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Hub{cfg: cfg, log: cfg.Logger, met: cfg.Metrics, now: cfg.Now, conns: make(map[*client]struct{}), paths: newPaths()}
+	if cfg.MsgsPerSecond == 0 {
+		cfg.MsgsPerSecond = 50
+	}
+	if cfg.ContactReqsPerHour == 0 {
+		cfg.ContactReqsPerHour = 100
+	}
+	h := &Hub{cfg: cfg, log: cfg.Logger, met: cfg.Metrics, now: cfg.Now, conns: make(map[*client]struct{}), paths: newPaths(),
+		msgLimit:     newUserLimits(cfg.MsgsPerSecond, max(1, int(4*cfg.MsgsPerSecond))),
+		contactLimit: newUserLimits(cfg.ContactReqsPerHour/3600, max(1, int(cfg.ContactReqsPerHour/5)))}
 	cfg.Metrics.watchPaths(h.paths, h.now)
 	return h
 }

@@ -12,6 +12,9 @@ import (
 func (c *client) send(ctx context.Context, m *wire.Send) {
 	h := c.h
 	start := time.Now()
+	if c.limited(h.msgLimit, m.Ref, "messages") {
+		return
+	}
 	if err := natter.ValidateMessageID(string(m.ID)); err != nil {
 		c.fail(m.Ref, err)
 		return
@@ -222,6 +225,9 @@ func (c *client) history(ctx context.Context, m *wire.History) {
 // other user is not involved: the server did not carry the message.
 func (c *client) copyDirect(ctx context.Context, m *wire.Copy) {
 	h := c.h
+	if c.limited(h.msgLimit, m.Ref, "messages") {
+		return
+	}
 	msg := m.Message
 	if err := natter.ValidateMessageID(string(msg.ID)); err != nil {
 		c.fail(m.Ref, err)

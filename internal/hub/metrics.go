@@ -22,6 +22,7 @@ type Metrics struct {
 	sendSeconds    prometheus.Histogram
 	signals        prometheus.Counter
 	copies         prometheus.Counter
+	rateLimited    *prometheus.CounterVec
 	reg            prometheus.Registerer
 }
 
@@ -76,13 +77,15 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time to handle a send, including the durable commit.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		signals: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_signals_total",
 			Help: "Peer-to-peer signalling frames passed between devices."}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_rate_limited_total",
+			Help: "Requests refused by a per-user limit, by what was limited."}, []string{"what"}),
 		copies: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_direct_copies_total",
 			Help: "Copies of peer-to-peer messages stored for the user's own other devices (not relayed to anyone else)."}),
 	}
 	m.reg = reg
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.framesIn, m.messages, m.duplicates, m.logins,
-			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds, m.signals, m.copies)
+			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds, m.signals, m.copies, m.rateLimited)
 	}
 	return m
 }

@@ -66,6 +66,9 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 	fs.IntVar(&cfg.HashWorkers, "hash-workers", 0, "argon2id workers (default: number of CPUs)")
 	fs.BoolVar(&cfg.NoGroupCommit, "no-group-commit", false, "commit every write on its own (slower; for comparison)")
 	fs.StringVar(&cfg.Node, "node", "", "node name (default random)")
+	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", 4096, "open connections allowed from one address (-1: no limit)")
+	fs.Float64Var(&cfg.MsgsPerSecond, "max-msgs-per-sec", 50, "messages a user may send per second, in bursts of 4 seconds' worth (-1: no limit)")
+	fs.Float64Var(&cfg.ContactReqsPerHour, "max-contact-reqs-per-hour", 100, "contact requests a user may make per hour, in bursts of a fifth of that (-1: no limit)")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: natterd [flags]\n\nnatterd is natter's server. With no flags it keeps its data in ./natter-data.\n\n")

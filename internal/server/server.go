@@ -57,6 +57,11 @@ type Config struct {
 	Node             string        // node name; default random
 	ShutdownTimeout  time.Duration // time to drain on stop; default 10s
 
+	// Limits. Zero means the default; negative means none.
+	MaxConnsPerIP      int     // open connections from one address; default 4096
+	MsgsPerSecond      float64 // per user; default 50 (bursts of 200)
+	ContactReqsPerHour float64 // per user; default 100 (bursts of 20)
+
 	Logger *slog.Logger
 }
 
@@ -70,10 +75,13 @@ type Server struct {
 	hub   *hub.Hub
 	turn  *turnsrv.Server
 	reg   *prometheus.Registry
-	cert  tls.Certificate
-	fp    string
+
+	refusedConns prometheus.Counter
+	cert         tls.Certificate
+	fp           string
 
 	relayIP net.IP
+	ips     *perIP
 
 	ln      net.Listener // TLS/TCP (raw TCP; TLS per connection)
 	httpLn  net.Listener
@@ -101,7 +109,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = 4096
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, ips: newPerIP(cfg.MaxConnsPerIP)}
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -134,13 +145,16 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.bus = membus.New()
 	s.hash = auth.NewHasher(cfg.HashWorkers, 4*cfg.HashWorkers+64, auth.DefaultParams)
 	s.reg = prometheus.NewRegistry()
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.refusedConns = prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_refused_connections_total",
+		Help: "Connections refused because their address had too many open."})
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), s.refusedConns)
 	registry := membus.NewRegistry()
 	hcfg := hub.Config{
 		Store: s.store, Bus: s.bus, Registry: registry, Hasher: s.hash,
 		Metrics: hub.NewMetrics(s.reg), Logger: s.log, Node: cfg.Node, ServerName: "natterd/" + Version,
 		Keepalive: cfg.Keepalive, HandshakeTimeout: cfg.HandshakeTimeout, MaxFrame: cfg.MaxFrame,
 		MaxQueueBytes: cfg.MaxQueueBytes,
+		MsgsPerSecond: cfg.MsgsPerSecond, ContactReqsPerHour: cfg.ContactReqsPerHour,
 	}
 	if cfg.UDP != "" {
 		if s.turn, err = s.startTURN(registry); err != nil {
@@ -299,7 +313,16 @@ func (s *Server) acceptTLS(cfg *tls.Config) {
 			continue
 		}
 		delay = 0
-		s.wg.Go(func() { s.serveTLS(nc, cfg) })
+		host, ok := s.ips.acquire(nc.RemoteAddr())
+		if !ok {
+			s.refusedConns.Inc()
+			nc.Close() // over the per-address limit: refused before any TLS work
+			continue
+		}
+		s.wg.Go(func() {
+			defer s.ips.release(host)
+			s.serveTLS(nc, cfg)
+		})
 	}
 }
 
@@ -318,12 +341,19 @@ func (s *Server) serveTLS(nc net.Conn, cfg *tls.Config) {
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
+		remote, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
+		host, ok := s.ips.acquire(remote)
+		if !ok {
+			s.refusedConns.Inc()
+			http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+			return
+		}
+		defer s.ips.release(host)
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"natter.v1"}})
 		if err != nil {
 			s.log.Debug("websocket accept", "err", err)
 			return
 		}
-		remote, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
 		s.hub.Serve(session.NewWSConn(c, remote, s.cfg.MaxFrame))
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
