@@ -25,7 +25,7 @@ func (s *Server) startTURN(reg natter.Registry) (*turnsrv.Server, error) {
 			ss, err := reg.Sessions(context.Background(), u)
 			return err == nil && len(ss) > 0
 		},
-		Logger:     s.log.With("component", "turn"),
+		Logger:     s.log, // turnsrv tags its lines with component=turn itself
 		Registerer: s.reg,
 	})
 	if err != nil {
