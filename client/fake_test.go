@@ -5,60 +5,25 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"net"
-	"os"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
+	"github.com/natterim/natter/internal/leaktest"
 	"github.com/natterim/natter/internal/tlscert"
 	"github.com/natterim/natter/wire"
 )
 
 // TestMain fails the run if any of the SDK's goroutines outlive the tests:
-// every test closes its Clients, and Close must stop them all.
+// every test closes its Clients, and Close must stop them all (the
+// peer-to-peer layer's included).
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := waitNoSDKGoroutines(5 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "SDK goroutines leaked:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// sdkGoroutines are the functions the SDK runs as goroutines.
-var sdkGoroutines = []string{
-	"client.(*conn).readLoop", "client.(*conn).writeLoop",
-	"client.(*Client).dispatchLoop", "client.(*Client).reconnectLoop",
-}
-
-// waitNoSDKGoroutines waits until no SDK goroutine runs and returns the
-// stacks of those still running after d.
-func waitNoSDKGoroutines(d time.Duration) string {
-	deadline := time.Now().Add(d)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			for _, fn := range sdkGoroutines {
-				if strings.Contains(g, fn) {
-					leaked = append(leaked, g)
-					break
-				}
-			}
-		}
-		if len(leaked) == 0 || time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	leaktest.Main(m,
+		"client.(*conn).readLoop", "client.(*conn).writeLoop",
+		"client.(*Client).dispatchLoop", "client.(*Client).reconnectLoop",
+		"client.(*direct).")
 }
 
 // fakeServer is a scripted natterd for unit tests: it does TLS and the

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/natterim/natter"
+	"github.com/natterim/natter/internal/leaktest"
 	"github.com/natterim/natter/internal/storetest"
 )
 
@@ -42,27 +43,7 @@ func openTemp(t *testing.T, opts Options) *DB {
 // still running this package's code: a store that was never closed, or a
 // Close that returned before its writer stopped.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if stacks, leaked := leakedGoroutines(); leaked {
-			fmt.Fprintf(os.Stderr, "goroutines of internal/sqlite still running after the tests:\n%s\n", stacks)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func leakedGoroutines() (string, bool) {
-	var stacks string
-	for range 50 {
-		buf := make([]byte, 1<<20)
-		stacks = string(buf[:runtime.Stack(buf, true)])
-		if !strings.Contains(stacks, "natter/internal/sqlite.(*writer)") {
-			return "", false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return stacks, true
+	leaktest.Main(m, "natter/internal/sqlite.(*writer)")
 }
 
 func TestStore(t *testing.T) {

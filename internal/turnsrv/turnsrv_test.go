@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,56 +18,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/natterim/natter"
+	"github.com/natterim/natter/internal/leaktest"
 )
 
 // TestMain fails the run if, once every test has finished, a goroutine of
-// the service or of pion's server or client is still running: a Close
-// that returned before its goroutines stopped, or a test that did not
-// close what it opened.
+// the service or of pion's server or client is still running.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := waitNoGoroutines(5 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "goroutines leaked:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// ourGoroutines are the functions run as goroutines by the service, pion's
-// server and pion's client.
-var ourGoroutines = []string{
-	"natter/internal/turnsrv.",
-	"turn/v4.NewServer.func",
-	"turn/v4.(*Server).readLoop",
-	"allocation.(*Allocation).packetHandler",
-	"turn/v4.(*Client).Listen",
-	"client.(*PeriodicTimer).Start",
-}
-
-func waitNoGoroutines(d time.Duration) string {
-	deadline := time.Now().Add(d)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for g := range strings.SplitSeq(string(buf), "\n\n") {
-			if strings.Contains(g, "testing.(*M)") || strings.Contains(g, "TestMain") {
-				continue
-			}
-			for _, fn := range ourGoroutines {
-				if strings.Contains(g, fn) {
-					leaked = append(leaked, g)
-					break
-				}
-			}
-		}
-		if len(leaked) == 0 || time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	leaktest.Main(m,
+		"natter/internal/turnsrv.",
+		"turn/v4.NewServer.func",
+		"turn/v4.(*Server).readLoop",
+		"allocation.(*Allocation).packetHandler",
+		"turn/v4.(*Client).Listen",
+		"client.(*PeriodicTimer).Start",
+	)
 }
 
 // clock is a settable clock for Config.Now.
