@@ -66,16 +66,8 @@ func (h *Hub) pushContact(ctx context.Context, owner, peer natter.UserID, state 
 
 // pushReachOf sends to's devices the connection info of user's devices.
 func (h *Hub) pushReachOf(ctx context.Context, to, user natter.UserID) {
-	ss, err := h.cfg.Registry.Sessions(ctx, user)
-	if err != nil {
-		h.log.Error("reach", "user", user, "err", err)
-		return
-	}
-	for _, s := range ss {
-		if len(s.Reach) > 0 {
-			b, _ := wire.Encode(wire.Reach{User: s.User, Device: s.Device, Candidates: s.Reach})
-			h.publish(ctx, to, event{kind: evFrame, frame: b})
-		}
+	for _, b := range h.reachFrames(ctx, user) {
+		h.publish(ctx, to, event{kind: evFrame, frame: b})
 	}
 }
 

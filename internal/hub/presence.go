@@ -135,16 +135,27 @@ func (c *client) sendContactsReach(ctx context.Context) {
 
 // sendReachOf sends the connection info of user's devices to this client.
 func (c *client) sendReachOf(ctx context.Context, user natter.UserID) {
-	ss, err := c.h.cfg.Registry.Sessions(ctx, user)
-	if err != nil {
-		c.log.Error("reach", "err", err)
-		return
+	for _, b := range c.h.reachFrames(ctx, user) {
+		c.pushFrame(b)
 	}
+}
+
+// reachFrames returns encoded Reach frames for every device of user that
+// registered connection info.
+func (h *Hub) reachFrames(ctx context.Context, user natter.UserID) [][]byte {
+	ss, err := h.cfg.Registry.Sessions(ctx, user)
+	if err != nil {
+		h.log.Error("reach", "user", user, "err", err)
+		return nil
+	}
+	var out [][]byte
 	for _, s := range ss {
 		if len(s.Reach) > 0 {
-			c.push(wire.Reach{User: s.User, Device: s.Device, Candidates: s.Reach})
+			b, _ := wire.Encode(wire.Reach{User: s.User, Device: s.Device, Candidates: s.Reach})
+			out = append(out, b)
 		}
 	}
+	return out
 }
 
 // publishReach tells user's approved contacts how device can be reached
