@@ -15,42 +15,47 @@ type Type byte
 
 // Frame types. The payload of each is the struct of the same name.
 const (
-	THello         Type = 0x01
-	TSignup        Type = 0x02
-	TLogin         Type = 0x03
-	TResume        Type = 0x04
-	TLogout        Type = 0x05
-	TContactOp     Type = 0x06
-	TListContacts  Type = 0x07
-	TSetPresence   Type = 0x08
-	TSetReach      Type = 0x09
-	TSend          Type = 0x0A
-	TReceipt       Type = 0x0B
-	TAck           Type = 0x0C
-	TSync          Type = 0x0D
-	THistory       Type = 0x0E
-	TPing          Type = 0x0F
-	TIceServers    Type = 0x10
-	TSignal        Type = 0x11
-	TCopy          Type = 0x12
-	TPathReport    Type = 0x13
-	TWelcome       Type = 0x80
-	TAuthed        Type = 0x81
-	TOK            Type = 0x82
-	TError         Type = 0x83
-	TContacts      Type = 0x84
-	TSendAck       Type = 0x85
-	TPresence      Type = 0x86
-	TContactUpdate Type = 0x87
-	TMsg           Type = 0x88
-	TRcpt          Type = 0x89
-	TInbox         Type = 0x8A
-	TReach         Type = 0x8B
-	TMessages      Type = 0x8C
-	TPong          Type = 0x8D
-	TBye           Type = 0x8E
-	TIceConfig     Type = 0x8F
-	TSignalIn      Type = 0x90
+	THello          Type = 0x01
+	TSignup         Type = 0x02
+	TLogin          Type = 0x03
+	TResume         Type = 0x04
+	TLogout         Type = 0x05
+	TContactOp      Type = 0x06
+	TListContacts   Type = 0x07
+	TSetPresence    Type = 0x08
+	TSetReach       Type = 0x09
+	TSend           Type = 0x0A
+	TReceipt        Type = 0x0B
+	TAck            Type = 0x0C
+	TSync           Type = 0x0D
+	THistory        Type = 0x0E
+	TPing           Type = 0x0F
+	TIceServers     Type = 0x10
+	TSignal         Type = 0x11
+	TCopy           Type = 0x12
+	TPathReport     Type = 0x13
+	TPublishKeys    Type = 0x14
+	TFetchKeys      Type = 0x15
+	TChangePassword Type = 0x16
+	TWelcome        Type = 0x80
+	TAuthed         Type = 0x81
+	TOK             Type = 0x82
+	TError          Type = 0x83
+	TContacts       Type = 0x84
+	TSendAck        Type = 0x85
+	TPresence       Type = 0x86
+	TContactUpdate  Type = 0x87
+	TMsg            Type = 0x88
+	TRcpt           Type = 0x89
+	TInbox          Type = 0x8A
+	TReach          Type = 0x8B
+	TMessages       Type = 0x8C
+	TPong           Type = 0x8D
+	TBye            Type = 0x8E
+	TIceConfig      Type = 0x8F
+	TSignalIn       Type = 0x90
+	TKeys           Type = 0x91
+	TKeysChanged    Type = 0x92
 )
 
 var typeNames = map[Type]string{
@@ -62,6 +67,8 @@ var typeNames = map[Type]string{
 	TContactUpdate: "contact_update", TMsg: "msg", TRcpt: "rcpt", TInbox: "inbox",
 	TReach: "reach", TMessages: "messages", TPong: "pong", TBye: "bye",
 	TIceServers: "ice_servers", TSignal: "signal", TCopy: "copy", TPathReport: "path_report", TIceConfig: "ice_config", TSignalIn: "signal_in",
+	TPublishKeys: "publish_keys", TFetchKeys: "fetch_keys", TChangePassword: "change_password",
+	TKeys: "keys", TKeysChanged: "keys_changed",
 }
 
 // String returns the type's name, or its number if unknown.

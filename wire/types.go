@@ -41,6 +41,16 @@ func newPayload(t Type) any {
 		return new(Copy)
 	case TPathReport:
 		return new(PathReport)
+	case TPublishKeys:
+		return new(PublishKeys)
+	case TFetchKeys:
+		return new(FetchKeys)
+	case TChangePassword:
+		return new(ChangePassword)
+	case TKeys:
+		return new(Keys)
+	case TKeysChanged:
+		return new(KeysChanged)
 	case TIceConfig:
 		return new(IceConfig)
 	case TSignalIn:
@@ -121,6 +131,16 @@ func TypeOf(v any) (Type, bool) {
 		return TCopy, true
 	case PathReport, *PathReport:
 		return TPathReport, true
+	case PublishKeys, *PublishKeys:
+		return TPublishKeys, true
+	case FetchKeys, *FetchKeys:
+		return TFetchKeys, true
+	case ChangePassword, *ChangePassword:
+		return TChangePassword, true
+	case Keys, *Keys:
+		return TKeys, true
+	case KeysChanged, *KeysChanged:
+		return TKeysChanged, true
 	case IceConfig, *IceConfig:
 		return TIceConfig, true
 	case SignalIn, *SignalIn:
