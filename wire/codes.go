@@ -24,7 +24,8 @@ const (
 	CodeBlocked            Code = "blocked"
 	CodeSelf               Code = "self"
 	CodeRateLimited        Code = "rate_limited"
-	CodeUnavailable        Code = "unavailable" // the server cannot store now (disk full, read-only); retry later
+	CodeKeyConflict        Code = "key_conflict" // PublishKeys: the identity is already set to a different key and Reset is not set
+	CodeUnavailable        Code = "unavailable"  // the server cannot store now (disk full, read-only); retry later
 	CodeInternal           Code = "internal"
 	CodeTimeout            Code = "timeout"       // silent past the keepalive or handshake timeout
 	CodeSlowConsumer       Code = "slow_consumer" // did not read fast enough; reconnect and resume

@@ -75,6 +75,16 @@ var payloads = []any{
 	&wire.IceConfig{Ref: 14, Port: 3478, Username: "1700000000:alice", Password: "c2VjcmV0", Expires: t0},
 	&wire.Signal{Ref: 15, To: "bob", Device: "phone", Session: "s1", Kind: "offer", Data: []byte(`{"sdp":"v=0"}`)},
 	&wire.SignalIn{From: "alice", FromDevice: "laptop", Session: "s1", Kind: "candidate", Data: []byte("candidate:1 1 udp 2130706431 10.0.0.2 50000 typ host")},
+	&wire.PublishKeys{Ref: 17, Identity: []byte{0x01, 0xff, 0x00, 0x7f}, Reset: true, Bundle: []byte("bundle \x00\xff"),
+		Prekeys: [][]byte{{1, 2, 3}, {0xfe, 0xff}},
+		Certs:   []wire.DeviceCert{{Device: "phone", Cert: []byte{9, 8, 7}}, {Device: "laptop", Cert: []byte{0}}}},
+	&wire.FetchKeys{Ref: 18, User: "bob", Claim: []natter.DeviceID{"laptop", "phone"}},
+	&wire.ChangePassword{Ref: 19, Old: "correct horse", New: "pässwörd \"new\" \n"},
+	&wire.Keys{Ref: 18, User: "bob", Identity: []byte{0x01, 0x02}, Devices: []wire.DeviceKeys{
+		{Device: "laptop", Bundle: []byte{3, 4}, Cert: []byte{5}, Prekey: []byte{6, 0xff}, PrekeysLeft: 41},
+		{Device: "phone", Bundle: []byte{7}},
+	}},
+	&wire.KeysChanged{User: "bob", Device: "phone", PrekeysLow: true},
 }
 
 func typeOf(t *testing.T, v any) wire.Type {
@@ -359,9 +369,9 @@ func TestDecodeErrors(t *testing.T) {
 		want    error
 	}{
 		{"TypeZero", 0x00, `{}`, wire.ErrUnknownType},
-		{"TypeAfterClientTypes", 0x14, `{}`, wire.ErrUnknownType},
+		{"TypeAfterClientTypes", 0x17, `{}`, wire.ErrUnknownType},
 		{"LastClientType", 0x7f, `{}`, wire.ErrUnknownType},
-		{"TypeAfterServerTypes", 0x91, `{}`, wire.ErrUnknownType},
+		{"TypeAfterServerTypes", 0x93, `{}`, wire.ErrUnknownType},
 		{"TypeFF", 0xff, ``, wire.ErrUnknownType},
 		{"Truncated", wire.THello, `{"v":1`, wire.ErrBadPayload},
 		{"NotJSON", wire.TSend, `hello`, wire.ErrBadPayload},
@@ -462,7 +472,7 @@ func TestTypeNames(t *testing.T) {
 		wire.TWelcome: true, wire.TAuthed: true, wire.TOK: true, wire.TError: true, wire.TContacts: true,
 		wire.TSendAck: true, wire.TPresence: true, wire.TContactUpdate: true, wire.TMsg: true, wire.TRcpt: true,
 		wire.TInbox: true, wire.TReach: true, wire.TMessages: true, wire.TPong: true, wire.TBye: true,
-		wire.TIceConfig: true, wire.TSignalIn: true,
+		wire.TIceConfig: true, wire.TSignalIn: true, wire.TKeys: true, wire.TKeysChanged: true,
 	}
 	for _, v := range payloads {
 		if typ := typeOf(t, v); fromServer[typ] != (typ >= 0x80) {
