@@ -17,6 +17,14 @@ var (
 	ErrSelf           = errors.New("cannot do that to yourself")
 	ErrBadRequest     = errors.New("bad request")
 	ErrRateLimited    = errors.New("rate limited")
+	// ErrKeyConflict means a user's identity key is already set to a
+	// different key and the caller did not ask to reset it.
+	ErrKeyConflict = errors.New("identity key already set to a different key")
+	// ErrNoSuchDevice means the device has published no key bundle.
+	ErrNoSuchDevice = errors.New("no such device")
+	// ErrLimit means a request would take a stored quantity over its cap
+	// (such as MaxPrekeys); nothing was stored.
+	ErrLimit = errors.New("over the limit")
 	// ErrStoreUnavailable means the store cannot take writes now (disk full,
 	// read-only file system, database down). Nothing was acknowledged.
 	ErrStoreUnavailable = errors.New("store unavailable")

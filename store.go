@@ -6,8 +6,10 @@ import (
 )
 
 // Store is natter's durable state: accounts, login sessions, devices and their
-// delivery cursors, contacts, and the messages and receipts waiting in each
-// user's inbox. Every implementation passes internal/storetest.
+// delivery cursors, contacts, the messages and receipts waiting in each
+// user's inbox, and the end-to-end key directory (identity keys, device
+// bundles and certificates, one-time prekeys). Every implementation passes
+// internal/storetest.
 //
 // Every write that returns nil is durable: it survives a crash of the process
 // and of the machine. Implementations may batch concurrent writes into one
@@ -31,6 +33,14 @@ type Store interface {
 	// DeleteSession forgets a session (logout). Deleting a missing session is
 	// not an error.
 	DeleteSession(ctx context.Context, tokenHash []byte) error
+	// SetPassword replaces user's password hash and ends every session of
+	// user except keep, in one atomic write: once it returns, no other
+	// token of user resumes (Session returns ErrNoSession). keep, if its
+	// TokenHash is set, is created as a new session (it must be user's,
+	// else ErrBadRequest); the caller passes the session of the connection
+	// that changed the password, with a fresh token, so that even its old
+	// token stops working. ErrNoSuchUser if user has not signed up.
+	SetPassword(ctx context.Context, user UserID, passwordHash string, keep Session) error
 
 	// TouchDevice records that a device of user logged in, creating it if
 	// new, and returns its inbox cursor: the highest inbox sequence number the
@@ -84,8 +94,67 @@ type Store interface {
 	// fill a gap they detected.
 	Conversation(ctx context.Context, a, b UserID, after uint64, limit int) ([]Message, error)
 
+	// SetIdentity stores user's identity public key (opaque bytes, not
+	// empty, else ErrBadRequest). With no key stored yet it stores key and
+	// reports changed; the same key again changes nothing. A different key
+	// is refused with ErrKeyConflict unless reset is set: then it replaces
+	// the old one and clears every device certificate of user (they were
+	// signatures by the old identity), and reports changed.
+	// ErrNoSuchUser if user has not signed up.
+	SetIdentity(ctx context.Context, user UserID, key []byte, reset bool) (changed bool, err error)
+	// PutBundle stores (or replaces) the key bundle of user's device
+	// (opaque bytes, not empty, else ErrBadRequest). A device's certificate
+	// and one-time prekeys are kept when its bundle is replaced. changed is
+	// false if the stored bundle was already identical. A device "has keys"
+	// from its first bundle on. ErrNoSuchUser if user has not signed up.
+	PutBundle(ctx context.Context, user UserID, device DeviceID, bundle []byte) (changed bool, err error)
+	// PutCert sets the certificate of user's device (an identity signature
+	// over it; opaque, not empty, else ErrBadRequest), replacing any
+	// previous one. changed is false if it was already identical.
+	// ErrNoSuchDevice if the device has no bundle; ErrNoSuchUser if user
+	// has not signed up.
+	PutCert(ctx context.Context, user UserID, device DeviceID, cert []byte) (changed bool, err error)
+	// AddPrekeys appends one-time prekeys (opaque, none empty, else
+	// ErrBadRequest) to user's device, after those it holds: they are
+	// handed out oldest first (see UserKeys). A device holds at most
+	// MaxPrekeys; a call that would take it over stores nothing and
+	// returns ErrLimit. left is how many the device holds afterwards.
+	// ErrNoSuchDevice if the device has no bundle; ErrNoSuchUser if user
+	// has not signed up.
+	AddPrekeys(ctx context.Context, user UserID, device DeviceID, prekeys [][]byte) (left int, err error)
+	// UserKeys returns user's key material: the identity key (nil if none)
+	// and every device of user that has a bundle, ordered by device ID,
+	// with its certificate and the number of prekeys it holds. For each
+	// device named in claim that has a bundle (others are ignored, and a
+	// device named twice counts once) it removes the device's oldest
+	// prekey and returns it in Prekey; a device with none left gets none.
+	// A claim is durable before UserKeys returns: no prekey is ever handed
+	// out twice, even across a crash. PrekeysLeft counts what is left after
+	// the claim. ErrNoSuchUser if user has not signed up.
+	UserKeys(ctx context.Context, user UserID, claim []DeviceID) (KeySet, error)
+
 	// Close releases the store. Writes in flight finish first.
 	Close() error
+}
+
+// MaxPrekeys bounds the one-time prekeys a Store holds for one device.
+const MaxPrekeys = 200
+
+// KeySet is one user's published end-to-end key material, as UserKeys
+// returns it. The server stores it and hands it out; it never interprets
+// it (clients verify every signature themselves).
+type KeySet struct {
+	Identity []byte         // the user's identity public key; nil if none
+	Devices  []DeviceKeySet // every device with a bundle, ordered by Device
+}
+
+// DeviceKeySet is the key material of one device.
+type DeviceKeySet struct {
+	Device      DeviceID
+	Bundle      []byte // the device's signed key bundle
+	Cert        []byte // the identity's signature over the device; nil if none
+	Prekey      []byte // the one-time prekey claimed by this call; nil if none
+	PrekeysLeft int    // one-time prekeys the device still holds
 }
 
 // Session is a resumable login: a token (kept by the client; the store holds

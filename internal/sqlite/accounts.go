@@ -158,6 +158,36 @@ func (db *DB) DeleteSession(ctx context.Context, tokenHash []byte) error {
 	})
 }
 
+// SetPassword replaces user's password hash and replaces every session of
+// user with keep (none if keep.TokenHash is empty), in one transaction; see
+// natter.Store.
+func (db *DB) SetPassword(ctx context.Context, user natter.UserID, passwordHash string, keep natter.Session) error {
+	op := "set password of " + string(user)
+	if len(keep.TokenHash) > 0 && keep.User != user {
+		return fmt.Errorf("sqlite: %s: %w: the session to keep is %s's", op, natter.ErrBadRequest, keep.User)
+	}
+	return db.write(ctx, op, func(ctx context.Context, w *writer) error {
+		res, err := w.exec(ctx, `UPDATE users SET password_hash = ? WHERE name = ?`, passwordHash, string(user))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("%w: %s", natter.ErrNoSuchUser, user)
+		}
+		if err := w.exec1(ctx, `DELETE FROM sessions WHERE user = ?`, string(user)); err != nil {
+			return err
+		}
+		if len(keep.TokenHash) == 0 {
+			return nil
+		}
+		return w.exec1(ctx,
+			`INSERT INTO sessions (token_hash, user, device, created, expires) VALUES (?, ?, ?, ?, ?)`,
+			keep.TokenHash, string(user), string(keep.Device), dbTime(keep.Created), dbTime(keep.Expires))
+	})
+}
+
 // TouchDevice records a login of user's device, creating the device at
 // cursor 0 if new, and returns its cursor. user must exist
 // (natter.ErrNoSuchUser).

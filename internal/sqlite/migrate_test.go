@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -247,4 +248,67 @@ func checkInbox(t *testing.T, db *DB, user natter.UserID, want []any) {
 func sameMessage(a, b natter.Message) bool {
 	return a.ID == b.ID && a.From == b.From && a.FromDevice == b.FromDevice && a.To == b.To &&
 		bytes.Equal(a.Body, b.Body) && a.ConvSeq == b.ConvSeq && a.SentAt.Equal(b.SentAt)
+}
+
+// TestMigrate0003 opens a database written at schema version 2 (before the
+// key directory) and checks that migration 0003 keeps its sessions, that
+// every user starts with an empty key set, and that keys and password
+// changes work on it; SetPassword's delete by user uses the new index.
+func TestMigrate0003(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "natter.db")
+	openVersion(t, path, 2, schema0001Data)
+
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open of a version 2 database: %v", err)
+	}
+	defer db.Close()
+
+	if s, err := db.Session(ctx, []byte{0, 0xff, 0x7f, 0x80}); err != nil || s.User != "alice" {
+		t.Fatalf("Session after the migration = %+v, %v", s, err)
+	}
+	for _, u := range []natter.UserID{"alice", "bob", "carol"} {
+		ks, err := db.UserKeys(ctx, u, []natter.DeviceID{"phone"})
+		if err != nil || ks.Identity != nil || len(ks.Devices) != 0 {
+			t.Errorf("UserKeys(%s) = %+v, %v; want an empty key set", u, ks, err)
+		}
+	}
+	if _, err := db.SetIdentity(ctx, "alice", []byte{1}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutBundle(ctx, "alice", "phone", []byte{2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddPrekeys(ctx, "alice", "phone", [][]byte{{3}}); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := db.UserKeys(ctx, "alice", []natter.DeviceID{"phone"})
+	if err != nil || len(ks.Devices) != 1 || !bytes.Equal(ks.Devices[0].Prekey, []byte{3}) {
+		t.Fatalf("UserKeys(alice, phone) = %+v, %v", ks, err)
+	}
+
+	var plan, detail string
+	var id, parent, unused int
+	rows, err := db.rdb.QueryContext(ctx, `EXPLAIN QUERY PLAN DELETE FROM sessions WHERE user = 'alice'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan += detail + "; "
+	}
+	rows.Close()
+	if !strings.Contains(plan, "sessions_user") {
+		t.Errorf("deleting a user's sessions does not use sessions_user: %s", plan)
+	}
+
+	if err := db.SetPassword(ctx, "alice", "hash-a2", natter.Session{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Session(ctx, []byte{0, 0xff, 0x7f, 0x80}); !errors.Is(err, natter.ErrNoSession) {
+		t.Errorf("Session after SetPassword: %v, want ErrNoSession", err)
+	}
 }

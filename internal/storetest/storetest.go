@@ -23,7 +23,9 @@
 //   - A copy reads back (Inbox) with the ID, From, FromDevice, To, Body and
 //     SentAt it was appended with; a repeat changes none of them.
 //   - Empty results may be nil or empty slices; bodies are compared with
-//     bytes.Equal, so an empty body may come back nil.
+//     bytes.Equal, so an empty body may come back nil. So may key material:
+//     a missing identity, cert or prekey is nil or empty.
+//   - Key material comes back byte for byte as stored, zero bytes included.
 package storetest
 
 import (
@@ -68,6 +70,13 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"ConcurrentDuplicates", testConcurrentDuplicates},
 		{"ConcurrentCopyDuplicates", testConcurrentCopyDuplicates},
 		{"ConcurrentCreateUser", testConcurrentCreateUser},
+		{"SetPassword", testSetPassword},
+		{"Identity", testIdentity},
+		{"BundlesAndCerts", testBundlesAndCerts},
+		{"IdentityResetClearsCerts", testIdentityResetClearsCerts},
+		{"Prekeys", testPrekeys},
+		{"UserKeysUnknownUser", testUserKeysUnknownUser},
+		{"ConcurrentClaims", testConcurrentClaims},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
