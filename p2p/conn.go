@@ -651,6 +651,11 @@ func (c *Conn) readLoop() {
 	}
 }
 
+// Fingerprint is the SHA-256 fingerprint of a DTLS certificate as
+// Conn.LocalFingerprint and RemoteFingerprint give it ("sha-256 ab:cd:..."),
+// for binding a device's certificate to its keys.
+func Fingerprint(cert *webrtc.Certificate) string { return certFingerprint(cert) }
+
 // certFingerprint is the SHA-256 fingerprint of cert, as in SDP.
 func certFingerprint(cert *webrtc.Certificate) string {
 	fps, err := cert.GetFingerprints()

@@ -57,6 +57,7 @@ type Keyring struct {
 	pins    map[natter.UserID]*Pin
 	out     map[devRef]*outSession // never persisted: a restart starts new sessions
 	persist func([]byte) error
+	dtlsPEM string
 }
 
 type devRef struct {
@@ -203,11 +204,20 @@ func (k *Keyring) Certify(dev natter.DeviceID, signKey []byte) ([]byte, error) {
 	return k.id.Certify(k.dev.user, dev, signKey), nil
 }
 
-// SetDTLS sets the DTLS certificate fingerprint the bundle names.
-func (k *Keyring) SetDTLS(fp string) {
+// SetDTLS sets this device's DTLS certificate for peer-to-peer channels
+// (PEM, certificate and private key) and the fingerprint the bundle names.
+func (k *Keyring) SetDTLS(pem, fp string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.dev.dtls = fp
+	k.dtlsPEM, k.dev.dtls = pem, fp
+	return k.save()
+}
+
+// DTLS returns the DTLS certificate set with SetDTLS (PEM), or "".
+func (k *Keyring) DTLS() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.dtlsPEM
 }
 
 // Bundle returns this device's signed bundle, to publish.
@@ -352,6 +362,8 @@ type jsonState struct {
 	In       map[string]*inSession          `json:"sessions"`
 	Opened   map[natter.MessageID]openedKey `json:"opened"`
 	Pins     map[natter.UserID]*Pin         `json:"pins"`
+	DTLS     string                         `json:"dtls,omitempty"`
+	DTLSFP   string                         `json:"dtls_fp,omitempty"`
 }
 
 // Marshal returns the keyring's state, private keys included: store it
@@ -370,7 +382,7 @@ func (k *Keyring) marshal() ([]byte, error) {
 	s := jsonState{
 		V: 1, User: k.dev.user, Device: k.dev.id, Sign: k.dev.sign.Seed(), KEM: kemPriv,
 		Self: k.dev.self, Created: k.created, NextPK: k.nextPK, Prekeys: k.prekeys,
-		In: k.in, Opened: k.opened, Pins: k.pins,
+		In: k.in, Opened: k.opened, Pins: k.pins, DTLS: k.dtlsPEM, DTLSFP: k.dev.dtls,
 	}
 	if k.id != nil {
 		s.Identity = k.id.priv.Seed()
@@ -392,7 +404,8 @@ func Load(b []byte) (*Keyring, error) {
 		return nil, fmt.Errorf("seal: loading keys: %w", err)
 	}
 	k := &Keyring{
-		dev:     &device{user: s.User, id: s.Device, sign: ed25519.NewKeyFromSeed(s.Sign), kem: kp, self: s.Self},
+		dev:     &device{user: s.User, id: s.Device, sign: ed25519.NewKeyFromSeed(s.Sign), kem: kp, self: s.Self, dtls: s.DTLSFP},
+		dtlsPEM: s.DTLS,
 		created: s.Created, nextPK: s.NextPK, prekeys: s.Prekeys, in: s.In, opened: s.Opened, pins: s.Pins,
 	}
 	if s.Identity != nil {
