@@ -107,6 +107,8 @@ func reasonLabel(r string) string {
 		return "closed"
 	case r == "timeout", r == "logout", r == "slow consumer", r == "shutdown", r == "replaced":
 		return r
+	case r == "password changed":
+		return "password_changed"
 	}
 	return "error"
 }
@@ -281,6 +283,12 @@ func (c *client) handle(f wire.Frame) string {
 		c.copyDirect(ctx, m)
 	case *wire.PathReport:
 		c.pathReport(m)
+	case *wire.PublishKeys:
+		c.publishKeys(ctx, m)
+	case *wire.FetchKeys:
+		c.fetchKeys(ctx, m)
+	case *wire.ChangePassword:
+		c.changePassword(ctx, m)
 	case *wire.Logout:
 		return c.logout(ctx, m)
 	case *wire.Signup, *wire.Login, *wire.Resume:
@@ -385,6 +393,12 @@ func refOf(v any) uint64 {
 		return m.Ref
 	case *wire.Copy:
 		return m.Ref
+	case *wire.PublishKeys:
+		return m.Ref
+	case *wire.FetchKeys:
+		return m.Ref
+	case *wire.ChangePassword:
+		return m.Ref
 	}
 	return 0
 }
@@ -423,6 +437,9 @@ func (c *client) deliver(e event) {
 	case evKick:
 		c.w.Finish(e.frame)
 		c.endReader("replaced")
+	case evLogout:
+		c.w.Finish(e.frame)
+		c.endReader("password changed")
 	}
 }
 

@@ -35,6 +35,12 @@ func errorFrame(ref uint64, err error) wire.Error {
 		e.Code, e.Message = wire.CodeBlocked, err.Error()
 	case errors.Is(err, natter.ErrSelf):
 		e.Code, e.Message = wire.CodeSelf, "you cannot do that to yourself"
+	case errors.Is(err, natter.ErrKeyConflict):
+		e.Code, e.Message = wire.CodeKeyConflict, "your identity key is already set to a different key; publish with reset to replace it"
+	case errors.Is(err, natter.ErrNoSuchDevice):
+		e.Code, e.Message = wire.CodeBadRequest, err.Error()
+	case errors.Is(err, natter.ErrLimit):
+		e.Code, e.Message = wire.CodeTooLarge, err.Error()
 	case errors.Is(err, natter.ErrBadRequest):
 		e.Code, e.Message = wire.CodeBadRequest, err.Error()
 	case errors.Is(err, auth.ErrBusy), errors.Is(err, natter.ErrRateLimited):

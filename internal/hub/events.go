@@ -19,8 +19,9 @@ import (
 type eventKind byte
 
 const (
-	evFrame eventKind = 1 // push the frame
-	evKick  eventKind = 2 // push the frame (a Bye), then close
+	evFrame  eventKind = 1 // push the frame
+	evKick   eventKind = 2 // push the frame (a Bye), then close: the device logged in elsewhere
+	evLogout eventKind = 3 // push the frame (a Bye), then close: the user's password changed
 )
 
 type event struct {

@@ -43,7 +43,7 @@ func (c *client) signup(ctx context.Context, m *wire.Signup) string {
 	}
 	h.met.logins.WithLabelValues("signup").Inc()
 	c.log.Info("signed up", "user", m.User)
-	return c.newSession(ctx, m.Ref, m.User, m.Device)
+	return c.newSession(ctx, m.Ref, m.User, m.Device, "")
 }
 
 func validatePassword(pw string) error {
@@ -59,50 +59,74 @@ func (c *client) login(ctx context.Context, m *wire.Login) string {
 		c.fail(m.Ref, err)
 		return ""
 	}
-	userKey, ipKey := "u:"+string(m.User), "ip:"+c.addr
+	hash, ok := c.checkPassword(ctx, m.Ref, m.User, m.Password)
+	if !ok {
+		return ""
+	}
+	h.met.logins.WithLabelValues("password").Inc()
+	return c.newSession(ctx, m.Ref, m.User, m.Device, hash)
+}
+
+// checkPassword checks password against user's stored hash, for Login and
+// ChangePassword alike: on the hashing pool, behind the per-account and
+// per-address throttles. An unknown user costs the same hashing work and
+// gets the same answer as a wrong password, so neither timing nor answer
+// tells which names exist. On failure it answers request ref itself
+// (rate_limited during a back-off, without checking; bad_credentials with
+// the back-off now in force) and returns false; on success it returns the
+// hash it verified.
+//
+// A success clears the account's failures but not the address's: an
+// attacker could otherwise sign up an account of their own and log into it
+// between guesses to reset their address's count.
+func (c *client) checkPassword(ctx context.Context, ref uint64, user natter.UserID, password string) (string, bool) {
+	h := c.h
+	userKey, ipKey := "u:"+string(user), "ip:"+c.addr
 	now := h.now()
 	if wait := max(h.cfg.Throttle.Wait(userKey, now), h.cfg.IPThrottle.Wait(ipKey, now)); wait > 0 {
 		h.met.logins.WithLabelValues("throttled").Inc()
-		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeRateLimited,
+		c.push(wire.Error{Ref: ref, Code: wire.CodeRateLimited,
 			Message:    fmt.Sprintf("too many wrong passwords; try again in %s", wait.Round(time.Second/10)),
 			RetryAfter: ceilMillis(wait)})
-		return ""
+		return "", false
 	}
-	hash, err := h.cfg.Store.PasswordHash(ctx, m.User)
+	hash, err := h.cfg.Store.PasswordHash(ctx, user)
 	ok := false
 	switch {
 	case errors.Is(err, natter.ErrNoSuchUser):
 		// Spend the same effort, so timing does not tell which names exist.
-		if err := h.cfg.Hasher.Dummy(ctx, m.Password); err != nil {
-			c.fail(m.Ref, err)
-			return ""
+		if err := h.cfg.Hasher.Dummy(ctx, password); err != nil {
+			c.fail(ref, err)
+			return "", false
 		}
 	case err != nil:
-		c.fail(m.Ref, err)
-		return ""
+		c.fail(ref, err)
+		return "", false
 	default:
-		if ok, err = h.cfg.Hasher.Verify(ctx, hash, m.Password); err != nil {
-			c.fail(m.Ref, err)
-			return ""
+		if ok, err = h.cfg.Hasher.Verify(ctx, hash, password); err != nil {
+			c.fail(ref, err)
+			return "", false
 		}
 	}
 	if !ok {
 		d := max(h.cfg.Throttle.Fail(userKey, now), h.cfg.IPThrottle.Fail(ipKey, now))
 		h.met.logins.WithLabelValues("bad_credentials").Inc()
-		c.log.Info("wrong password", "user", m.User, "backoff", d)
-		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeBadCredentials,
+		c.log.Info("wrong password", "user", user, "backoff", d)
+		c.push(wire.Error{Ref: ref, Code: wire.CodeBadCredentials,
 			Message:    fmt.Sprintf("wrong user name or password; next try allowed in %s", d.Round(time.Second/10)),
 			RetryAfter: ceilMillis(d)})
-		return ""
+		return "", false
 	}
 	h.cfg.Throttle.Succeed(userKey)
-	h.cfg.IPThrottle.Succeed(ipKey)
-	h.met.logins.WithLabelValues("password").Inc()
-	return c.newSession(ctx, m.Ref, m.User, m.Device)
+	return hash, true
 }
 
 // newSession issues a token for a password login or signup, then starts.
-func (c *client) newSession(ctx context.Context, ref uint64, user natter.UserID, device natter.DeviceID) string {
+// verified is the password hash a login checked the password against ("" for
+// a signup): if the password changed meanwhile, the new session is dropped
+// and the login refused, so that a login racing a password change with the
+// old password cannot outlive the change.
+func (c *client) newSession(ctx context.Context, ref uint64, user natter.UserID, device natter.DeviceID, verified string) string {
 	h := c.h
 	token, hash := auth.NewToken()
 	now := h.now()
@@ -110,6 +134,22 @@ func (c *client) newSession(ctx context.Context, ref uint64, user natter.UserID,
 	if err := h.cfg.Store.CreateSession(ctx, s); err != nil {
 		c.fail(ref, err)
 		return ""
+	}
+	if verified != "" {
+		// SetPassword changes the hash and deletes sessions atomically: if
+		// it committed after CreateSession, the session is gone (start
+		// checks); if before, the hash read here is the new one.
+		current, err := h.cfg.Store.PasswordHash(ctx, user)
+		if err == nil && current != verified {
+			err = fmt.Errorf("%w: the password changed meanwhile", natter.ErrBadCredentials)
+		}
+		if err != nil {
+			if derr := h.cfg.Store.DeleteSession(ctx, hash); derr != nil {
+				c.log.Error("drop a session whose password changed", "err", derr)
+			}
+			c.fail(ref, err)
+			return ""
+		}
 	}
 	return c.start(ctx, ref, s, token)
 }
@@ -154,6 +194,25 @@ func (c *client) start(ctx context.Context, ref uint64, s natter.Session, token 
 		return ""
 	}
 	c.sub = sub
+	// A password change ends every other session and then tells the
+	// user's connections to close. A login that read its session before
+	// the change but subscribed after that message went out would miss
+	// it: so check, now that it is subscribed, that the session still
+	// stands.
+	if _, err := h.cfg.Store.Session(ctx, s.TokenHash); err != nil {
+		sub.Unsubscribe()
+		c.sub, c.user = nil, ""
+		c.mu.Lock()
+		c.held = nil
+		c.mu.Unlock()
+		if errors.Is(err, natter.ErrNoSession) {
+			h.met.logins.WithLabelValues("token_refused").Inc()
+			c.push(wire.Error{Ref: ref, Code: wire.CodeSessionExpired, Message: "session expired or logged out; log in again"})
+			return ""
+		}
+		c.fail(ref, err)
+		return ""
+	}
 	if err := h.cfg.Registry.Put(ctx, c.liveSession()); err != nil {
 		c.fail(ref, err)
 		return "registry: " + err.Error()
@@ -194,6 +253,42 @@ func (c *client) logout(ctx context.Context, m *wire.Logout) string {
 	c.w.Finish(b)
 	c.log.Info("logged out")
 	return "logout"
+}
+
+// changePassword checks the old password as Login does, stores a hash of
+// the new one, and replaces every session of the user with a new one for
+// this connection: every other token stops working at once, and so does
+// this connection's old one. The answer is Authed with the new token (this
+// connection stays logged in); the user's other connections get
+// Bye{logged_out} and are closed.
+func (c *client) changePassword(ctx context.Context, m *wire.ChangePassword) {
+	h := c.h
+	if err := validatePassword(m.New); err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
+	if _, ok := c.checkPassword(ctx, m.Ref, c.user, m.Old); !ok {
+		return
+	}
+	hash, err := h.cfg.Hasher.Hash(ctx, m.New)
+	if err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
+	token, tokenHash := auth.NewToken()
+	now := h.now()
+	s := natter.Session{TokenHash: tokenHash, User: c.user, Device: c.device, Created: now, Expires: now.Add(h.cfg.SessionTTL)}
+	if err := h.cfg.Store.SetPassword(ctx, c.user, hash, s); err != nil {
+		h.met.storeErrors.Inc()
+		c.fail(m.Ref, err)
+		return
+	}
+	c.tokenHash = tokenHash
+	h.met.logins.WithLabelValues("password_changed").Inc()
+	c.log.Info("password changed; other sessions ended")
+	c.push(wire.Authed{Ref: m.Ref, User: c.user, Device: c.device, Token: token, Expires: s.Expires})
+	bye, _ := wire.Encode(wire.Bye{Code: wire.CodeLoggedOut, Message: "the password was changed on another device; log in again"})
+	h.publish(ctx, c.user, event{kind: evLogout, skipConn: c.id, frame: bye})
 }
 
 // cleanup runs when the reader ends: it drops the live session and, unless

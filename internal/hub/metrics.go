@@ -23,6 +23,8 @@ type Metrics struct {
 	signals        prometheus.Counter
 	copies         prometheus.Counter
 	rateLimited    *prometheus.CounterVec
+	keyChanges     prometheus.Counter
+	prekeyClaims   *prometheus.CounterVec
 	reg            prometheus.Registerer
 }
 
@@ -81,11 +83,16 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Requests refused by a per-user limit, by what was limited."}, []string{"what"}),
 		copies: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_direct_copies_total",
 			Help: "Copies of peer-to-peer messages stored for the user's own other devices (not relayed to anyone else)."}),
+		keyChanges: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_key_changes_total",
+			Help: "End-to-end key changes announced (KeysChanged): an identity, a device bundle or a device certificate."}),
+		prekeyClaims: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_prekey_claims_total",
+			Help: "One-time prekey claims by result: prekey (one handed out), empty (the device had none left; senders fall back to its bundle's last-resort key)."}, []string{"result"}),
 	}
 	m.reg = reg
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.framesIn, m.messages, m.duplicates, m.logins,
-			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds, m.signals, m.copies, m.rateLimited)
+			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds, m.signals, m.copies, m.rateLimited,
+			m.keyChanges, m.prekeyClaims)
 	}
 	return m
 }
