@@ -46,6 +46,7 @@ func TestReconnectBackoff(t *testing.T) {
 			if first {
 				l := expect[wire.Login](fc)
 				fc.authed(l.Ref, "alice", "dev1", 0)
+				fc.keySetup()
 				<-drop
 				fc.close()
 				return

@@ -51,8 +51,11 @@ type Client struct {
 	reconnecting bool // a reconnectLoop is running
 	presence     *wire.SetPresence
 	reach        *wire.SetReach
+	endErr       error // why the last session ended, for calls waiting for it
 
 	dr atomic.Pointer[direct] // the peer-to-peer layer, with Options.Direct
+
+	e2e keys // end-to-end keys and contacts' directories
 }
 
 // Session is a login session. Token resumes it (Resume) without the
@@ -284,6 +287,9 @@ func (c *Client) authenticate(ctx context.Context, what string, build func(ref u
 		return Session{}, fmt.Errorf("%s: unexpected answer %T", what, v)
 	}
 	c.afterAuth(ctx, cn)
+	if err := c.setupKeys(ctx, a.User); err != nil {
+		return Session{}, fmt.Errorf("%s: end-to-end keys: %w", what, err)
+	}
 	if c.opts.Direct {
 		c.startDirect(a.User)
 	}
@@ -438,6 +444,19 @@ func (c *Client) SendID(ctx context.Context, id natter.MessageID, to natter.User
 	if err := natter.ValidateMessageID(string(id)); err != nil {
 		return res, fmt.Errorf("send: %w", err)
 	}
+	c.mu.Lock()
+	max := c.welcome.MaxBody
+	c.mu.Unlock()
+	if max <= 0 {
+		max = wire.MaxBody
+	}
+	if len(body) > max {
+		return res, fmt.Errorf("send %s: %w: %d bytes, limit %d", id, ErrBodyTooLarge, len(body), max)
+	}
+	body, err := c.seal(ctx, id, to, body)
+	if err != nil {
+		return res, fmt.Errorf("send %s to %s: %w", id, to, err)
+	}
 	if d := c.dr.Load(); d != nil {
 		if r, ok := d.send(ctx, id, to, body); ok {
 			return r, nil
@@ -452,10 +471,6 @@ func (c *Client) SendID(ctx context.Context, id natter.MessageID, to natter.User
 	}
 	k := &call{ref: ref, kind: kindSend, ch: make(chan reply, 1), frame: frame, to: to}
 	c.mu.Lock()
-	max := c.welcome.MaxBody
-	if max <= 0 {
-		max = wire.MaxBody
-	}
 	switch {
 	case c.closed:
 		c.mu.Unlock()
@@ -465,7 +480,7 @@ func (c *Client) SendID(ctx context.Context, id natter.MessageID, to natter.User
 		return res, fmt.Errorf("send %s: %w", id, ErrNotLoggedIn)
 	case len(body) > max:
 		c.mu.Unlock()
-		return res, fmt.Errorf("send %s: %w: %d bytes, limit %d", id, ErrBodyTooLarge, len(body), max)
+		return res, fmt.Errorf("send %s: %w: sealed, %d bytes, over the limit of %d", id, ErrBodyTooLarge, len(body), max)
 	}
 	c.tr.noteOwnID(id)
 	cn := c.cn
@@ -517,16 +532,23 @@ func (c *Client) sendReceipt(ctx context.Context, peer natter.UserID, upto uint6
 }
 
 // History returns up to limit messages between the user and peer with
-// conversation sequence numbers above after, in order. The server caps
-// limit.
-func (c *Client) History(ctx context.Context, peer natter.UserID, after uint64, limit int) ([]wire.Message, error) {
+// conversation sequence numbers above after, in order, opened where this
+// device still can (its own, and those whose keys it has not used and
+// forgotten: forward secrecy means a device cannot open old messages from
+// the server again; see docs/security.md). The server caps limit.
+func (c *Client) History(ctx context.Context, peer natter.UserID, after uint64, limit int) ([]MessageEvent, error) {
 	v, err := roundTrip[wire.Messages](ctx, c, "history with "+string(peer), func(ref uint64) any {
 		return &wire.History{Ref: ref, Peer: peer, After: after, Limit: limit}
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.Messages, nil
+	out := make([]MessageEvent, len(v.Messages))
+	for i, m := range v.Messages {
+		out[i] = MessageEvent{Message: m, Offline: true, Path: PathServer}
+		out[i].OpenErr = c.open(ctx, &out[i].Message)
+	}
+	return out, nil
 }
 
 // roundTrip sends a request that needs a session and returns its answer,
@@ -712,8 +734,10 @@ func (c *Client) handleFrame(cn *conn, v any) error {
 		if f.Ref != 0 && f.Done {
 			c.answer(f.Ref, f, nil)
 		}
-	case *wire.IceConfig:
-		c.answer(f.Ref, f, nil)
+	case *wire.IceConfig, *wire.Keys:
+		c.answer(refOf(f), f, nil)
+	case *wire.KeysChanged:
+		c.keysChanged(f)
 	case *wire.SignalIn:
 		// Straight to the peer-to-peer layer, not through Events: signalling
 		// is time-critical and of no interest to the app.
@@ -758,6 +782,7 @@ func (c *Client) onAuthed(cn *conn, a *wire.Authed) {
 		c.cn = cn
 		c.welcome = cn.welcome
 		c.authed = true
+		c.endErr = nil
 		c.loggingOut = false
 		c.sess = Session{User: a.User, Device: a.Device, Token: a.Token, Expires: a.Expires}
 		c.dq.pushForce(authMark{user: a.User, reconnect: k != nil && k.kind == kindReconnect})
@@ -785,6 +810,11 @@ func (c *Client) afterAuth(ctx context.Context, cn *conn) {
 	}
 	pres, reach := c.presence, c.reach
 	c.mu.Unlock()
+	c.e2e.mu.Lock()
+	if c.e2e.dirs != nil {
+		clear(c.e2e.dirs) // KeysChanged pushes may have been missed
+	}
+	c.e2e.mu.Unlock()
 	if pres != nil {
 		c.fireAndForget("set presence", func(ref uint64) any { p := *pres; p.Ref = ref; return &p }, nil)
 	}
@@ -945,6 +975,7 @@ func (c *Client) reconnectLoop() {
 			var sends []*call
 			if c.authed && !c.closed {
 				sends = c.endSessionLocked()
+				c.endErr = fmt.Errorf("%w: %w", ErrSessionEnded, err)
 				c.dq.pushForce(ConnEvent{Err: err, Final: true})
 			}
 			c.reconnecting = false
@@ -1014,5 +1045,17 @@ func (c *Client) flushAck(cn *conn) bool {
 		return false
 	}
 	c.tr.acked(upto)
+	c.forgetAcked(upto)
 	return true
+}
+
+// refOf returns the Ref of an answer.
+func refOf(v any) uint64 {
+	switch v := v.(type) {
+	case *wire.IceConfig:
+		return v.Ref
+	case *wire.Keys:
+		return v.Ref
+	}
+	return 0
 }

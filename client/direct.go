@@ -77,9 +77,18 @@ func (c *Client) startDirect(user natter.UserID) {
 		acks: map[natter.MessageID]chan struct{}{}, dialing: map[natter.UserID]bool{}, wanted: map[natter.UserID]bool{},
 		backoff: map[natter.UserID]time.Duration{}, stop: make(chan struct{})}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	// The DTLS certificate is the one the device's signed bundle names.
+	var cert *webrtc.Certificate
+	if kr := c.Keyring(); kr != nil && kr.DTLS() != "" {
+		var err error
+		if cert, err = webrtc.CertificateFromPEM(kr.DTLS()); err != nil {
+			c.log.Error("peer-to-peer disabled: DTLS certificate", "err", err)
+			return
+		}
+	}
 	mgr, err := p2p.New(p2p.Config{
 		Self: user, SelfDevice: c.opts.Device, Signaler: c, Logger: c.log.With("component", "p2p"),
-		RelayOnly: c.opts.DirectRelayOnly, SettingEngine: c.opts.DirectSettings,
+		RelayOnly: c.opts.DirectRelayOnly, SettingEngine: c.opts.DirectSettings, Certificate: cert,
 	})
 	if err != nil {
 		c.log.Error("peer-to-peer disabled", "err", err)
@@ -130,13 +139,24 @@ func (d *direct) run() {
 // accept takes the channels contacts open to us.
 func (d *direct) accept() {
 	for conn := range d.mgr.Incoming() {
-		d.adopt(conn)
+		_ = d.adopt(conn) // a refusal is logged and reported as a PathEvent
 	}
 }
 
-// adopt makes conn the channel to its peer and reads it.
-func (d *direct) adopt(conn *p2p.Conn) {
+// adopt makes conn the channel to its peer and reads it, once its DTLS
+// certificate is the one the peer device's signed keys name (else natterd,
+// which relayed the signalling, could be in the middle).
+func (d *direct) adopt(conn *p2p.Conn) error {
 	peer, dev := conn.Peer()
+	if err := d.checkFingerprint(conn); err != nil {
+		d.c.log.Warn("refusing peer-to-peer channel", "peer", peer, "device", dev, "err", err)
+		conn.Close()
+		d.mu.Lock()
+		d.backoff[peer] = max(d.backoff[peer]*2, 5*time.Second)
+		d.mu.Unlock()
+		d.c.push(PathEvent{Peer: peer, Device: dev, Path: PathServer, Err: err})
+		return err
+	}
 	d.mu.Lock()
 	old := d.conns[peer]
 	d.conns[peer] = conn
@@ -151,6 +171,29 @@ func (d *direct) adopt(conn *p2p.Conn) {
 	}
 	d.c.push(PathEvent{Peer: peer, Device: dev, Path: pathName(conn.Path()), RTT: conn.RTT()})
 	d.c.wg.Go(func() { d.read(conn) })
+	return nil
+}
+
+// checkFingerprint compares conn's remote DTLS certificate with the
+// fingerprint in the peer device's bundle, which the device signed and the
+// peer's identity certified.
+func (d *direct) checkFingerprint(conn *p2p.Conn) error {
+	peer, dev := conn.Peer()
+	ctx, cancel := context.WithTimeout(d.ctx, keysTimeout)
+	defer cancel()
+	for _, refresh := range []bool{false, true} {
+		dir, err := d.c.directory(ctx, peer, refresh)
+		if dir == nil {
+			return fmt.Errorf("%s's keys: %w", peer, err)
+		}
+		if p := dir.Device(dev); p != nil {
+			if p.Bundle.DTLS == "" || p.Bundle.DTLS != conn.RemoteFingerprint() {
+				return fmt.Errorf("%w: %s/%s presented %s, its keys name %q", ErrFingerprintMismatch, peer, dev, conn.RemoteFingerprint(), p.Bundle.DTLS)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s/%s is not a certified device", ErrFingerprintMismatch, peer, dev)
 }
 
 func pathName(p p2p.Path) string {
@@ -284,7 +327,9 @@ func (d *direct) open(ctx context.Context, peer natter.UserID) (*p2p.Conn, error
 	known := d.conns[peer] == conn
 	d.mu.Unlock()
 	if !known {
-		d.adopt(conn)
+		if err := d.adopt(conn); err != nil {
+			return nil, err
+		}
 	}
 	return conn, nil
 }

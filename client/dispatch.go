@@ -3,11 +3,13 @@ package client
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/natterim/natter"
+	"github.com/natterim/natter/seal"
 	"github.com/natterim/natter/wire"
 )
 
@@ -390,6 +392,8 @@ func (d *dispatcher) handle(it any) bool {
 		return d.emit(ReachEvent{Reach: *v})
 	case PathEvent:
 		return d.emit(v)
+	case KeysEvent:
+		return d.emit(v)
 	case directMsg:
 		return d.direct(v)
 	case *wire.Inbox:
@@ -475,6 +479,7 @@ func seqOf(e any) uint64 {
 func (d *dispatcher) inboxEvent(in *wire.Inbox) bool {
 	t := d.tr
 	var groups []wire.InboxGroup
+	var opening []*wire.InboxGroup
 	t.mu.Lock()
 	for _, g := range in.Groups {
 		var out wire.InboxGroup
@@ -484,18 +489,39 @@ func (d *dispatcher) inboxEvent(in *wire.Inbox) bool {
 				out.Messages = append(out.Messages, m)
 			}
 		}
+		opening = append(opening, &out)
 		for _, r := range g.Receipts {
 			if !t.seenLocked(r.Seq) && !d.isOwnReceiptLocked(&r) {
 				out.Receipts = append(out.Receipts, r)
 			}
 		}
-		if len(out.Messages) > 0 || len(out.Receipts) > 0 {
-			groups = append(groups, out)
-		}
 	}
 	t.mu.Unlock()
+	var openErrs map[natter.MessageID]error
+	for _, g := range opening { // outside the tracker's lock: opening may fetch keys
+		kept := g.Messages[:0]
+		for _, m := range g.Messages {
+			err := d.open(&m.Message)
+			switch {
+			case errors.Is(err, seal.ErrReplay):
+				continue // this device opened it before: a duplicate
+			case err != nil:
+				if openErrs == nil {
+					openErrs = make(map[natter.MessageID]error)
+				}
+				openErrs[m.ID] = err
+			default:
+				d.c.noteOpened(m.Seq, m.ID)
+			}
+			kept = append(kept, m)
+		}
+		g.Messages = kept
+		if len(g.Messages) > 0 || len(g.Receipts) > 0 {
+			groups = append(groups, *g)
+		}
+	}
 	if len(groups) > 0 || in.Done {
-		if !d.emit(InboxEvent{Groups: groups, Done: in.Done}) {
+		if !d.emit(InboxEvent{Groups: groups, Done: in.Done, OpenErrs: openErrs}) {
 			return false
 		}
 	}
@@ -553,8 +579,22 @@ func (d *dispatcher) entry(e any, offline bool) bool {
 		if e.Direct {
 			path = PathDirect
 		}
-		if !d.emit(MessageEvent{Message: e.Message, Seq: e.Seq, Offline: offline, Path: path}) {
+		ev := MessageEvent{Message: e.Message, Seq: e.Seq, Offline: offline, Path: path}
+		ev.OpenErr = d.open(&ev.Message)
+		if errors.Is(ev.OpenErr, seal.ErrReplay) {
+			// This device opened it before (say, peer to peer, and now the
+			// copy comes back), or it is replayed: nothing new for the app.
+			t.mu.Lock()
+			t.ids.Add(e.ID)
+			t.handledLocked(e.Seq)
+			t.mu.Unlock()
+			return true
+		}
+		if !d.emit(ev) {
 			return false
+		}
+		if ev.OpenErr == nil {
+			d.c.noteOpened(e.Seq, e.ID)
 		}
 		t.mu.Lock()
 		t.ids.Add(e.ID)
@@ -602,7 +642,7 @@ func (d *dispatcher) fill(peer natter.UserID, last, upto uint64) bool {
 		return true
 	}
 	for i := range msgs {
-		m := &msgs[i]
+		m := &msgs[i].Message
 		if m.ConvSeq >= upto {
 			break
 		}
@@ -613,8 +653,14 @@ func (d *dispatcher) fill(peer natter.UserID, last, upto uint64) bool {
 		if dup {
 			continue
 		}
-		if !d.emit(MessageEvent{Message: *m, Offline: true}) {
+		if errors.Is(msgs[i].OpenErr, seal.ErrReplay) {
+			continue
+		}
+		if !d.emit(msgs[i]) {
 			return false
+		}
+		if msgs[i].OpenErr == nil {
+			d.c.noteOpened(0, m.ID)
 		}
 		t.mu.Lock()
 		t.ids.Add(m.ID)
@@ -761,11 +807,39 @@ func (d *dispatcher) direct(v directMsg) bool {
 	if dup {
 		return true
 	}
-	if !d.emit(MessageEvent{Message: v.m, Path: v.path}) {
+	ev := MessageEvent{Message: v.m, Path: v.path}
+	ev.OpenErr = d.open(&ev.Message)
+	if errors.Is(ev.OpenErr, seal.ErrReplay) {
+		return true // opened before
+	}
+	if !d.emit(ev) {
 		return false
+	}
+	if ev.OpenErr == nil {
+		d.c.noteOpened(0, v.m.ID)
 	}
 	t.mu.Lock()
 	t.ids.Add(v.m.ID)
 	t.mu.Unlock()
 	return true
+}
+
+// open opens a message's sealed body in place, for the app.
+func (d *dispatcher) open(m *wire.Message) error {
+	ctx, cancel := context.WithTimeout(context.Background(), keysTimeout)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // Close must not wait for a key fetch
+		select {
+		case <-d.c.stopDispatch:
+			cancel()
+		case <-stop:
+		}
+	}()
+	err := d.c.open(ctx, m)
+	if err != nil {
+		d.c.log.Warn("cannot open message", "id", m.ID, "from", m.From, "err", err)
+	}
+	return err
 }

@@ -27,3 +27,18 @@ var (
 	// (Welcome.MaxBody, or wire.MaxBody).
 	ErrBodyTooLarge = errors.New("client: message body too large")
 )
+
+// End-to-end errors (see docs/security.md).
+var (
+	// ErrDeviceNotApproved: this device's keys are not yet certified by the
+	// user's identity (approve it from a device that holds the identity:
+	// Client.ApproveDevice), so contacts could not trust what it seals.
+	ErrDeviceNotApproved = errors.New("client: this device is not approved yet")
+	// ErrNoKeys: the contact has published no end-to-end keys, so nothing
+	// can be sealed for them.
+	ErrNoKeys = errors.New("client: contact has no end-to-end keys")
+	// ErrFingerprintMismatch: a peer-to-peer channel's DTLS certificate is
+	// not the one the peer device's signed bundle names (someone sits in
+	// the middle); the channel is closed and the server path used.
+	ErrFingerprintMismatch = errors.New("client: peer-to-peer fingerprint does not match the device's keys")
+)

@@ -24,6 +24,10 @@ type MessageEvent struct {
 	// PathRelayed for a peer-to-peer message (also for the copy a user's
 	// other device receives of it).
 	Path string
+	// OpenErr says why the sealed body could not be opened (Body is then
+	// nil): not sealed for this device, tampered with, or its keys are
+	// gone. See docs/security.md.
+	OpenErr error
 }
 
 // The paths a message or conversation takes.
@@ -56,10 +60,12 @@ type ReceiptEvent struct {
 // or Resume: what arrived while this device was away, grouped by sender.
 // Groups of a large inbox come in several InboxEvents; Done marks the last.
 // Its messages and receipts are not emitted again as MessageEvent or
-// ReceiptEvent.
+// ReceiptEvent. Message bodies are opened; OpenErrs holds, by message ID,
+// why one could not be (its Body is then nil).
 type InboxEvent struct {
-	Groups []wire.InboxGroup
-	Done   bool
+	Groups   []wire.InboxGroup
+	Done     bool
+	OpenErrs map[natter.MessageID]error
 }
 
 // ContactsEvent is the whole contact list, with presence, as the server
@@ -105,3 +111,22 @@ func (PresenceEvent) isEvent() {}
 func (ReachEvent) isEvent()    {}
 func (ConnEvent) isEvent()     {}
 func (PathEvent) isEvent()     {}
+
+// KeysEvent says that a contact's (or the user's own) end-to-end keys
+// changed: a device was added or approved, or the identity key changed.
+// Changed is set when the identity key is not the one seen before (warn
+// the user); Err wraps seal.ErrKeyChanged if that contact was verified
+// (nothing is sent to them until the user verifies the new key). Pending
+// lists devices awaiting approval (for the user's own keys: approve them
+// with Client.ApproveDevice from a device holding the identity).
+type KeysEvent struct {
+	User     natter.UserID
+	Device   natter.DeviceID
+	Devices  []natter.DeviceID
+	Pending  []natter.DeviceID
+	Changed  bool
+	Verified bool
+	Err      error
+}
+
+func (KeysEvent) isEvent() {}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/natterim/natter/client"
 	"github.com/natterim/natter/internal/leaktest"
 	"github.com/natterim/natter/internal/tlscert"
+	"github.com/natterim/natter/seal"
 	"github.com/natterim/natter/wire"
 )
 
@@ -36,6 +38,7 @@ type fakeServer struct {
 	welcome wire.Welcome
 	hello   func(*fakeConn) bool // if set, replaces sending Welcome; false closes
 	conns   chan *fakeConn
+	keys    *fakeDir
 }
 
 func newFakeServer(t testing.TB) *fakeServer {
@@ -54,6 +57,7 @@ func newFakeServer(t testing.TB) *fakeServer {
 		t: t, ln: ln, roots: roots,
 		welcome: wire.Welcome{V: wire.Version, Server: "fake", Node: "n1", MaxFrame: wire.DefaultMaxFrame, MaxBody: wire.MaxBody, Keepalive: 30},
 		conns:   make(chan *fakeConn, 16),
+		keys:    newFakeDir(),
 	}
 	done := make(chan struct{})
 	t.Cleanup(func() {
@@ -75,7 +79,7 @@ func newFakeServer(t testing.TB) *fakeServer {
 			if err != nil {
 				return
 			}
-			fc := &fakeConn{t: t, nc: nc, r: wire.NewReader(nc, 0)}
+			fc := &fakeConn{t: t, nc: nc, r: wire.NewReader(nc, 0), keys: fs.keys}
 			nc.SetDeadline(time.Now().Add(5 * time.Second))
 			if _, ok := fc.tryRead().(*wire.Hello); !ok {
 				nc.Close()
@@ -136,6 +140,85 @@ type fakeConn struct {
 	t  testing.TB
 	nc net.Conn
 	r  *wire.Reader
+
+	user natter.UserID // set by authed
+	dev  natter.DeviceID
+	keys *fakeDir // the fake server's key directory
+}
+
+// fakeDir is the fake server's key directory: what clients publish, and
+// real keys for "bob", so that the SDK can seal messages to him. Frames of
+// the key directory are answered as they come, out of the tests' script.
+type fakeDir struct {
+	sync.Mutex
+	users map[natter.UserID]*wire.Keys
+}
+
+// bobKeys are real keys of bob's device b1, made once.
+var bobKeys = sync.OnceValue(func() *wire.Keys {
+	kr, err := seal.New("bob", "b1")
+	if err == nil {
+		err = kr.CreateIdentity()
+	}
+	if err != nil {
+		panic(err)
+	}
+	b, _ := kr.Bundle()
+	cert, _ := kr.Certify("b1", kr.SignKey())
+	return &wire.Keys{User: "bob", Identity: kr.IdentityKey(),
+		Devices: []wire.DeviceKeys{{Device: "b1", Bundle: b, Cert: cert}}}
+})
+
+func newFakeDir() *fakeDir {
+	return &fakeDir{users: map[natter.UserID]*wire.Keys{"bob": bobKeys()}}
+}
+
+// serveKeys answers a key-directory frame and reports whether v was one.
+func (fc *fakeConn) serveKeys(v any) bool {
+	if fc.keys == nil {
+		fc.keys = newFakeDir()
+	}
+	fakeKeys := fc.keys
+	fakeKeys.Lock()
+	defer fakeKeys.Unlock()
+	switch v := v.(type) {
+	case *wire.FetchKeys:
+		k := fakeKeys.users[v.User]
+		if k == nil || v.User == "alice" && fc.user != "alice" {
+			k = &wire.Keys{User: v.User}
+		}
+		out := *k
+		out.Ref = v.Ref
+		fc.write(out)
+		return true
+	case *wire.PublishKeys:
+		k := fakeKeys.users[fc.user]
+		if k == nil || v.Identity != nil {
+			k = &wire.Keys{User: fc.user, Identity: v.Identity}
+			fakeKeys.users[fc.user] = k
+		}
+		var d *wire.DeviceKeys
+		for i := range k.Devices {
+			if k.Devices[i].Device == fc.dev {
+				d = &k.Devices[i]
+			}
+		}
+		if d == nil {
+			k.Devices = append(k.Devices, wire.DeviceKeys{Device: fc.dev})
+			d = &k.Devices[len(k.Devices)-1]
+		}
+		if v.Bundle != nil {
+			d.Bundle = v.Bundle
+		}
+		for _, c := range v.Certs {
+			if c.Device == fc.dev {
+				d.Cert = c.Cert
+			}
+		}
+		fc.write(wire.OK{Ref: v.Ref})
+		return true
+	}
+	return false
 }
 
 func (fc *fakeConn) tryRead() any {
@@ -156,6 +239,9 @@ func (fc *fakeConn) read() any {
 	fc.t.Helper()
 	for {
 		v := fc.readAny()
+		if fc.serveKeys(v) {
+			continue
+		}
 		switch v := v.(type) {
 		case *wire.Ping:
 			fc.write(wire.Pong{Ref: v.Ref})
@@ -193,7 +279,11 @@ func expect[T any](fc *fakeConn) *T {
 func (fc *fakeConn) expectAck(upto uint64) {
 	fc.t.Helper()
 	for {
-		switch v := fc.readAny().(type) {
+		v := fc.readAny()
+		if fc.serveKeys(v) {
+			continue
+		}
+		switch v := v.(type) {
 		case *wire.Ack:
 			if v.Upto > upto {
 				fc.t.Fatalf("fake server: ack %d, want %d", v.Upto, upto)
@@ -227,10 +317,37 @@ func (fc *fakeConn) write(vs ...any) {
 
 func (fc *fakeConn) close() { fc.nc.Close() }
 
+// keySetup plays the server's part in the key setup that follows an
+// explicit login: the device fetches its user's keys and publishes its own.
+func (fc *fakeConn) keySetup() {
+	fc.t.Helper()
+	for _, want := range []string{"fetch", "publish"} {
+		v := fc.readAny()
+		for {
+			if _, ok := v.(*wire.Ack); !ok {
+				break
+			}
+			v = fc.readAny()
+		}
+		switch v.(type) {
+		case *wire.FetchKeys, *wire.PublishKeys:
+			if (want == "fetch") != isFetch(v) {
+				fc.t.Fatalf("fake server: got %T, want %s keys", v, want)
+			}
+			fc.serveKeys(v)
+		default:
+			fc.t.Fatalf("fake server: got %T %+v during the key setup", v, v)
+		}
+	}
+}
+
+func isFetch(v any) bool { _, ok := v.(*wire.FetchKeys); return ok }
+
 // authed answers a Signup, Login or Resume of user with Authed, the contact
 // list and an inbox of the given groups (which covers through).
 func (fc *fakeConn) authed(ref uint64, user natter.UserID, dev natter.DeviceID, through uint64, groups ...wire.InboxGroup) {
 	fc.t.Helper()
+	fc.user, fc.dev = user, dev
 	fc.write(
 		wire.Authed{Ref: ref, User: user, Device: dev, Token: "tok-" + string(user), Expires: time.Now().Add(time.Hour)},
 		wire.Contacts{Contacts: []wire.Contact{}},
@@ -261,6 +378,7 @@ func dialLogin(t *testing.T, fs *fakeServer, o client.Options, user natter.UserI
 		t.Fatalf("login frame %+v", l)
 	}
 	fc.authed(l.Ref, user, o.Device, through)
+	fc.keySetup()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}

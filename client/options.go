@@ -3,12 +3,14 @@ package client
 import (
 	"context"
 	"crypto/tls"
-	"github.com/pion/webrtc/v4"
 	"log/slog"
 	"net"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/natterim/natter"
+	"github.com/natterim/natter/seal"
 )
 
 // Options configures a Client. Addr and Device are required; every other
@@ -56,6 +58,16 @@ type Options struct {
 	// DirectSettings, if set, adjusts pion's SettingEngine for peer-to-peer
 	// channels and candidate gathering (tests restrict interfaces with it).
 	DirectSettings func(*webrtc.SettingEngine)
+
+	// Keys is this device's end-to-end keyring (docs/security.md), made
+	// with seal.New or seal.Load for the user and Device that log in, with
+	// its persist function set so that it survives restarts. Nil: the
+	// Client makes fresh keys at login, in memory only (a new device each
+	// time, which contacts are told of).
+	Keys *seal.Keyring
+	// Prekeys is how many one-time prekeys the device keeps published.
+	// Default 50.
+	Prekeys int
 }
 
 // Defaults.
@@ -64,6 +76,9 @@ const (
 	defaultReconnectMin = 100 * time.Millisecond
 	defaultReconnectMax = 30 * time.Second
 	defaultDedupSize    = 100_000
+	defaultPrekeys      = 50
+	// keysTimeout bounds fetching keys in the background.
+	keysTimeout = 15 * time.Second
 	// defaultKeepalive is used when the server's Welcome gives none.
 	defaultKeepalive = 60 * time.Second
 	// dialTimeout bounds connecting (TCP, TLS, Hello/Welcome) when the
@@ -115,6 +130,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReconnectMax < o.ReconnectMin {
 		o.ReconnectMax = o.ReconnectMin
+	}
+	if o.Prekeys <= 0 {
+		o.Prekeys = defaultPrekeys
 	}
 	if o.DedupSize <= 0 {
 		o.DedupSize = defaultDedupSize

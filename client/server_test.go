@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/natterim/natter/client"
 	"github.com/natterim/natter/internal/server"
 	"github.com/natterim/natter/internal/servertest"
+	"github.com/natterim/natter/seal"
 	"github.com/natterim/natter/wire"
 )
 
@@ -58,11 +60,45 @@ func dialServer(t *testing.T, inst *servertest.Instance, dev natter.DeviceID, mo
 	return c
 }
 
+// testKeys holds the end-to-end keys of the tests' devices, as a device
+// keeps them across restarts, and each user's identity key, which a test
+// hands to the user's later devices (as if provisioned from the first;
+// TestApproveDevice covers approval). Keyed by server address, so tests
+// running in parallel do not meet.
+var testKeys sync.Map // "addr/user" → *seal.Identity; "addr/user/device" → *seal.Keyring
+
+// withKeys makes (or reuses) the keyring of name's device dev.
+func withKeys(t *testing.T, inst *servertest.Instance, name natter.UserID, dev natter.DeviceID) func(*client.Options) {
+	t.Helper()
+	if kr, ok := testKeys.Load(inst.Addr + "/" + string(name) + "/" + string(dev)); ok {
+		return func(o *client.Options) { o.Keys = kr.(*seal.Keyring) }
+	}
+	kr, err := seal.New(name, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idKey := inst.Addr + "/" + string(name)
+	if id, ok := testKeys.Load(idKey); ok {
+		err = kr.AdoptIdentity(id.(*seal.Identity))
+	} else {
+		var id *seal.Identity
+		if id, err = seal.NewIdentity(); err == nil {
+			testKeys.Store(idKey, id)
+			err = kr.AdoptIdentity(id)
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	testKeys.Store(inst.Addr+"/"+string(name)+"/"+string(dev), kr)
+	return func(o *client.Options) { o.Keys = kr }
+}
+
 // signup signs name up on device dev and waits for the end of its (empty)
 // inbox.
 func signup(t *testing.T, inst *servertest.Instance, name natter.UserID, dev natter.DeviceID, mod ...func(*client.Options)) *user {
 	t.Helper()
-	c := dialServer(t, inst, dev, mod...)
+	c := dialServer(t, inst, dev, append([]func(*client.Options){withKeys(t, inst, name, dev)}, mod...)...)
 	sess, err := c.Signup(t.Context(), name, testPassword)
 	if err != nil {
 		t.Fatalf("signup %s: %v", name, err)
@@ -76,7 +112,7 @@ func signup(t *testing.T, inst *servertest.Instance, name natter.UserID, dev nat
 // the InboxEvents of its login (the last has Done).
 func login(t *testing.T, inst *servertest.Instance, name natter.UserID, dev natter.DeviceID, mod ...func(*client.Options)) (*user, []client.InboxEvent) {
 	t.Helper()
-	c := dialServer(t, inst, dev, mod...)
+	c := dialServer(t, inst, dev, append([]func(*client.Options){withKeys(t, inst, name, dev)}, mod...)...)
 	sess, err := c.Login(t.Context(), name, testPassword)
 	if err != nil {
 		t.Fatalf("login %s: %v", name, err)
@@ -356,8 +392,12 @@ func TestServerSendReceive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(h) != 3 || h[0].ConvSeq != 2 || h[2].ID != res.ID {
+	if len(h) != 3 || h[0].Message.ConvSeq != 2 || h[2].Message.ID != res.ID {
 		t.Fatalf("history %+v", h)
+	}
+	// The device opens its own sent messages from the server's history.
+	if h[0].OpenErr != nil || string(h[0].Message.Body) != "hello 1" {
+		t.Fatalf("own message from history: %q, %v", h[0].Message.Body, h[0].OpenErr)
 	}
 	// Sending to oneself or a stranger is refused with the server's code.
 	if _, err := alice.Send(ctx, "alice", []byte("me")); wireCode(err) == "" {

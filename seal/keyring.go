@@ -24,6 +24,10 @@ var (
 	// keys are gone (a replay, or a message older than this device's
 	// state), or the sender's signature does not verify.
 	ErrCannotOpen = errors.New("seal: cannot open message")
+	// ErrReplay: the message's key was used already: this device opened
+	// the message before (it is a duplicate) or it is replayed. It wraps
+	// ErrCannotOpen.
+	ErrReplay = fmt.Errorf("%w: message key already used (a duplicate or a replay)", ErrCannotOpen)
 	// ErrKeyChanged: a contact marked verified now has another identity
 	// key. Nothing is sealed for them until the user verifies the new key
 	// (or accepts it).

@@ -244,7 +244,7 @@ func (k *Keyring) openWrap(id natter.MessageID, e *envelope, to natter.UserID, w
 	switch {
 	case w.Index < c.N:
 		if mk = skipped[w.Index]; mk == nil {
-			return nil, fmt.Errorf("%w: message key already used (a replay or an old message)", ErrCannotOpen)
+			return nil, ErrReplay
 		}
 		delete(skipped, w.Index)
 	case w.Index-c.N > maxSkip:

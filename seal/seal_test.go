@@ -97,8 +97,8 @@ func TestOutOfOrderAndReplay(t *testing.T) {
 	if err := b.Forget(ids...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.open(b, ids[2], "alice", "bob", envs[2]); !errors.Is(err, ErrCannotOpen) {
-		t.Fatalf("replay after Forget: err = %v, want ErrCannotOpen", err)
+	if _, err := w.open(b, ids[2], "alice", "bob", envs[2]); !errors.Is(err, ErrReplay) || !errors.Is(err, ErrCannotOpen) {
+		t.Fatalf("replay after Forget: err = %v, want ErrReplay", err)
 	}
 	// A message under another ID (the server replaying ciphertext as a new
 	// message) does not open.
