@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 //	                       100ms, for up to D, default 15s): for things that
 //	                       happen in another process, like a background
 //	                       natter listen coming online.
+//	samenumber FILE1 FILE2 both files show the same safety number.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
@@ -51,6 +52,7 @@ func TestScripts(t *testing.T) {
 			"natterd-start": cmdNatterdStart,
 			"natterd-stop":  cmdNatterdStop,
 			"waitfor":       cmdWaitfor,
+			"samenumber":    cmdSameNumber,
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("NATTER_HOME", env.WorkDir+"/home")
@@ -215,5 +217,23 @@ func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("waitfor: %q never matched the output of %s within %v (last error: %v)", args[0], args[1], timeout, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+var safetyNumberRE = regexp.MustCompile(`\d{5}( \d{5}){5}`)
+
+// cmdSameNumber checks that two outputs of natter verify show the same
+// safety number.
+func cmdSameNumber(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: samenumber FILE1 FILE2")
+	}
+	a := safetyNumberRE.FindString(ts.ReadFile(args[0]))
+	b := safetyNumberRE.FindString(ts.ReadFile(args[1]))
+	if a == "" || b == "" {
+		ts.Fatalf("no safety number in %s (%q) or %s (%q)", args[0], a, args[1], b)
+	}
+	if (a == b) == neg {
+		ts.Fatalf("safety numbers %q and %q: same = %v", a, b, a == b)
 	}
 }

@@ -41,7 +41,7 @@ func (r *runner) authenticate(ctx context.Context, name string, create bool) err
 	if old, err := r.home.session(); err == nil {
 		fallback = old.Server
 	}
-	c, addr, err := r.dial(ctx, fallback)
+	c, addr, err := r.dial(ctx, fallback, user)
 	if err != nil {
 		return err
 	}

@@ -208,7 +208,7 @@ func (ch *chat) sendID(ctx context.Context, id natter.MessageID, text string) er
 		if errors.As(err, &we) && we.Code == wire.CodeReplaced {
 			ch.retry = &pendingLine{id: id, text: text}
 		}
-		return serverErr(fmt.Errorf("send to %s: %w", ch.peer, err), ch.peer)
+		return keysErr(serverErr(fmt.Errorf("send to %s: %w", ch.peer, err), ch.peer), ch.peer)
 	}
 	if ch.r.g.json {
 		result := resultStored

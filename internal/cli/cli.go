@@ -64,6 +64,8 @@ type cmdOpts struct {
 	count         int           // listen: exit after this many events
 	timeout       time.Duration // listen: exit after this long
 	only          string        // listen: comma-separated event types to print
+	confirm       bool          // verify: mark verified
+	unverify      bool          // verify: clear the mark
 }
 
 // runner is one run of natter: its streams, environment and flags.
@@ -240,6 +242,23 @@ what arrived since.`},
 as they come, until interrupted. With --json each event is one JSON object
 on its own line, with a "type" field: message, receipt, presence, contact,
 reach or connection. --only filters types, --count and --timeout end it.`},
+		{name: "verify", args: "USER", group: "Security", minArgs: 1, maxArgs: 1, flags: verifyFlags, run: runVerify,
+			summary: "show the safety number shared with USER; --confirm marks them verified",
+			help: `Messages are sealed end to end for your contacts' devices. natter verify
+shows the safety number of your and USER's identity keys: the same on both
+sides. Compare it with USER in person or by phone; if it matches, run
+natter verify USER --confirm. If a verified contact's key changes later,
+natter refuses to send to them until you verify again. --unverify clears
+the mark.`},
+		{name: "devices", args: "[approve DEVICE | reset]", group: "Security", maxArgs: 2, run: runDevices,
+			summary: "list your devices; approve a new one",
+			help: `Lists the devices of your account that published keys. A new device must be
+approved from the device that holds your identity key (the first one you
+used) before contacts seal messages for it: natter devices approve DEVICE
+(check the device ID shown by natter devices on the new device). If no
+device holding the identity is left, natter devices reset makes this
+device's new identity key the account's: contacts are warned, and those who
+verified you must verify again.`},
 		{name: "chat", args: "USER", group: "Presence and messages", minArgs: 1, maxArgs: 1, run: runChat,
 			summary: "chat with USER: each line of input is sent",
 			help: `Sends each line read from standard input to USER and prints the

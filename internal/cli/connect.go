@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
 )
 
@@ -17,7 +18,7 @@ const clientName = "natter-cli/1"
 
 // dial connects to the server: the address from --server, NATTER_SERVER or
 // the stored session (fallback), trusted with --ca or the home's pin.
-func (r *runner) dial(ctx context.Context, fallback string) (*client.Client, string, error) {
+func (r *runner) dial(ctx context.Context, fallback string, user natter.UserID) (*client.Client, string, error) {
 	addr := r.g.server
 	if addr == "" {
 		addr = fallback
@@ -42,6 +43,10 @@ func (r *runner) dial(ctx context.Context, fallback string) (*client.Client, str
 	if err != nil {
 		return nil, "", err
 	}
+	keys, err := r.home.keyring(user, device)
+	if err != nil {
+		return nil, "", err
+	}
 	c, err := client.Dial(ctx, client.Options{
 		Addr:       addr,
 		TLSConfig:  tc,
@@ -50,6 +55,7 @@ func (r *runner) dial(ctx context.Context, fallback string) (*client.Client, str
 		// natter sends delivered receipts itself: see deliveries.
 		// Long-lived commands talk to contacts peer to peer.
 		Direct: r.longLived && !r.g.noDirect,
+		Keys:   keys,
 	})
 	if err != nil {
 		if pm := p.lastMismatch(); pm != nil {
@@ -77,7 +83,7 @@ func (r *runner) resume(ctx context.Context) (*client.Client, storedSession, err
 	if err != nil {
 		return nil, s, err
 	}
-	c, addr, err := r.dial(ctx, s.Server)
+	c, addr, err := r.dial(ctx, s.Server, s.User)
 	if err != nil {
 		return nil, s, err
 	}

@@ -20,9 +20,30 @@ const (
 	evReach      = "reach"
 	evConnection = "connection"
 	evPath       = "path"
+	evKeys       = "keys"
 )
 
-var eventTypes = []string{evMessage, evReceipt, evPresence, evContact, evReach, evConnection, evPath}
+var eventTypes = []string{evMessage, evReceipt, evPresence, evContact, evReach, evConnection, evPath, evKeys}
+
+// withOpenErr puts, in place of the body of a message that could not be
+// opened, a note saying why.
+func withOpenErr(m wire.Message, err error) wire.Message {
+	if err != nil {
+		m.Body = []byte("[this message could not be opened: " + err.Error() + "]")
+	}
+	return m
+}
+
+// jsonKeys is a change of a contact's end-to-end keys.
+type jsonKeys struct {
+	Type     string            `json:"type"`
+	User     natter.UserID     `json:"user"`
+	Devices  []natter.DeviceID `json:"devices"`
+	Pending  []natter.DeviceID `json:"pending,omitempty"`
+	Changed  bool              `json:"changed,omitempty"`
+	Verified bool              `json:"verified,omitempty"`
+	Error    string            `json:"error,omitempty"`
+}
 
 // parseOnly parses --only: a comma-separated list of event types. Empty
 // means every type.
@@ -66,7 +87,21 @@ func (p *eventPrinter) wants(t string) bool { return p.only == nil || p.only[t] 
 func (p *eventPrinter) print(ev client.Event) int {
 	switch ev := ev.(type) {
 	case client.MessageEvent:
-		return p.message(ev.Message, ev.Offline, ev.Path)
+		return p.message(withOpenErr(ev.Message, ev.OpenErr), ev.Offline, ev.Path)
+	case client.KeysEvent:
+		if !p.wants(evKeys) {
+			return 0
+		}
+		if p.r.g.json {
+			j := jsonKeys{Type: evKeys, User: ev.User, Devices: ev.Devices, Pending: ev.Pending, Changed: ev.Changed, Verified: ev.Verified}
+			if ev.Err != nil {
+				j.Error = ev.Err.Error()
+			}
+			p.r.emit(j)
+		} else {
+			p.r.printf("%s\n", keysEventText(ev, p.me))
+		}
+		return 1
 	case client.ReceiptEvent:
 		return p.receipt(ev.Rcpt)
 	case client.InboxEvent:
@@ -77,7 +112,7 @@ func (p *eventPrinter) print(ev client.Event) int {
 				if m.Direct {
 					path = client.PathDirect
 				}
-				n += p.message(m.Message, true, path)
+				n += p.message(withOpenErr(m.Message, ev.OpenErrs[m.ID]), true, path)
 			}
 			for _, rc := range g.Receipts {
 				n += p.receipt(rc)

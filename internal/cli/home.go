@@ -20,6 +20,8 @@ import (
 //	device         the device ID, made once (natter.NewDeviceID)
 //	session.json   server address, user, device, session token, expiry
 //	server.pin     SHA-256 of the server's certificate (trust on first use)
+//	keys-USER.json the device's end-to-end keys and contacts' pinned
+//	               identity keys (see keys.go and docs/security.md)
 //	presence.json  the last natter status, applied by listen and chat
 //	unread.jsonl   messages and receipts received but not yet shown
 //	busy.lock      shared lock of commands while connected (see lock.go)

@@ -29,7 +29,7 @@ func runSend(ctx context.Context, r *runner, args []string) error {
 		}
 		res, err := c.Send(ctx, to, []byte(text))
 		if err != nil {
-			return serverErr(fmt.Errorf("send to %s: %w", to, err), to)
+			return keysErr(serverErr(fmt.Errorf("send to %s: %w", to, err), to), to)
 		}
 		result := resultStored
 		if res.Online {

@@ -38,7 +38,7 @@ type unreadEntry struct {
 func unreadOf(ev client.Event) []unreadEntry {
 	switch ev := ev.(type) {
 	case client.MessageEvent:
-		m := ev.Message
+		m := withOpenErr(ev.Message, ev.OpenErr)
 		return []unreadEntry{{Seq: ev.Seq, Message: &m, Path: ev.Path}}
 	case client.ReceiptEvent:
 		rc := ev.Rcpt
@@ -47,7 +47,7 @@ func unreadOf(ev client.Event) []unreadEntry {
 		var out []unreadEntry
 		for _, g := range ev.Groups {
 			for _, m := range g.Messages {
-				msg := m.Message
+				msg := withOpenErr(m.Message, ev.OpenErrs[m.ID])
 				path := client.PathServer
 				if m.Direct {
 					path = client.PathDirect
