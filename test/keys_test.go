@@ -356,11 +356,13 @@ func TestKeysChanged(t *testing.T) {
 	t.Run("prekeys low", func(t *testing.T) {
 		// 21 prekeys: the first claim leaves 20 (not low), the second 19.
 		b.fetch("alice", a1.device)
+		b.call(wire.Ping{}, wire.TPong) // bob's requests are handled in order: the claim's pushes are out
 		a1.noKeysChanged()
 		b.fetch("alice", a1.device)
 		if got := a1.keysChanged(); *got != (wire.KeysChanged{User: "alice", Device: a1.device, PrekeysLow: true}) {
 			t.Fatalf("a1 got %+v", *got)
 		}
+		b.call(wire.Ping{}, wire.TPong)
 		for _, r := range append([]*raw{a2, b}, outsiders...) {
 			r.noKeysChanged()
 		}
