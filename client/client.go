@@ -774,6 +774,7 @@ type authMark struct {
 
 // onAuthed records a successful Signup, Login or Resume on cn.
 func (c *Client) onAuthed(cn *conn, a *wire.Authed) {
+	c.initKeys(a.User)
 	c.mu.Lock()
 	k := c.pending[a.Ref]
 	delete(c.pending, a.Ref)

@@ -48,25 +48,10 @@ func (c *Client) Keyring() *seal.Keyring {
 // this device's bundle, its certificate (if this device holds the
 // identity) and a stock of one-time prekeys.
 func (c *Client) setupKeys(ctx context.Context, user natter.UserID) error {
-	e := &c.e2e
-	e.mu.Lock()
-	if e.kr == nil {
-		e.kr = c.opts.Keys
+	kr := c.Keyring()
+	if kr == nil {
+		return errors.New("no keyring")
 	}
-	if e.kr == nil {
-		kr, err := seal.New(user, c.opts.Device)
-		if err != nil {
-			e.mu.Unlock()
-			return err
-		}
-		e.kr = kr
-	}
-	kr := e.kr
-	e.dirs = make(map[natter.UserID]*seal.Directory)
-	if e.locks == nil {
-		e.locks = make(map[natter.UserID]*sync.Mutex)
-	}
-	e.mu.Unlock()
 	if kr.User() != user || kr.Device() != c.opts.Device {
 		return fmt.Errorf("keyring is %s/%s's, not %s/%s's", kr.User(), kr.Device(), user, c.opts.Device)
 	}
@@ -129,6 +114,31 @@ func (c *Client) setupKeys(ctx context.Context, user natter.UserID) error {
 		}
 	}
 	return nil
+}
+
+// initKeys makes sure the Client has a keyring for user once logged in,
+// before the first push is handled (messages may come at once).
+func (c *Client) initKeys(user natter.UserID) {
+	e := &c.e2e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.kr == nil && c.opts.Keys != nil {
+		e.kr = c.opts.Keys
+	}
+	if e.kr == nil || e.kr.User() != user {
+		kr, err := seal.New(user, c.opts.Device)
+		if err != nil {
+			c.log.Error("end-to-end keys", "err", err)
+			return
+		}
+		e.kr = kr
+	}
+	if e.dirs == nil || e.kr.User() != user {
+		e.dirs = make(map[natter.UserID]*seal.Directory)
+	}
+	if e.locks == nil {
+		e.locks = make(map[natter.UserID]*sync.Mutex)
+	}
 }
 
 // newDTLS gives the keyring this device's DTLS certificate.

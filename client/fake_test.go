@@ -144,6 +144,8 @@ type fakeConn struct {
 	user natter.UserID // set by authed
 	dev  natter.DeviceID
 	keys *fakeDir // the fake server's key directory
+	// heldAcks are Acks keySetup read past, for expectAck.
+	heldAcks []*wire.Ack
 }
 
 // fakeDir is the fake server's key directory: what clients publish, and
@@ -279,7 +281,12 @@ func expect[T any](fc *fakeConn) *T {
 func (fc *fakeConn) expectAck(upto uint64) {
 	fc.t.Helper()
 	for {
-		v := fc.readAny()
+		var v any
+		if len(fc.heldAcks) > 0 {
+			v, fc.heldAcks = fc.heldAcks[0], fc.heldAcks[1:]
+		} else {
+			v = fc.readAny()
+		}
 		if fc.serveKeys(v) {
 			continue
 		}
@@ -324,9 +331,11 @@ func (fc *fakeConn) keySetup() {
 	for _, want := range []string{"fetch", "publish"} {
 		v := fc.readAny()
 		for {
-			if _, ok := v.(*wire.Ack); !ok {
+			a, ok := v.(*wire.Ack)
+			if !ok {
 				break
 			}
+			fc.heldAcks = append(fc.heldAcks, a) // for expectAck
 			v = fc.readAny()
 		}
 		switch v.(type) {

@@ -28,6 +28,11 @@ func NewIdentity() (*Identity, error) {
 	return &Identity{priv: priv}, nil
 }
 
+// IdentityFromSeed makes the identity whose Ed25519 seed is seed (32
+// bytes). Anyone with the seed holds the identity: it is for provisioning
+// and for load generators, whose users are throwaway.
+func IdentityFromSeed(seed []byte) (*Identity, error) { return identityFromSeed(seed) }
+
 // identityFromSeed rebuilds an identity from its stored seed.
 func identityFromSeed(seed []byte) (*Identity, error) {
 	if len(seed) != ed25519.SeedSize {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
+	"github.com/natterim/natter/seal"
 	"github.com/natterim/natter/wire"
 )
 
@@ -281,6 +282,10 @@ func (r *runner) connectOnce(ctx context.Context, u *user, sc *setupCounts) erro
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	if u.c == nil {
+		keys, err := benchKeys(u.name, u.dev)
+		if err != nil {
+			return err
+		}
 		c, err := client.Dial(ctx, client.Options{
 			Addr:                  r.cfg.Addr,
 			TLSConfig:             r.cfg.TLS,
@@ -290,6 +295,11 @@ func (r *runner) connectOnce(ctx context.Context, u *user, sc *setupCounts) erro
 			EventBuffer:           64,
 			DedupSize:             4096,
 			AutoDeliveredReceipts: r.cfg.Receipts,
+			// Each simulated device opens one session per contact device
+			// and keeps its keys in memory; a small prekey stock keeps the
+			// sign-up of thousands of users from being a prekey upload.
+			Prekeys: 4,
+			Keys:    keys,
 		})
 		if err != nil {
 			return err
@@ -453,4 +463,22 @@ func (r *runner) every(d time.Duration, fn func()) (stop func()) {
 		}
 	})
 	return func() { close(done); wg.Wait() }
+}
+
+// benchKeys makes a simulated device's end-to-end keys. The user's identity
+// is derived from the user's name, so that every run (and every process of
+// a run) holds it and certifies its fresh device keys itself, without the
+// approval a real new device needs. Never do this for real users: anyone
+// who knows the name holds the identity.
+func benchKeys(name natter.UserID, dev natter.DeviceID) (*seal.Keyring, error) {
+	seed := sha256.Sum256([]byte("natter-bench identity " + string(name)))
+	id, err := seal.IdentityFromSeed(seed[:])
+	if err != nil {
+		return nil, err
+	}
+	kr, err := seal.New(name, dev)
+	if err != nil {
+		return nil, err
+	}
+	return kr, kr.AdoptIdentity(id)
 }
