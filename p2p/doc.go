@@ -92,9 +92,10 @@
 // # Security
 //
 // The channel is encrypted and authenticated by DTLS, but the fingerprints
-// it checks travel in SDP through natterd, so for now a connection is as
-// trustworthy as the server. Conn.LocalFingerprint and RemoteFingerprint
-// expose them so that a later protocol can bind them to the users'
-// end-to-end identity keys. Every connection of one Manager uses the same
-// certificate (Config.Certificate).
+// it checks travel in SDP through natterd. Conn.LocalFingerprint and
+// RemoteFingerprint expose them so that the SDK can bind them to the
+// devices' end-to-end keys (client: a device's signed bundle names its
+// certificate's Fingerprint, and a channel whose peer proved another is
+// closed). Every connection of one Manager uses the same certificate
+// (Config.Certificate).
 package p2p

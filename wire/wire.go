@@ -45,10 +45,14 @@
 //	   signalling between two devices of approved contacts), Copy and
 //	   Msg.Direct (a message that went peer to peer, copied to the user's
 //	   own other devices), PathReport (peer-to-peer channels, for metrics).
+//	3  the end-to-end key directory (PublishKeys, FetchKeys, Keys,
+//	   KeysChanged) and ChangePassword; message bodies are sealed
+//	   envelopes (docs/security.md), so a version 2 client could not read
+//	   what a version 3 client sends.
 package wire
 
 // Version is the protocol version spoken by this package.
-const Version = 2
+const Version = 3
 
 // DefaultMaxFrame is the default limit on a frame's size (type byte and
 // payload), in bytes.
