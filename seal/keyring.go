@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -58,10 +59,12 @@ type Keyring struct {
 	created time.Time
 	in      map[string]*inSession // by session ID (hex)
 	opened  map[natter.MessageID]openedKey
-	pins    map[natter.UserID]*Pin
-	out     map[devRef]*outSession // never persisted: a restart starts new sessions
-	persist func([]byte) error
-	dtlsPEM string
+	// openedOrder is opened's IDs, oldest first (some may be forgotten).
+	openedOrder []natter.MessageID
+	pins        map[natter.UserID]*Pin
+	out         map[devRef]*outSession // never persisted: a restart starts new sessions
+	persist     func([]byte) error
+	dtlsPEM     string
 }
 
 type devRef struct {
@@ -123,6 +126,9 @@ func (k *Keyring) init() {
 	if k.opened == nil {
 		k.opened = make(map[natter.MessageID]openedKey)
 	}
+	k.openedOrder = slices.SortedFunc(maps.Keys(k.opened), func(a, b natter.MessageID) int {
+		return k.opened[a].At.Compare(k.opened[b].At)
+	})
 	if k.pins == nil {
 		k.pins = make(map[natter.UserID]*Pin)
 	}
@@ -296,6 +302,9 @@ func (k *Keyring) Forget(ids ...natter.MessageID) error {
 	}
 	if len(k.opened) == n {
 		return nil
+	}
+	if len(k.openedOrder) > 2*len(k.opened)+64 { // drop forgotten IDs now and then
+		k.openedOrder = slices.DeleteFunc(k.openedOrder, func(id natter.MessageID) bool { _, ok := k.opened[id]; return !ok })
 	}
 	return k.save()
 }

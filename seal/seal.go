@@ -284,11 +284,10 @@ func (k *Keyring) openWrap(id natter.MessageID, e *envelope, to natter.UserID, w
 		}
 	}
 	k.opened[id] = openedKey{Key: key, At: time.Now()}
-	for len(k.opened) > maxOpened {
-		oldest := slices.MinFunc(slices.Collect(maps.Keys(k.opened)), func(a, b natter.MessageID) int {
-			return k.opened[a].At.Compare(k.opened[b].At)
-		})
-		delete(k.opened, oldest)
+	k.openedOrder = append(k.openedOrder, id)
+	for len(k.opened) > maxOpened && len(k.openedOrder) > 0 {
+		delete(k.opened, k.openedOrder[0]) // the oldest (or already forgotten)
+		k.openedOrder = k.openedOrder[1:]
 	}
 	if err := k.save(); err != nil {
 		return nil, err

@@ -1,0 +1,70 @@
+package seal
+
+import (
+	"testing"
+	"time"
+
+	"github.com/natterim/natter"
+)
+
+// BenchmarkSealOpen: one 200-byte message from alice's phone to bob's one
+// device over an established session (the steady state of a conversation):
+// seal, then open.
+func BenchmarkSealOpen(b *testing.B) {
+	w := newWorld(&testing.T{})
+	a := w.add("alice", "phone")
+	bob := w.add("bob", "phone")
+	peers := w.peers(a, "bob")
+	body := make([]byte, 200)
+	lookup := w.lookup(bob)
+	first := natter.NewMessageID(time.Now()) // opens the session
+	env, err := a.Seal(first, "bob", body, peers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := bob.Open(first, "alice", "bob", env, lookup); err != nil {
+		b.Fatal(err)
+	}
+	for i := range peers {
+		peers[i].Prekey = nil // used: a later session (after 10,000 messages) takes the last-resort key
+	}
+	var size int
+	for b.Loop() {
+		id := natter.NewMessageID(time.Now())
+		env, err := a.Seal(id, "bob", body, peers)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := bob.Open(id, "alice", "bob", env, lookup); err != nil {
+			b.Fatal(err)
+		}
+		bob.Forget(id) // as the SDK does once the message is acknowledged
+		size = len(env)
+	}
+	b.ReportMetric(float64(size), "envelope-bytes")
+}
+
+// BenchmarkSessionInit: opening a new session (HPKE with ML-KEM-768 +
+// X25519 to a one-time prekey, signed init) and the receiver's side of it.
+func BenchmarkSessionInit(b *testing.B) {
+	w := newWorld(&testing.T{})
+	a := w.add("alice", "phone")
+	bob := w.add("bob", "phone")
+	lookup := w.lookup(bob)
+	body := make([]byte, 200)
+	var size int
+	for b.Loop() {
+		a.ForgetSessions("bob")
+		peers := w.peers(a, "bob") // last-resort key once the stock is used up
+		id := natter.NewMessageID(time.Now())
+		env, err := a.Seal(id, "bob", body, peers)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := bob.Open(id, "alice", "bob", env, lookup); err != nil {
+			b.Fatal(err)
+		}
+		size = len(env)
+	}
+	b.ReportMetric(float64(size), "envelope-bytes")
+}
