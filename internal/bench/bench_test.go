@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,7 +197,12 @@ func TestRun(t *testing.T) {
 		cfg.Duration = time.Minute
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		time.AfterFunc(1500*time.Millisecond, cancel) // setup (resume) takes well under a second
+		// Interrupt in the load window: 700 ms after the load starts (the
+		// warm-up is 300 ms; the setup's length varies, under -race
+		// especially).
+		cfg.Logger = slog.New(onMessage{Handler: cfg.Logger.Handler(), msg: "sending", once: new(sync.Once), f: func() {
+			time.AfterFunc(700*time.Millisecond, cancel)
+		}})
 		res, err := Run(ctx, cfg)
 		if err != nil {
 			t.Fatalf("Run: %v", err)
@@ -283,4 +290,35 @@ func runOK(t *testing.T, cfg Config) *Result {
 		}
 	}
 	return res
+}
+
+// onMessage is a slog.Handler that calls f (once) when a record with
+// message msg passes.
+type onMessage struct {
+	slog.Handler
+	msg  string
+	f    func()
+	once *sync.Once
+}
+
+// Enabled is true for every level: the record is wanted whatever the
+// wrapped handler prints.
+func (h onMessage) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h onMessage) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(h.f)
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h onMessage) WithAttrs(as []slog.Attr) slog.Handler {
+	return onMessage{Handler: h.Handler.WithAttrs(as), msg: h.msg, f: h.f, once: h.once}
+}
+
+func (h onMessage) WithGroup(name string) slog.Handler {
+	return onMessage{Handler: h.Handler.WithGroup(name), msg: h.msg, f: h.f, once: h.once}
 }
