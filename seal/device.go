@@ -19,7 +19,6 @@ type device struct {
 	kem    hpke.PrivateKey // last resort, when a sender finds no prekey
 	self   []byte          // wraps this device's own copy of what it sends
 	dtls   string
-	bundle []byte // the signed bundle, cached
 }
 
 func newDevice(user natter.UserID, id natter.DeviceID) (*device, error) {
