@@ -13,12 +13,12 @@ import (
 
 // device is one device's private keys.
 type device struct {
-	user   natter.UserID
-	id     natter.DeviceID
-	sign   ed25519.PrivateKey
-	kem    hpke.PrivateKey // last resort, when a sender finds no prekey
-	self   []byte          // wraps this device's own copy of what it sends
-	dtls   string
+	user natter.UserID
+	id   natter.DeviceID
+	sign ed25519.PrivateKey
+	kem  hpke.PrivateKey // last resort, when a sender finds no prekey
+	self []byte          // wraps this device's own copy of what it sends
+	dtls string
 }
 
 func newDevice(user natter.UserID, id natter.DeviceID) (*device, error) {
