@@ -44,6 +44,10 @@ func TestMain(m *testing.M) {
 //	                       happen in another process, like a background
 //	                       natter listen coming online.
 //	samenumber FILE1 FILE2 both files show the same safety number.
+//	capture NAME PATTERN   set $NAME to the first group of PATTERN (a
+//	                       regexp, multi-line) in the last command's stdout:
+//	                       for what a command prints and the next one
+//	                       needs, like a history cursor.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
@@ -53,6 +57,7 @@ func TestScripts(t *testing.T) {
 			"natterd-stop":  cmdNatterdStop,
 			"waitfor":       cmdWaitfor,
 			"samenumber":    cmdSameNumber,
+			"capture":       cmdCapture,
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("NATTER_HOME", env.WorkDir+"/home")
@@ -236,4 +241,17 @@ func cmdSameNumber(ts *testscript.TestScript, neg bool, args []string) {
 	if (a == b) == neg {
 		ts.Fatalf("safety numbers %q and %q: same = %v", a, b, a == b)
 	}
+}
+
+func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: capture NAME PATTERN")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	ts.Check(err)
+	m := re.FindStringSubmatch(ts.ReadFile("stdout"))
+	if len(m) < 2 {
+		ts.Fatalf("capture: %q does not match the last stdout, or has no group", args[1])
+	}
+	ts.Setenv(args[0], m[1])
 }

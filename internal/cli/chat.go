@@ -97,6 +97,7 @@ func (ch *chat) session(ctx context.Context, in input, first bool) error {
 		}
 	}
 	for ev := range c.Events() {
+		r.recordEvent(ctx, s.User, ev)
 		ch.other = append(ch.other, unreadOf(ev)...)
 	}
 	if kerr := r.home.appendUnread(s.User, ch.other); kerr != nil && err == nil {
@@ -210,6 +211,7 @@ func (ch *chat) sendID(ctx context.Context, id natter.MessageID, text string) er
 		}
 		return keysErr(serverErr(fmt.Errorf("send to %s: %w", ch.peer, err), ch.peer), ch.peer)
 	}
+	ch.r.recordSent(ctx, ch.s, ch.peer, text, res)
 	if ch.r.g.json {
 		result := resultStored
 		switch {
@@ -247,6 +249,7 @@ type pendingLine struct {
 // session has ended.
 func (ch *chat) event(ev client.Event) error {
 	ch.d.note(ev)
+	ch.r.recordEvent(context.Background(), ch.s.User, ev)
 	switch ev := ev.(type) {
 	case client.MessageEvent:
 		ch.entry(unreadEntry{Seq: ev.Seq, Message: &ev.Message, Path: ev.Path})

@@ -20,7 +20,11 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/internal/history"
 )
 
 // Stdio is a command's standard streams.
@@ -66,6 +70,8 @@ type cmdOpts struct {
 	only          string        // listen: comma-separated event types to print
 	confirm       bool          // verify: mark verified
 	unverify      bool          // verify: clear the mark
+	limit         int           // history, search: how many messages
+	before        string        // history: the cursor of the page to show
 }
 
 // runner is one run of natter: its streams, environment and flags.
@@ -81,6 +87,12 @@ type runner struct {
 	longLived  bool     // listen or chat: see lock.go
 	busyFile   *os.File // the shared busy lock, once connected
 	onlineFile *os.File // the exclusive online lock of listen and chat
+
+	// The history messages are logged in (see record in history.go).
+	histMu   sync.Mutex
+	hist     *history.Log // opened at the first message, closed by Run
+	histUser natter.UserID
+	histErr  error // the first failure to log
 }
 
 // Run runs natter with args (without the program name) and returns the exit
@@ -89,6 +101,7 @@ type runner struct {
 func Run(ctx context.Context, args []string, stdio Stdio, getenv func(string) string) int {
 	r := &runner{stdio: stdio, getenv: getenv, now: time.Now}
 	defer r.releaseLocks()
+	defer r.closeHistory()
 	return r.main(ctx, args)
 }
 
@@ -138,7 +151,11 @@ func (r *runner) main(ctx context.Context, args []string) int {
 	if err := r.resolve(); err != nil {
 		return r.report(err)
 	}
-	return r.report(cmd.run(ctx, r, pos))
+	err = cmd.run(ctx, r, pos)
+	if err == nil {
+		err = r.historyErr() // already reported on stderr; the exit status says it too
+	}
+	return r.report(err)
 }
 
 // resolve fills the global settings from the environment where no flag
@@ -263,6 +280,27 @@ verified you must verify again.`},
 			summary: "chat with USER: each line of input is sent",
 			help: `Sends each line read from standard input to USER and prints the
 conversation as it comes. End of input (Ctrl-D) ends the chat.`},
+		{name: "history", args: "USER", group: "History", minArgs: 1, maxArgs: 1, flags: historyFlags, run: runHistory,
+			summary: "show your conversation with USER, as kept on this device",
+			help: `Prints the newest --limit messages of your conversation with USER, oldest
+first, and then how to see the page before (natter history USER --before
+CURSOR). With --json each message is one object (type "message", with its
+direction, in or out), and a last object (type "page") holds the cursor
+of the page before as "next", if there is one.
+
+Every message natter receives or sends is kept on this device, in the home
+folder: messages are sealed end to end, so the server cannot give old ones
+back, and this is your history. natter history reads only that file: it
+works offline.`},
+		{name: "search", args: "TEXT", group: "History", minArgs: 1, maxArgs: -1, flags: searchFlags, run: runSearch,
+			summary: "search the messages kept on this device",
+			help: `Finds the messages kept on this device (see natter help history) that
+contain every word of TEXT, as a word or the start of one (meet finds
+meeting; case and accents do not matter), and prints the newest first, with
+who sent them, when, and the words around the match [marked like this].
+Quotes, parentheses and operators are just text. With --json each match is
+one object (type "hit") with the whole message and its "snippet". Works
+offline.`},
 	}
 }
 
@@ -277,8 +315,9 @@ func lookup(name string) *command {
 
 const globalHelp = `Global flags (before or after the command):
   --server HOST:PORT  the server (default $NATTER_SERVER, then the server of the last login)
-  --home DIR          where the session token, pinned certificate and device ID live
-                      (default $NATTER_HOME, then the natter folder in the user config folder)
+  --home DIR          where the session token, pinned certificate, device ID, keys and
+                      message history live (default $NATTER_HOME, then the natter folder
+                      in the user config folder)
   --ca FILE           verify the server with the PEM certificate(s) in FILE instead of
                       trusting its certificate on first use and pinning it
   --json              machine-readable output: one JSON object per line

@@ -54,6 +54,11 @@ func TestExitCodes(t *testing.T) {
 		{"not logged in json", nil, []string{"contacts", "--json"}, ExitError, `"code":"not_logged_in"`, "not logged in"},
 		{"no server", map[string]string{"NATTER_PASSWORD": "pw"}, []string{"login", "alice"}, ExitError, "", "--server HOST:PORT"},
 		{"no password", map[string]string{"NATTER_SERVER": "127.0.0.1:1"}, []string{"login", "alice"}, ExitError, "", "NATTER_PASSWORD"},
+		{"history not logged in", nil, []string{"history", "bob"}, ExitError, "", "not logged in: run natter login USER"},
+		{"search not logged in", nil, []string{"search", "hello"}, ExitError, "", "not logged in"},
+		{"history bad limit", nil, []string{"history", "bob", "--limit", "0"}, ExitUsage, "", "--limit must be at least 1"},
+		{"history invalid user", nil, []string{"history", "B"}, ExitError, "", "invalid user name"},
+		{"search nothing", nil, []string{"search"}, ExitUsage, "", "usage: natter search"},
 		{"unreachable", map[string]string{"NATTER_SERVER": "127.0.0.1:1", "NATTER_PASSWORD": "pw"}, []string{"login", "alice"}, ExitError, "", "cannot connect to 127.0.0.1:1"},
 	}
 	for _, tt := range tests {

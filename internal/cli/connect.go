@@ -114,10 +114,10 @@ func (r *runner) oneShot(ctx context.Context, watch func(client.Event), fn func(
 // messages' delivery before it exits.
 const inboxGrace = time.Second
 
-// collect runs fn while a goroutine reads c's events, keeping the messages
-// and receipts in the home's unread file and confirming their delivery. It
-// closes c, and reads the events left in the channel after Close too: the
-// SDK acknowledged them.
+// collect runs fn while a goroutine reads c's events, logging the messages
+// in the history, keeping them and the receipts in the home's unread file
+// and confirming their delivery. It closes c, and reads the events left in
+// the channel after Close too: the SDK acknowledged them.
 func (r *runner) collect(ctx context.Context, c *client.Client, s storedSession, watch func(client.Event), fn func() error) error {
 	var (
 		mu        sync.Mutex
@@ -134,6 +134,7 @@ func (r *runner) collect(ctx context.Context, c *client.Client, s storedSession,
 				watch(ev)
 			}
 			d.note(ev)
+			r.recordEvent(ctx, s.User, ev)
 			if u := unreadOf(ev); len(u) > 0 {
 				mu.Lock()
 				unread = append(unread, u...)

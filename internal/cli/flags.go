@@ -23,7 +23,7 @@ type globals struct {
 // before the command name.
 func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.server, "server", g.server, "server `HOST:PORT` (default $NATTER_SERVER, then the server of the last login)")
-	fs.StringVar(&g.home, "home", g.home, "home `DIR` for the session token, pinned certificate and device ID (default $NATTER_HOME, then the user config folder)")
+	fs.StringVar(&g.home, "home", g.home, "home `DIR` for the session token, pinned certificate, device ID, keys and message history (default $NATTER_HOME, then the user config folder)")
 	fs.StringVar(&g.ca, "ca", g.ca, "trust the server certificate(s) in PEM `FILE` instead of pinning on first use")
 	fs.BoolVar(&g.json, "json", g.json, "print machine-readable JSON")
 	fs.BoolVar(&g.noDirect, "no-direct", g.noDirect, "never talk to contacts peer to peer (chat and listen do by default)")

@@ -22,13 +22,18 @@ import (
 //	server.pin     SHA-256 of the server's certificate (trust on first use)
 //	keys-USER.json the device's end-to-end keys and contacts' pinned
 //	               identity keys (see keys.go and docs/security.md)
+//	history-USER.sqlite
+//	               every message USER received or sent on this device,
+//	               with a full-text index (SQLite, with its -wal and -shm
+//	               files; see history.go and package history)
 //	presence.json  the last natter status, applied by listen and chat
 //	unread.jsonl   messages and receipts received but not yet shown
 //	busy.lock      shared lock of commands while connected (see lock.go)
 //	online.lock    exclusive lock of listen and chat
 //
 // Files are replaced atomically (temporary file, sync, rename), except
-// unread.jsonl, which is appended to with one write per command.
+// unread.jsonl, which is appended to with one write per command, and the
+// history, which SQLite writes in transactions.
 const (
 	deviceFile  = "device"       // this installation's device ID, made once
 	sessionFile = "session.json" // the login session: token, user, server

@@ -35,6 +35,7 @@ wait:
 				break wait
 			}
 			got = append(got, unreadOf(ev)...)
+			r.recordEvent(ctx, s.User, ev)
 			d.note(ev)
 			if ib, ok := ev.(client.InboxEvent); ok && ib.Done {
 				break wait
@@ -55,6 +56,7 @@ wait:
 	c.Close()
 	for ev := range c.Events() {
 		got = append(got, unreadOf(ev)...)
+		r.recordEvent(ctx, s.User, ev)
 	}
 	// Keep what arrived first, so that nothing the SDK acknowledged is lost
 	// if natter dies before it is printed; then take everything kept.

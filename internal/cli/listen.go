@@ -84,6 +84,7 @@ func (l *listener) session(ctx context.Context) error {
 	d := newDeliveries(s.User)
 	handle := func(ev client.Event) {
 		d.note(ev)
+		r.recordEvent(ctx, s.User, ev)
 		entries := unreadOf(ev)
 		if entries == nil {
 			if !l.done() && !replaced(ev) {

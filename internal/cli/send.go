@@ -31,6 +31,7 @@ func runSend(ctx context.Context, r *runner, args []string) error {
 		if err != nil {
 			return keysErr(serverErr(fmt.Errorf("send to %s: %w", to, err), to), to)
 		}
+		r.recordSent(ctx, s, to, text, res)
 		result := resultStored
 		if res.Online {
 			result = resultSent
