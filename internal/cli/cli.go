@@ -259,6 +259,10 @@ what arrived since.`},
 as they come, until interrupted. With --json each event is one JSON object
 on its own line, with a "type" field: message, receipt, presence, contact,
 reach or connection. --only filters types, --count and --timeout end it.`},
+		{name: "chat", args: "USER", group: "Presence and messages", minArgs: 1, maxArgs: 1, run: runChat,
+			summary: "chat with USER: each line of input is sent",
+			help: `Sends each line read from standard input to USER and prints the
+conversation as it comes. End of input (Ctrl-D) ends the chat.`},
 		{name: "verify", args: "USER", group: "Security", minArgs: 1, maxArgs: 1, flags: verifyFlags, run: runVerify,
 			summary: "show the safety number shared with USER; --confirm marks them verified",
 			help: `Messages are sealed end to end for your contacts' devices. natter verify
@@ -276,10 +280,6 @@ used) before contacts seal messages for it: natter devices approve DEVICE
 device holding the identity is left, natter devices reset makes this
 device's new identity key the account's: contacts are warned, and those who
 verified you must verify again.`},
-		{name: "chat", args: "USER", group: "Presence and messages", minArgs: 1, maxArgs: 1, run: runChat,
-			summary: "chat with USER: each line of input is sent",
-			help: `Sends each line read from standard input to USER and prints the
-conversation as it comes. End of input (Ctrl-D) ends the chat.`},
 		{name: "history", args: "USER", group: "History", minArgs: 1, maxArgs: 1, flags: historyFlags, run: runHistory,
 			summary: "show your conversation with USER, as kept on this device",
 			help: `Prints the newest --limit messages of your conversation with USER, oldest
