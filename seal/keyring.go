@@ -55,15 +55,18 @@ type Keyring struct {
 	dev     *device
 	id      *Identity // nil unless this device holds the user's identity
 	prekeys map[uint32][]byte
-	nextPK  uint32
-	created time.Time
-	in      map[string]*inSession // by session ID (hex)
-	opened  map[natter.MessageID]openedKey
+	nextPK  uint32 // unused since prekey IDs are random; kept in the file format
+	// usedPrekeys are prekeys this process deleted (for Merge).
+	usedPrekeys map[uint32]bool
+	created     time.Time
+	in          map[string]*inSession // by session ID (hex)
+	opened      map[natter.MessageID]openedKey
 	// openedOrder is opened's IDs, oldest first (some may be forgotten).
 	openedOrder []natter.MessageID
 	pins        map[natter.UserID]*Pin
 	out         map[devRef]*outSession // never persisted: a restart starts new sessions
 	persist     func([]byte) error
+	changed     func() []byte // see SetChanged
 	dtlsPEM     string
 }
 
@@ -120,6 +123,7 @@ func (k *Keyring) init() {
 	if k.prekeys == nil {
 		k.prekeys = make(map[uint32][]byte)
 	}
+	k.usedPrekeys = make(map[uint32]bool)
 	if k.in == nil {
 		k.in = make(map[string]*inSession)
 	}
@@ -144,9 +148,27 @@ func (k *Keyring) SetPersist(f func([]byte) error) {
 	k.persist = f
 }
 
+// SetChanged sets the function that, before each save, returns the state
+// another process saved since this keyring last read or wrote it (nil if
+// none): it is merged first (see Merge), so that neither process loses what
+// the other made.
+func (k *Keyring) SetChanged(f func() []byte) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.changed = f
+}
+
 func (k *Keyring) save() error {
 	if k.persist == nil {
 		return nil
+	}
+	if k.changed != nil {
+		if state := k.changed(); state != nil {
+			if o, err := Load(state); err == nil && o.dev.user == k.dev.user && o.dev.id == k.dev.id &&
+				bytes.Equal(o.dev.signKey(), k.dev.signKey()) {
+				k.mergeLocked(o)
+			}
+		}
 	}
 	b, err := k.marshal()
 	if err != nil {
@@ -244,8 +266,9 @@ func (k *Keyring) NewPrekeys(n int) ([][]byte, error) {
 	defer k.mu.Unlock()
 	var blobs [][]byte
 	for range n {
-		id := k.nextPK
-		k.nextPK++
+		// Random IDs: two processes of one device (natter listen and a
+		// one-shot command) may each make prekeys; see Merge.
+		id := randomPrekeyID(k.prekeys)
 		priv, blob, err := k.dev.newPrekey(id)
 		if err != nil {
 			return nil, err
@@ -254,6 +277,65 @@ func (k *Keyring) NewPrekeys(n int) ([][]byte, error) {
 		blobs = append(blobs, blob)
 	}
 	return blobs, k.save()
+}
+
+func randomPrekeyID(taken map[uint32][]byte) uint32 {
+	for {
+		var b [4]byte
+		rand.Read(b[:])
+		id := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		if _, ok := taken[id]; id != 0 && !ok {
+			return id
+		}
+	}
+}
+
+// Merge takes into k what another process of the same device saved (state,
+// as Marshal gives it) since k was loaded: prekeys it made, sessions it
+// opened or moved further, content keys it kept, contacts it pinned. What
+// k itself used up (prekeys, message keys) stays used up. It is for two
+// processes sharing one keys file (the CLI merges before every save).
+func (k *Keyring) Merge(state []byte) error {
+	o, err := Load(state)
+	if err != nil {
+		return err
+	}
+	if o.dev.user != k.dev.user || o.dev.id != k.dev.id || !bytes.Equal(o.dev.signKey(), k.dev.signKey()) {
+		return errors.New("seal: merge: another device's keys")
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.mergeLocked(o)
+	return nil
+}
+
+func (k *Keyring) mergeLocked(o *Keyring) {
+	for id, priv := range o.prekeys {
+		if _, ok := k.prekeys[id]; !ok && !k.usedPrekeys[id] {
+			k.prekeys[id] = priv
+		}
+	}
+	for sid, s := range o.in {
+		if mine, ok := k.in[sid]; !ok || s.Chain.N > mine.Chain.N {
+			if !ok || mine.From == s.From && mine.FromDevice == s.FromDevice {
+				k.in[sid] = s
+			}
+		}
+	}
+	for id, ok := range o.opened {
+		if _, have := k.opened[id]; !have {
+			k.opened[id] = ok
+			k.openedOrder = append(k.openedOrder, id)
+		}
+	}
+	for u, p := range o.pins {
+		if _, ok := k.pins[u]; !ok {
+			k.pins[u] = p
+		}
+	}
+	if k.id == nil && o.id != nil {
+		k.id = o.id
+	}
 }
 
 // Prekeys returns how many one-time prekey private halves the device holds.

@@ -276,6 +276,7 @@ func (k *Keyring) openWrap(id natter.MessageID, e *envelope, to natter.UserID, w
 	if !known {
 		k.in[sid] = s
 		delete(k.prekeys, usedPrekey)
+		k.usedPrekeys[usedPrekey] = true
 		k.trimSessions(devRef{e.From, e.FromDevice})
 	}
 	if len(w.Seen) > 0 {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,7 +42,23 @@ func (h home) keyring(user natter.UserID, device natter.DeviceID) (*seal.Keyring
 	default:
 		return nil, fmt.Errorf("read keys: %w", err)
 	}
-	kr.SetPersist(func(b []byte) error { return h.writeFile(name, b) })
+	// natter listen and a one-shot command of the same home may both hold
+	// the keys: before each save, merge what the other saved since.
+	last := sha256.Sum256(b)
+	kr.SetChanged(func() []byte {
+		disk, err := os.ReadFile(h.path(name))
+		if err != nil || sha256.Sum256(disk) == last {
+			return nil
+		}
+		return disk
+	})
+	kr.SetPersist(func(b []byte) error {
+		if err := h.writeFile(name, b); err != nil {
+			return err
+		}
+		last = sha256.Sum256(b)
+		return nil
+	})
 	return kr, nil
 }
 
