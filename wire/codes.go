@@ -32,6 +32,8 @@ const (
 	CodeReplaced           Code = "replaced"      // the same device logged in on another connection
 	CodeShutdown           Code = "shutdown"      // the server is stopping; reconnect later
 	CodeLoggedOut          Code = "logged_out"
+	CodeQuota              Code = "quota"         // over the user's storage quota or the file size limit
+	CodeNoSuchChunk        Code = "no_such_chunk" // a chunk the user did not upload or may not fetch, or one gone after its retention
 )
 
 // Err is an Error payload as a Go error, so that client code can match codes

@@ -37,6 +37,9 @@ const (
 	TPublishKeys    Type = 0x14
 	TFetchKeys      Type = 0x15
 	TChangePassword Type = 0x16
+	TPutChunk       Type = 0x17
+	THaveChunks     Type = 0x18
+	TGetChunk       Type = 0x19
 	TWelcome        Type = 0x80
 	TAuthed         Type = 0x81
 	TOK             Type = 0x82
@@ -56,6 +59,8 @@ const (
 	TSignalIn       Type = 0x90
 	TKeys           Type = 0x91
 	TKeysChanged    Type = 0x92
+	TChunks         Type = 0x93
+	TChunk          Type = 0x94
 )
 
 var typeNames = map[Type]string{
@@ -69,6 +74,7 @@ var typeNames = map[Type]string{
 	TIceServers: "ice_servers", TSignal: "signal", TCopy: "copy", TPathReport: "path_report", TIceConfig: "ice_config", TSignalIn: "signal_in",
 	TPublishKeys: "publish_keys", TFetchKeys: "fetch_keys", TChangePassword: "change_password",
 	TKeys: "keys", TKeysChanged: "keys_changed",
+	TPutChunk: "put_chunk", THaveChunks: "have_chunks", TGetChunk: "get_chunk", TChunks: "chunks", TChunk: "chunk",
 }
 
 // String returns the type's name, or its number if unknown.

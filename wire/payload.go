@@ -133,6 +133,10 @@ type Send struct {
 	ID   natter.MessageID `json:"id"`
 	To   natter.UserID    `json:"to"`
 	Body []byte           `json:"body"`
+	// Chunks are the hashes of the file chunks the message carries (see
+	// PutChunk): each must have been uploaded by the sender; the
+	// recipient's devices may then fetch them.
+	Chunks []string `json:"chunks,omitempty"`
 }
 
 // SendAck says the message is durable on the server ("sent"). Online says

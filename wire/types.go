@@ -49,6 +49,16 @@ func newPayload(t Type) any {
 		return new(ChangePassword)
 	case TKeys:
 		return new(Keys)
+	case TPutChunk:
+		return new(PutChunk)
+	case THaveChunks:
+		return new(HaveChunks)
+	case TGetChunk:
+		return new(GetChunk)
+	case TChunks:
+		return new(Chunks)
+	case TChunk:
+		return new(Chunk)
 	case TKeysChanged:
 		return new(KeysChanged)
 	case TIceConfig:
@@ -139,6 +149,16 @@ func TypeOf(v any) (Type, bool) {
 		return TChangePassword, true
 	case Keys, *Keys:
 		return TKeys, true
+	case PutChunk, *PutChunk:
+		return TPutChunk, true
+	case HaveChunks, *HaveChunks:
+		return THaveChunks, true
+	case GetChunk, *GetChunk:
+		return TGetChunk, true
+	case Chunks, *Chunks:
+		return TChunks, true
+	case Chunk, *Chunk:
+		return TChunk, true
 	case KeysChanged, *KeysChanged:
 		return TKeysChanged, true
 	case IceConfig, *IceConfig:

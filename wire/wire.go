@@ -48,7 +48,8 @@
 //	3  the end-to-end key directory (PublishKeys, FetchKeys, Keys,
 //	   KeysChanged) and ChangePassword; message bodies are sealed
 //	   envelopes (docs/security.md), so a version 2 client could not read
-//	   what a version 3 client sends.
+//	   what a version 3 client sends; file chunks (PutChunk, HaveChunks,
+//	   GetChunk, Send.Chunks).
 package wire
 
 // Version is the protocol version spoken by this package.
