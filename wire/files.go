@@ -52,3 +52,7 @@ type Chunk struct {
 	Hash string `json:"hash"`
 	Data []byte `json:"data"`
 }
+
+// MaxHashes bounds the hashes in one HaveChunks and the chunks one message
+// carries (Send.Chunks): 8192 chunks of ChunkSize are a 2 GiB file.
+const MaxHashes = 8192

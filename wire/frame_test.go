@@ -42,7 +42,7 @@ var payloads = []any{
 	&wire.ListContacts{Ref: 6},
 	&wire.SetPresence{Ref: 7, Status: natter.StatusBusy, Text: "in a meeting ☕"},
 	&wire.SetReach{Ref: 8, Candidates: cands},
-	&wire.Send{Ref: 9, ID: msg.ID, To: "bob", Body: []byte{0, 1, 2, 0xfe, 0xff}},
+	&wire.Send{Ref: 9, ID: msg.ID, To: "bob", Body: []byte{0, 1, 2, 0xfe, 0xff}, Chunks: []string{chunkHash}},
 	&wire.Receipt{Ref: 10, Peer: "bob", Upto: 41, State: natter.ReceiptRead},
 	&wire.Ack{Upto: 1 << 40},
 	&wire.Sync{Ref: 11, After: 17},
@@ -85,7 +85,15 @@ var payloads = []any{
 		{Device: "phone", Bundle: []byte{7}},
 	}},
 	&wire.KeysChanged{User: "bob", Device: "phone", PrekeysLow: true},
+	&wire.PutChunk{Ref: 20, Hash: chunkHash, Data: []byte("sealed \x00\xff chunk")},
+	&wire.HaveChunks{Ref: 21, Hashes: []string{chunkHash, strings.Repeat("0", 64)}},
+	&wire.Chunks{Ref: 21, Have: []string{chunkHash}},
+	&wire.GetChunk{Ref: 22, Hash: chunkHash},
+	&wire.Chunk{Ref: 22, Hash: chunkHash, Data: []byte("sealed \x00\xff chunk")},
 }
+
+// chunkHash is a chunk hash as the protocol spells them: lowercase hex SHA-256.
+const chunkHash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 func typeOf(t *testing.T, v any) wire.Type {
 	t.Helper()
@@ -369,9 +377,9 @@ func TestDecodeErrors(t *testing.T) {
 		want    error
 	}{
 		{"TypeZero", 0x00, `{}`, wire.ErrUnknownType},
-		{"TypeAfterClientTypes", 0x17, `{}`, wire.ErrUnknownType},
+		{"TypeAfterClientTypes", 0x1A, `{}`, wire.ErrUnknownType},
 		{"LastClientType", 0x7f, `{}`, wire.ErrUnknownType},
-		{"TypeAfterServerTypes", 0x93, `{}`, wire.ErrUnknownType},
+		{"TypeAfterServerTypes", 0x95, `{}`, wire.ErrUnknownType},
 		{"TypeFF", 0xff, ``, wire.ErrUnknownType},
 		{"Truncated", wire.THello, `{"v":1`, wire.ErrBadPayload},
 		{"NotJSON", wire.TSend, `hello`, wire.ErrBadPayload},
@@ -473,11 +481,43 @@ func TestTypeNames(t *testing.T) {
 		wire.TSendAck: true, wire.TPresence: true, wire.TContactUpdate: true, wire.TMsg: true, wire.TRcpt: true,
 		wire.TInbox: true, wire.TReach: true, wire.TMessages: true, wire.TPong: true, wire.TBye: true,
 		wire.TIceConfig: true, wire.TSignalIn: true, wire.TKeys: true, wire.TKeysChanged: true,
+		wire.TChunks: true, wire.TChunk: true,
 	}
 	for _, v := range payloads {
 		if typ := typeOf(t, v); fromServer[typ] != (typ >= 0x80) {
 			t.Errorf("%s is 0x%02x, on the wrong side of 0x80", typ, byte(typ))
 		}
+	}
+}
+
+// TestLargestFramesFit: the largest chunk frames (PutChunk, Chunk: a
+// MaxChunk of data, base64 in JSON) fit in DefaultMaxFrame, as do a Send
+// with the largest body and a HaveChunks with MaxHashes hashes. A server
+// with the default --max-frame can thus always carry a chunk.
+func TestLargestFramesFit(t *testing.T) {
+	data := bytes.Repeat([]byte{0xff}, wire.MaxChunk)
+	hashes := make([]string, wire.MaxHashes)
+	for i := range hashes {
+		hashes[i] = chunkHash
+	}
+	tests := []struct {
+		name string
+		v    any
+	}{
+		{"PutChunk", &wire.PutChunk{Ref: 1<<64 - 1, Hash: chunkHash, Data: data}},
+		{"Chunk", &wire.Chunk{Ref: 1<<64 - 1, Hash: chunkHash, Data: data}},
+		{"HaveChunks", &wire.HaveChunks{Ref: 1<<64 - 1, Hashes: hashes}},
+		{"Chunks", &wire.Chunks{Ref: 1<<64 - 1, Have: hashes}},
+		{"Send", &wire.Send{Ref: 1<<64 - 1, ID: natter.MessageID(strings.Repeat("a", 64)), To: natter.UserID(strings.Repeat("b", 32)), Body: make([]byte, wire.MaxBody)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if n := len(encode(t, tt.v)) - 4; n > wire.DefaultMaxFrame {
+				t.Fatalf("%d bytes, over DefaultMaxFrame (%d)", n, wire.DefaultMaxFrame)
+			} else {
+				t.Logf("%d bytes (%.0f%% of DefaultMaxFrame)", n, 100*float64(n)/wire.DefaultMaxFrame)
+			}
+		})
 	}
 }
 
