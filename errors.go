@@ -25,6 +25,13 @@ var (
 	// ErrLimit means a request would take a stored quantity over its cap
 	// (such as MaxPrekeys); nothing was stored.
 	ErrLimit = errors.New("over the limit")
+	// ErrQuota means an upload would take the user's stored chunks over
+	// their quota, or a message's chunks add up to more than the largest
+	// file allowed; nothing was stored.
+	ErrQuota = errors.New("over the storage quota")
+	// ErrNoSuchChunk means a file chunk the user did not upload (or may
+	// not fetch), or one forgotten after its retention.
+	ErrNoSuchChunk = errors.New("no such chunk")
 	// ErrStoreUnavailable means the store cannot take writes now (disk full,
 	// read-only file system, database down). Nothing was acknowledged.
 	ErrStoreUnavailable = errors.New("store unavailable")

@@ -72,6 +72,13 @@ type Store interface {
 	// sender's other devices). It is idempotent on (m.From, m.ID): a second
 	// append with the same pair stores nothing and returns the first copy with
 	// Duplicate set.
+	//
+	// m.Chunks, if any, are recorded with the message in the same write:
+	// both users may then fetch them (MayFetchChunk) and they are kept
+	// (ExpireChunks) for as long as the message is recent. Each must be
+	// a chunk m.From uploaded (AddChunk) and that is still kept, else
+	// ErrNoSuchChunk and nothing is stored. Inbox and Conversation do not
+	// return Chunks (the message's sealed body names them).
 	AppendMessage(ctx context.Context, m Message) (Appended, error)
 	// AppendReceipt stores r durably and appends it to the inbox of r.To
 	// (the message's sender) and of r.From (for the reader's other devices),
@@ -133,6 +140,37 @@ type Store interface {
 	// the claim. ErrNoSuchUser if user has not signed up.
 	UserKeys(ctx context.Context, user UserID, claim []DeviceID) (KeySet, error)
 
+	// AddChunk records that user uploaded the file chunk hash (a
+	// lowercase hex SHA-256; the caller has checked the data against it) of
+	// size bytes, at time at. Recording the same chunk for the same user
+	// again stores nothing new (added is false) but counts as a use for
+	// retention. A user's usage is the sum of the sizes of the distinct
+	// chunks they uploaded that are still kept; a new chunk that would take
+	// it over quota (bytes; negative means no quota) is refused with
+	// ErrQuota and nothing is stored. ErrNoSuchUser if user has not signed
+	// up. The store keeps only the record: the chunk's bytes are the
+	// caller's (internal/blobs).
+	AddChunk(ctx context.Context, user UserID, hash string, size, quota int64, at time.Time) (added bool, err error)
+	// ChunkTotal returns the sum of the sizes of hashes (a hash listed
+	// twice counts twice: it is a file's size), each of which user must
+	// have uploaded and that is still kept, else ErrNoSuchChunk.
+	ChunkTotal(ctx context.Context, user UserID, hashes []string) (int64, error)
+	// UserHasChunks returns those of hashes (each once, in the order
+	// given) that user uploaded or may fetch (MayFetchChunk), among the
+	// chunks still kept.
+	UserHasChunks(ctx context.Context, user UserID, hashes []string) ([]string, error)
+	// MayFetchChunk reports whether user may fetch the chunk hash: user
+	// uploaded it, or a message to or from user carries it (Message.Chunks),
+	// and it is still kept.
+	MayFetchChunk(ctx context.Context, user UserID, hash string) (bool, error)
+	// ExpireChunks forgets every chunk whose last use (its newest upload
+	// by anyone, or its newest message reference, whichever is later) is
+	// before olderThan: its upload records (which no longer count against
+	// quotas) and its message references go with it. It returns the
+	// forgotten hashes, which nobody may fetch any more, so that the
+	// caller deletes their bytes. Messages themselves are kept.
+	ExpireChunks(ctx context.Context, olderThan time.Time) ([]string, error)
+
 	// Close releases the store. Writes in flight finish first.
 	Close() error
 }
@@ -177,6 +215,9 @@ type Message struct {
 	Body       []byte
 	ConvSeq    uint64    // position in the conversation, assigned by the store
 	SentAt     time.Time // when the server first accepted it
+	// Chunks are the hashes of the file chunks the message carries; see
+	// Store.AppendMessage. Stored, but not read back with the message.
+	Chunks []string
 }
 
 // Appended is the result of Store.AppendMessage.

@@ -25,6 +25,7 @@ func pair(x, y natter.UserID) (a, b natter.UserID) {
 //
 // Both users must exist (natter.ErrNoSuchUser), and From must differ from To
 // (natter.ErrSelf): a message to oneself would land twice in one inbox.
+// m.Chunks are recorded in the same transaction (see recordMessageChunks).
 func (db *DB) AppendMessage(ctx context.Context, m natter.Message) (natter.Appended, error) {
 	op := fmt.Sprintf("append message %s→%s %s", m.From, m.To, m.ID)
 	if m.From == m.To {
@@ -65,6 +66,9 @@ func (db *DB) AppendMessage(ctx context.Context, m natter.Message) (natter.Appen
 			conv, convSeq, dbTime(m.SentAt), toSeq, fromSeq).Scan(&pk)
 		if err != nil {
 			return fmt.Errorf("insert message: %w", err)
+		}
+		if err := recordMessageChunks(ctx, w, pk, m); err != nil {
+			return err
 		}
 		err = w.exec1(ctx,
 			`INSERT INTO inbox (user, seq, message) VALUES (?, ?, ?), (?, ?, ?)`,

@@ -26,6 +26,10 @@
 //     bytes.Equal, so an empty body may come back nil. So may key material:
 //     a missing identity, cert or prekey is nil or empty.
 //   - Key material comes back byte for byte as stored, zero bytes included.
+//   - A message refused for its chunks (ErrNoSuchChunk) uses up no
+//     conversation or inbox sequence number.
+//   - Chunk times (uploads, message SentAt) are compared with ExpireChunks'
+//     cutoff at least to the millisecond.
 package storetest
 
 import (
@@ -77,6 +81,11 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"Prekeys", testPrekeys},
 		{"UserKeysUnknownUser", testUserKeysUnknownUser},
 		{"ConcurrentClaims", testConcurrentClaims},
+		{"ChunkUploads", testChunkUploads},
+		{"ChunkQuota", testChunkQuota},
+		{"MessageChunks", testMessageChunks},
+		{"ExpireChunks", testExpireChunks},
+		{"ExpireManyChunks", testExpireManyChunks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
