@@ -289,6 +289,12 @@ func (c *client) handle(f wire.Frame) string {
 		c.fetchKeys(ctx, m)
 	case *wire.ChangePassword:
 		c.changePassword(ctx, m)
+	case *wire.PutChunk:
+		c.putChunk(ctx, m)
+	case *wire.HaveChunks:
+		c.haveChunks(ctx, m)
+	case *wire.GetChunk:
+		c.getChunk(ctx, m)
 	case *wire.Logout:
 		return c.logout(ctx, m)
 	case *wire.Signup, *wire.Login, *wire.Resume:
@@ -398,6 +404,12 @@ func refOf(v any) uint64 {
 	case *wire.FetchKeys:
 		return m.Ref
 	case *wire.ChangePassword:
+		return m.Ref
+	case *wire.PutChunk:
+		return m.Ref
+	case *wire.HaveChunks:
+		return m.Ref
+	case *wire.GetChunk:
 		return m.Ref
 	}
 	return 0

@@ -7,6 +7,7 @@ import (
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/internal/auth"
+	"github.com/natterim/natter/internal/blobs"
 	"github.com/natterim/natter/wire"
 )
 
@@ -41,6 +42,14 @@ func errorFrame(ref uint64, err error) wire.Error {
 		e.Code, e.Message = wire.CodeBadRequest, err.Error()
 	case errors.Is(err, natter.ErrLimit):
 		e.Code, e.Message = wire.CodeTooLarge, err.Error()
+	case errors.Is(err, natter.ErrQuota):
+		e.Code, e.Message = wire.CodeQuota, err.Error()
+	case errors.Is(err, natter.ErrNoSuchChunk), errors.Is(err, blobs.ErrNotFound):
+		// One answer for a chunk that does not exist, one the user may not
+		// fetch and one forgotten: the server does not tell them apart.
+		e.Code, e.Message = wire.CodeNoSuchChunk, "no such chunk: not uploaded by you, not in a message to or from you, or gone after the file retention"
+	case errors.Is(err, blobs.ErrInvalidHash), errors.Is(err, blobs.ErrHashMismatch):
+		e.Code, e.Message = wire.CodeBadRequest, err.Error()
 	case errors.Is(err, natter.ErrBadRequest):
 		e.Code, e.Message = wire.CodeBadRequest, err.Error()
 	case errors.Is(err, auth.ErrBusy), errors.Is(err, natter.ErrRateLimited):

@@ -20,6 +20,7 @@ import (
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/internal/auth"
+	"github.com/natterim/natter/internal/blobs"
 	"github.com/natterim/natter/internal/session"
 	"github.com/natterim/natter/wire"
 )
@@ -52,6 +53,14 @@ type Config struct {
 	MaxQueueBytes    int           // outbound queue bound per connection; default 4 MiB
 	SessionTTL       time.Duration // login token lifetime; default 30 days
 
+	// Blobs holds file chunks' bytes; nil means the server takes no files
+	// (PutChunk, GetChunk and a Send with chunks are answered unavailable).
+	Blobs *blobs.Store
+	// File limits. Zero means the default; a negative quota, none.
+	MaxFileSize   int64         // bytes of chunks one message may carry; default 2 GiB
+	UserQuota     int64         // bytes of distinct chunks a user may keep uploaded; default 5 GiB
+	FileRetention time.Duration // chunks are forgotten this long after their last use; default 30 days
+
 	// Per-user limits (per node). Zero means the default; negative, none.
 	MsgsPerSecond      float64 // messages (and copies) a user may send per second; default 50, bursts of 200
 	ContactReqsPerHour float64 // contact requests (add) a user may make per hour; default 100, bursts of 20
@@ -78,6 +87,11 @@ type Hub struct {
 
 	msgLimit     *userLimits
 	contactLimit *userLimits
+
+	// chunkMu orders uploads (shared) against the file sweeper
+	// (exclusive): without it a sweep could delete a blob between an
+	// upload's record and its check that the blob is present.
+	chunkMu sync.RWMutex
 }
 
 // New returns a Hub.
@@ -123,6 +137,15 @@ func New(cfg Config) *Hub {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxFileSize <= 0 {
+		cfg.MaxFileSize = DefaultMaxFileSize
+	}
+	if cfg.UserQuota == 0 {
+		cfg.UserQuota = DefaultUserQuota
+	}
+	if cfg.FileRetention <= 0 {
+		cfg.FileRetention = DefaultFileRetention
 	}
 	if cfg.MsgsPerSecond == 0 {
 		cfg.MsgsPerSecond = 50

@@ -23,11 +23,20 @@ func (c *client) send(ctx context.Context, m *wire.Send) {
 		c.push(wire.Error{Ref: m.Ref, Code: wire.CodeTooLarge, Message: fmt.Sprintf("message body over %d bytes", wire.MaxBody)})
 		return
 	}
+	if len(m.Chunks) > 0 && !c.checkChunkList(m.Ref, m.Chunks) {
+		return
+	}
 	if !c.requireContact(ctx, m.Ref, m.To) {
 		return
 	}
+	if len(m.Chunks) > 0 {
+		if err := c.checkFile(ctx, m.Chunks); err != nil {
+			c.fail(m.Ref, err)
+			return
+		}
+	}
 	app, err := h.cfg.Store.AppendMessage(ctx, natter.Message{
-		ID: m.ID, From: c.user, FromDevice: c.device, To: m.To, Body: m.Body, SentAt: h.now(),
+		ID: m.ID, From: c.user, FromDevice: c.device, To: m.To, Body: m.Body, SentAt: h.now(), Chunks: m.Chunks,
 	})
 	if err != nil {
 		h.met.storeErrors.Inc()

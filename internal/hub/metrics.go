@@ -25,6 +25,11 @@ type Metrics struct {
 	rateLimited    *prometheus.CounterVec
 	keyChanges     prometheus.Counter
 	prekeyClaims   *prometheus.CounterVec
+	chunksStored   prometheus.Counter
+	chunkBytes     prometheus.Counter
+	chunkDedup     prometheus.Counter
+	chunksServed   prometheus.Counter
+	chunksExpired  prometheus.Counter
 	reg            prometheus.Registerer
 }
 
@@ -83,6 +88,16 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Requests refused by a per-user limit, by what was limited."}, []string{"what"}),
 		copies: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_direct_copies_total",
 			Help: "Copies of peer-to-peer messages stored for the user's own other devices (not relayed to anyone else)."}),
+		chunksStored: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_chunks_stored_total",
+			Help: "File chunks written to the blob store (uploads of a chunk it did not hold)."}),
+		chunkBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_chunk_bytes_stored_total",
+			Help: "Bytes of file chunks written to the blob store."}),
+		chunkDedup: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_chunk_dedup_total",
+			Help: "Chunk uploads the blob store already held (nothing written)."}),
+		chunksServed: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_chunks_served_total",
+			Help: "File chunks sent to clients (GetChunk)."}),
+		chunksExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_chunks_expired_total",
+			Help: "File chunks forgotten and deleted after the file retention."}),
 		keyChanges: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_key_changes_total",
 			Help: "End-to-end key changes announced (KeysChanged): an identity, a device bundle or a device certificate."}),
 		prekeyClaims: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_prekey_claims_total",
@@ -92,7 +107,7 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.framesIn, m.messages, m.duplicates, m.logins,
 			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds, m.signals, m.copies, m.rateLimited,
-			m.keyChanges, m.prekeyClaims)
+			m.keyChanges, m.prekeyClaims, m.chunksStored, m.chunkBytes, m.chunkDedup, m.chunksServed, m.chunksExpired)
 	}
 	return m
 }

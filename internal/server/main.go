@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/natterim/natter/internal/hub"
 )
 
 // Main is natterd's main: it parses os.Args, runs the server until SIGTERM
@@ -69,6 +71,10 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", 4096, "open connections allowed from one address (-1: no limit)")
 	fs.Float64Var(&cfg.MsgsPerSecond, "max-msgs-per-sec", 50, "messages a user may send per second, in bursts of 4 seconds' worth (-1: no limit)")
 	fs.Float64Var(&cfg.ContactReqsPerHour, "max-contact-reqs-per-hour", 100, "contact requests a user may make per hour, in bursts of a fifth of that (-1: no limit)")
+	fs.Int64Var(&cfg.MaxFileSize, "max-file-size", hub.DefaultMaxFileSize, "largest file a message may carry, in bytes (the sum of its chunks)")
+	fs.Int64Var(&cfg.UserQuota, "user-quota", hub.DefaultUserQuota, "bytes of file chunks a user may keep stored (-1: no quota)")
+	fs.DurationVar(&cfg.FileRetention, "file-retention", hub.DefaultFileRetention, "file chunks are deleted this long after they were last uploaded or sent")
+	fs.DurationVar(&cfg.FileSweepEvery, "file-sweep-interval", time.Hour, "how often expired file chunks are deleted (also once at start); for tests")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: natterd [flags]\n\nnatterd is natter's server. With no flags it keeps its data in ./natter-data.\n\n")

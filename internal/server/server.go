@@ -26,6 +26,7 @@ import (
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/internal/auth"
+	"github.com/natterim/natter/internal/blobs"
 	"github.com/natterim/natter/internal/hub"
 	"github.com/natterim/natter/internal/membus"
 	"github.com/natterim/natter/internal/session"
@@ -62,6 +63,12 @@ type Config struct {
 	MsgsPerSecond      float64 // per user; default 50 (bursts of 200)
 	ContactReqsPerHour float64 // per user; default 100 (bursts of 20)
 
+	// Files (docs/files.md). Zero means the default; a negative quota, none.
+	MaxFileSize    int64         // bytes of chunks one message may carry; default 2 GiB
+	UserQuota      int64         // bytes of distinct chunks a user may keep uploaded; default 5 GiB
+	FileRetention  time.Duration // chunks are forgotten this long after their last use; default 30 days
+	FileSweepEvery time.Duration // how often expired chunks are deleted (and once at start); default 1h
+
 	Logger *slog.Logger
 }
 
@@ -70,6 +77,7 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	store *sqlite.DB
+	blobs *blobs.Store
 	bus   *membus.Bus
 	hash  *auth.Hasher
 	hub   *hub.Hub
@@ -109,6 +117,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if cfg.FileSweepEvery <= 0 {
+		cfg.FileSweepEvery = time.Hour
+	}
 	if cfg.MaxConnsPerIP == 0 {
 		cfg.MaxConnsPerIP = 4096
 	}
@@ -142,6 +153,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.blobs, err = blobs.Open(filepath.Join(cfg.DataDir, "blobs")); err != nil {
+		return nil, err
+	}
 	s.bus = membus.New()
 	s.hash = auth.NewHasher(cfg.HashWorkers, 4*cfg.HashWorkers+64, auth.DefaultParams)
 	s.reg = prometheus.NewRegistry()
@@ -155,6 +169,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Keepalive: cfg.Keepalive, HandshakeTimeout: cfg.HandshakeTimeout, MaxFrame: cfg.MaxFrame,
 		MaxQueueBytes: cfg.MaxQueueBytes,
 		MsgsPerSecond: cfg.MsgsPerSecond, ContactReqsPerHour: cfg.ContactReqsPerHour,
+		Blobs: s.blobs, MaxFileSize: cfg.MaxFileSize, UserQuota: cfg.UserQuota, FileRetention: cfg.FileRetention,
 	}
 	if cfg.UDP != "" {
 		if s.turn, err = s.startTURN(registry); err != nil {
@@ -258,6 +273,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 		})
 	}
+	s.wg.Go(func() { s.sweepFiles(ctx) })
 	<-ctx.Done()
 	s.log.Info("shutting down", "connections", s.hub.Connections())
 	s.ln.Close()
@@ -274,6 +290,26 @@ func (s *Server) Serve(ctx context.Context) error {
 	err := s.closeAll()
 	s.log.Info("stopped")
 	return err
+}
+
+// sweepFiles deletes the file chunks past their retention, at once and
+// then every FileSweepEvery, until ctx ends.
+func (s *Server) sweepFiles(ctx context.Context) {
+	t := time.NewTicker(s.cfg.FileSweepEvery)
+	defer t.Stop()
+	for {
+		n, err := s.hub.SweepFiles(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("file sweep", "err", err, "deleted", n)
+		} else if n > 0 {
+			s.log.Info("file sweep", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Server) closeAll() error {
