@@ -440,6 +440,12 @@ func (c *Client) Send(ctx context.Context, to natter.UserID, body []byte) (SendR
 // means the message is stored exactly once. On error the result's ID is set:
 // send again with SendID and that ID to keep exactly-once.
 func (c *Client) SendID(ctx context.Context, id natter.MessageID, to natter.UserID, body []byte) (SendResult, error) {
+	return c.sendID(ctx, id, to, body, nil)
+}
+
+// sendID sends a message; chunks are the file chunks it carries (which
+// keeps it on the server path, where the chunks are).
+func (c *Client) sendID(ctx context.Context, id natter.MessageID, to natter.UserID, body []byte, chunks []string) (SendResult, error) {
 	res := SendResult{ID: id, Path: PathServer}
 	if err := natter.ValidateMessageID(string(id)); err != nil {
 		return res, fmt.Errorf("send: %w", err)
@@ -457,7 +463,7 @@ func (c *Client) SendID(ctx context.Context, id natter.MessageID, to natter.User
 	if err != nil {
 		return res, fmt.Errorf("send %s to %s: %w", id, to, err)
 	}
-	if d := c.dr.Load(); d != nil {
+	if d := c.dr.Load(); d != nil && chunks == nil {
 		if r, ok := d.send(ctx, id, to, body); ok {
 			return r, nil
 		}
@@ -465,7 +471,7 @@ func (c *Client) SendID(ctx context.Context, id natter.MessageID, to natter.User
 		// same ID (the peer drops it if it did arrive directly).
 	}
 	ref := c.lastRef.Add(1)
-	frame, err := wire.Encode(&wire.Send{Ref: ref, ID: id, To: to, Body: body})
+	frame, err := wire.Encode(&wire.Send{Ref: ref, ID: id, To: to, Body: body, Chunks: chunks})
 	if err != nil {
 		return res, fmt.Errorf("send %s: %w", id, err)
 	}
@@ -547,6 +553,7 @@ func (c *Client) History(ctx context.Context, peer natter.UserID, after uint64, 
 	for i, m := range v.Messages {
 		out[i] = MessageEvent{Message: m, Offline: true, Path: PathServer}
 		out[i].OpenErr = c.open(ctx, &out[i].Message)
+		out[i].File, _ = parseFile(out[i].Message.Body)
 	}
 	return out, nil
 }
@@ -734,7 +741,7 @@ func (c *Client) handleFrame(cn *conn, v any) error {
 		if f.Ref != 0 && f.Done {
 			c.answer(f.Ref, f, nil)
 		}
-	case *wire.IceConfig, *wire.Keys:
+	case *wire.IceConfig, *wire.Keys, *wire.Chunks, *wire.Chunk:
 		c.answer(refOf(f), f, nil)
 	case *wire.KeysChanged:
 		c.keysChanged(f)
@@ -1056,6 +1063,10 @@ func refOf(v any) uint64 {
 	case *wire.IceConfig:
 		return v.Ref
 	case *wire.Keys:
+		return v.Ref
+	case *wire.Chunks:
+		return v.Ref
+	case *wire.Chunk:
 		return v.Ref
 	}
 	return 0

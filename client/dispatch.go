@@ -581,6 +581,7 @@ func (d *dispatcher) entry(e any, offline bool) bool {
 		}
 		ev := MessageEvent{Message: e.Message, Seq: e.Seq, Offline: offline, Path: path}
 		ev.OpenErr = d.open(&ev.Message)
+		ev.File, _ = parseFile(ev.Message.Body)
 		if errors.Is(ev.OpenErr, seal.ErrReplay) {
 			// This device opened it before (say, peer to peer, and now the
 			// copy comes back), or it is replayed: nothing new for the app.
@@ -809,6 +810,7 @@ func (d *dispatcher) direct(v directMsg) bool {
 	}
 	ev := MessageEvent{Message: v.m, Path: v.path}
 	ev.OpenErr = d.open(&ev.Message)
+	ev.File, _ = parseFile(ev.Message.Body)
 	if errors.Is(ev.OpenErr, seal.ErrReplay) {
 		return true // opened before
 	}

@@ -28,6 +28,9 @@ type MessageEvent struct {
 	// nil): not sealed for this device, tampered with, or its keys are
 	// gone. See docs/security.md.
 	OpenErr error
+	// File is set when the message carries a file (Body is then its
+	// manifest): fetch it with Client.FetchFile.
+	File *FileInfo
 }
 
 // The paths a message or conversation takes.

@@ -25,6 +25,10 @@ type mitm struct {
 	ln      net.Listener
 	Addr    string
 	rewrite func(f *wire.Frame) // frames from natterd to a client; nil: unchanged
+	// cutUp and cutDown, if set, see every frame to natterd and from it
+	// (after rewrite); returning true drops that connection right after
+	// passing the frame on, as a network failure would.
+	cutUp, cutDown func(f *wire.Frame) bool
 
 	mu   sync.Mutex
 	seen bytes.Buffer // both directions, decrypted
@@ -63,7 +67,7 @@ func (m *mitm) serve(c net.Conn) {
 	}
 	defer up.Close()
 	done := make(chan struct{}, 2)
-	pump := func(dst, src net.Conn, rw func(*wire.Frame)) {
+	pump := func(dst, src net.Conn, rw func(*wire.Frame), cut func(*wire.Frame) bool) {
 		defer func() { done <- struct{}{} }()
 		r := wire.NewReader(src, 64<<20)
 		for {
@@ -82,10 +86,13 @@ func (m *mitm) serve(c net.Conn) {
 			if _, err := dst.Write(b); err != nil {
 				return
 			}
+			if cut != nil && cut(&f) {
+				return
+			}
 		}
 	}
-	go pump(up, c, nil)
-	go pump(c, up, m.rewrite)
+	go pump(up, c, nil, m.cutUp)
+	go pump(c, up, m.rewrite, m.cutDown)
 	<-done
 	c.Close()
 	up.Close()

@@ -297,3 +297,38 @@ func TestLastResortKey(t *testing.T) {
 		t.Fatalf("Open = %q, %v", got, err)
 	}
 }
+
+func TestFileChunks(t *testing.T) {
+	a, _ := New("alice", "phone")
+	b, _ := New("alice", "laptop")
+	h := []byte("content hash of some file.......")
+	k1, _ := a.FileKey(h)
+	k2, _ := a.FileKey(h)
+	k3, _ := b.FileKey(h)
+	if !bytes.Equal(k1, k2) || bytes.Equal(k1, k3) {
+		t.Fatal("file keys: want the same on one device, different across devices")
+	}
+	c0, _ := SealChunk(k1, 0, 2, []byte("first"))
+	c1, _ := SealChunk(k1, 1, 2, []byte("first"))
+	if bytes.Equal(c0, c1) || bytes.Contains(c0, []byte("first")) {
+		t.Fatal("chunks with the same text at two places seal alike, or in the clear")
+	}
+	if p, err := OpenChunk(k1, 0, 2, c0); err != nil || string(p) != "first" {
+		t.Fatalf("open: %q, %v", p, err)
+	}
+	for _, tc := range []struct {
+		name         string
+		key          []byte
+		index, total int
+		data         []byte
+	}{
+		{"wrong key", k3, 0, 2, c0},
+		{"moved", k1, 1, 2, c0},
+		{"other length", k1, 0, 3, c0},
+		{"tampered", k1, 0, 2, append(bytes.Clone(c0[:len(c0)-1]), c0[len(c0)-1]^1)},
+	} {
+		if _, err := OpenChunk(tc.key, tc.index, tc.total, tc.data); !errors.Is(err, ErrBadChunk) {
+			t.Errorf("%s: err = %v, want ErrBadChunk", tc.name, err)
+		}
+	}
+}

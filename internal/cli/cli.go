@@ -248,6 +248,17 @@ folder and applied whenever natter listen or natter chat goes online.`},
 the server's acknowledgement. If USER is online natter waits briefly (--wait)
 for their device to confirm and says "delivered", else "sent"; if USER is
 offline the message is "stored for offline delivery".`},
+		{name: "sendfile", args: "USER PATH", group: "Presence and messages", minArgs: 2, maxArgs: 2, run: runSendFile,
+			summary: "send a file of any kind and size, sealed end to end",
+			help: `Seals the file in chunks, uploads them to the server (showing bytes, rate and
+time left) and sends USER a message that carries it. An interrupted
+natter sendfile, run again, goes on where it stopped: chunks the server
+already holds are not sent again.`},
+		{name: "files", group: "Presence and messages", run: runFiles,
+			summary: "fetch the files that arrived and list them",
+			help: `Fetches every file that arrived and is not fetched yet into the files folder
+of the home (names made safe), resuming interrupted downloads, and lists
+them all with where they were saved.`},
 		{name: "inbox", group: "Presence and messages", run: runInbox,
 			summary: "show what arrived while you were offline, by sender",
 			help: `Prints the messages (and read receipts) that arrived while you were offline,

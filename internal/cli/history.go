@@ -77,6 +77,9 @@ func (r *runner) record(ctx context.Context, user natter.UserID, entries ...hist
 // recordEvent logs the messages ev carries.
 func (r *runner) recordEvent(ctx context.Context, user natter.UserID, ev client.Event) {
 	r.record(ctx, user, historyOf(ev, user)...)
+	if err := r.noteFiles(user, ev); err != nil {
+		fmt.Fprintf(r.stdio.Err, "natter: warning: could not note an arrived file: %v\n", err)
+	}
 }
 
 // recordSent logs a message this device sent.
@@ -128,8 +131,12 @@ func historyEntry(m wire.Message, path string, openErr error, me natter.UserID) 
 	if path == "" {
 		path = client.PathServer
 	}
+	body := string(withOpenErr(m, openErr).Body)
+	if f, ok := client.FileOf(m.Body); ok {
+		body = fileText(f) // the history keeps the file's name, not its key
+	}
 	e := history.Entry{
-		ID: m.ID, From: m.From, To: m.To, FromDevice: m.FromDevice, Body: string(withOpenErr(m, openErr).Body),
+		ID: m.ID, From: m.From, To: m.To, FromDevice: m.FromDevice, Body: body,
 		Unopened: openErr != nil, SentAt: m.SentAt, ConvSeq: m.ConvSeq, Path: path, Direction: history.In,
 	}
 	if m.From == me {

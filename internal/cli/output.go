@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/natterim/natter"
+	"github.com/natterim/natter/client"
 	"github.com/natterim/natter/wire"
 )
 
@@ -208,6 +209,9 @@ func when(t, now time.Time) string {
 // than newline and tab are shown escaped so a message cannot rewrite the
 // screen.
 func messageText(body []byte) string {
+	if f, ok := client.FileOf(body); ok {
+		return fileText(f) + " (natter files fetches it)"
+	}
 	s := string(body)
 	if !strings.ContainsFunc(s, isControl) {
 		return s

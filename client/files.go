@@ -1,0 +1,364 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/seal"
+	"github.com/natterim/natter/wire"
+)
+
+// A file travels as sealed chunks on natterd's store (docs/files.md) and a
+// message whose sealed body is the file's manifest: its name, size, type,
+// content hash, key and chunks. Only the devices that can open the message
+// can open the chunks.
+
+// fileMagic starts the plaintext of a message that carries a file.
+const fileMagic = "\x00natter-file-v1\n"
+
+// FileInfo is a file a message carries.
+type FileInfo struct {
+	Name   string   `json:"name"`
+	Size   int64    `json:"size"`
+	Type   string   `json:"type,omitempty"` // MIME type guessed from the name
+	SHA256 string   `json:"sha256"`         // of the whole plaintext file
+	Key    []byte   `json:"key"`
+	Chunks []string `json:"chunks"` // hashes of the sealed chunks, in order
+}
+
+// Progress reports a transfer's progress: done of total bytes.
+type Progress func(done, total int64)
+
+func fileBody(f *FileInfo) ([]byte, error) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(fileMagic), b...), nil
+}
+
+// FileOf returns the file an opened message body carries, if it carries
+// one (MessageEvent.File is already set; this is for InboxEvent messages).
+func FileOf(body []byte) (*FileInfo, bool) { return parseFile(body) }
+
+// parseFile returns the file a message body carries, if it is one.
+func parseFile(body []byte) (*FileInfo, bool) {
+	if !bytes.HasPrefix(body, []byte(fileMagic)) {
+		return nil, false
+	}
+	var f FileInfo
+	if err := json.Unmarshal(body[len(fileMagic):], &f); err != nil || f.Size < 0 ||
+		int64(len(f.Chunks)) != chunksFor(f.Size) || len(f.Key) != 32 {
+		return nil, false
+	}
+	return &f, true
+}
+
+func chunksFor(size int64) int64 {
+	if size == 0 {
+		return 0
+	}
+	return (size + wire.ChunkSize - 1) / wire.ChunkSize
+}
+
+// SendFile sends the file at path to the user to: it seals the file in
+// chunks, uploads those natterd does not hold yet (so a SendFile repeated
+// after a failure, even in another process, resumes where the last one
+// stopped), and then sends a message carrying the file. A dropped
+// connection is waited out and the upload goes on from the chunk in
+// flight. progress, if set, is called after every chunk.
+func (c *Client) SendFile(ctx context.Context, to natter.UserID, path string, progress Progress) (SendResult, *FileInfo, error) {
+	kr := c.Keyring()
+	if kr == nil {
+		return SendResult{}, nil, ErrNotLoggedIn
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return SendResult{}, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return SendResult{}, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return SendResult{}, nil, fmt.Errorf("send file: %s is not a regular file", path)
+	}
+	size := st.Size()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+		return SendResult{}, nil, fmt.Errorf("send file: read %s: %w", path, err)
+	}
+	sum := h.Sum(nil)
+	key, err := kr.FileKey(sum)
+	if err != nil {
+		return SendResult{}, nil, err
+	}
+	name := filepath.Base(path)
+	info := &FileInfo{Name: name, Size: size, Type: mime.TypeByExtension(filepath.Ext(name)),
+		SHA256: hex.EncodeToString(sum), Key: key}
+
+	n := int(chunksFor(size))
+	buf := make([]byte, wire.ChunkSize)
+	var done int64
+	const batch = 64 // chunks sealed and checked with one HaveChunks
+	for first := 0; first < n; first += batch {
+		var sealed [][]byte
+		var hashes []string
+		for i := first; i < min(first+batch, n); i++ {
+			m, err := f.ReadAt(buf, int64(i)*wire.ChunkSize)
+			if err != nil && !errors.Is(err, io.EOF) {
+				return SendResult{}, nil, fmt.Errorf("send file: read %s: %w", path, err)
+			}
+			sc, err := seal.SealChunk(key, i, n, buf[:m])
+			if err != nil {
+				return SendResult{}, nil, err
+			}
+			sh := sha256.Sum256(sc)
+			sealed, hashes = append(sealed, sc), append(hashes, hex.EncodeToString(sh[:]))
+		}
+		have, err := c.haveChunks(ctx, hashes)
+		if err != nil {
+			return SendResult{}, nil, fmt.Errorf("send file: %w", err)
+		}
+		for j, sc := range sealed {
+			if !have[hashes[j]] {
+				if err := c.putChunk(ctx, hashes[j], sc); err != nil {
+					return SendResult{}, nil, fmt.Errorf("send file: chunk %d of %d: %w", first+j, n, err)
+				}
+			}
+			done += int64(len(sc) - 16)
+			if progress != nil {
+				progress(done, size)
+			}
+		}
+		info.Chunks = append(info.Chunks, hashes...)
+	}
+	if progress != nil && n == 0 {
+		progress(0, 0)
+	}
+	body, err := fileBody(info)
+	if err != nil {
+		return SendResult{}, nil, err
+	}
+	res, err := c.sendID(ctx, natter.NewMessageID(time.Now()), to, body, slices.Clone(info.Chunks))
+	return res, info, err
+}
+
+// retry runs a request, waiting out dropped connections (the session
+// resumes) and trying again.
+func retry[T any](ctx context.Context, c *Client, f func() (*T, error)) (*T, error) {
+	for {
+		v, err := f()
+		if !errors.Is(err, ErrConnLost) {
+			return v, err
+		}
+		if err := c.waitSession(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (c *Client) haveChunks(ctx context.Context, hashes []string) (map[string]bool, error) {
+	v, err := retry(ctx, c, func() (*wire.Chunks, error) {
+		return roundTrip[wire.Chunks](ctx, c, "have chunks", func(ref uint64) any {
+			return &wire.HaveChunks{Ref: ref, Hashes: hashes}
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[string]bool, len(v.Have))
+	for _, h := range v.Have {
+		have[h] = true
+	}
+	return have, nil
+}
+
+func (c *Client) putChunk(ctx context.Context, hash string, data []byte) error {
+	_, err := retry(ctx, c, func() (*wire.OK, error) {
+		return roundTrip[wire.OK](ctx, c, "put chunk", func(ref uint64) any {
+			return &wire.PutChunk{Ref: ref, Hash: hash, Data: data}
+		})
+	})
+	return err
+}
+
+func (c *Client) getChunk(ctx context.Context, hash string) ([]byte, error) {
+	v, err := retry(ctx, c, func() (*wire.Chunk, error) {
+		return roundTrip[wire.Chunk](ctx, c, "get chunk", func(ref uint64) any {
+			return &wire.GetChunk{Ref: ref, Hash: hash}
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if sum := sha256.Sum256(v.Data); hex.EncodeToString(sum[:]) != hash {
+		return nil, fmt.Errorf("chunk %s: the server sent other data", hash)
+	}
+	return v.Data, nil
+}
+
+// FetchFile downloads the file f (from a MessageEvent) into dir, under its
+// name made safe (and made unique if taken), and returns its path. The
+// partial download is kept in dir as a hidden .part file with a record of
+// the chunks done, so a FetchFile repeated after a failure, even in another
+// process, fetches only what is missing. The whole file is checked against
+// the sender's hash before it gets its name.
+func (c *Client) FetchFile(ctx context.Context, f *FileInfo, dir string, progress Progress) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	base := SafeName(f.Name)
+	part := filepath.Join(dir, "."+base+"."+f.SHA256[:16]+".part")
+	doneFile := part + ".done"
+	out, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", err
+	}
+	defer out.Close()
+	done := map[int]bool{}
+	if b, err := os.ReadFile(doneFile); err == nil {
+		var idx []int
+		if json.Unmarshal(b, &idx) == nil {
+			for _, i := range idx {
+				done[i] = true
+			}
+		}
+	}
+	saveDone := func() error {
+		if err := out.Sync(); err != nil {
+			return err
+		}
+		idx := make([]int, 0, len(done))
+		for i := range done {
+			idx = append(idx, i)
+		}
+		slices.Sort(idx)
+		b, _ := json.Marshal(idx)
+		tmp := doneFile + ".tmp"
+		if err := os.WriteFile(tmp, b, 0o600); err != nil {
+			return err
+		}
+		return os.Rename(tmp, doneFile)
+	}
+	n := len(f.Chunks)
+	var got int64
+	for i := range n {
+		if done[i] {
+			got += chunkLen(f.Size, i)
+		}
+	}
+	for i, h := range f.Chunks {
+		if done[i] {
+			continue
+		}
+		sc, err := c.getChunk(ctx, h)
+		if err != nil {
+			_ = saveDone()
+			return "", fmt.Errorf("fetch %s: chunk %d of %d: %w", f.Name, i, n, err)
+		}
+		p, err := seal.OpenChunk(f.Key, i, n, sc)
+		if err != nil {
+			_ = saveDone()
+			return "", fmt.Errorf("fetch %s: %w", f.Name, err)
+		}
+		if _, err := out.WriteAt(p, int64(i)*wire.ChunkSize); err != nil {
+			return "", fmt.Errorf("fetch %s: %w", f.Name, err)
+		}
+		done[i] = true
+		got += int64(len(p))
+		if progress != nil {
+			progress(got, f.Size)
+		}
+		if i%16 == 15 {
+			if err := saveDone(); err != nil {
+				return "", fmt.Errorf("fetch %s: %w", f.Name, err)
+			}
+		}
+	}
+	if err := out.Truncate(f.Size); err != nil {
+		return "", err
+	}
+	if err := out.Sync(); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(out, 0, f.Size)); err != nil {
+		return "", err
+	}
+	if hex.EncodeToString(h.Sum(nil)) != f.SHA256 {
+		os.Remove(part)
+		os.Remove(doneFile)
+		return "", fmt.Errorf("fetch %s: the assembled file does not match the sender's hash", f.Name)
+	}
+	final := uniquePath(dir, base)
+	if err := os.Rename(part, final); err != nil {
+		return "", err
+	}
+	os.Remove(doneFile)
+	return final, nil
+}
+
+func chunkLen(size int64, i int) int64 {
+	return min(wire.ChunkSize, size-int64(i)*wire.ChunkSize)
+}
+
+// uniquePath returns dir/name, or dir/"name (2).ext" and so on if taken.
+func uniquePath(dir, name string) string {
+	p := filepath.Join(dir, name)
+	ext := filepath.Ext(name)
+	stem := strings.TrimSuffix(name, ext)
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			return p
+		}
+		p = filepath.Join(dir, fmt.Sprintf("%s (%d)%s", stem, i, ext))
+	}
+}
+
+// SafeName makes a file name from a sender safe to create: no directories,
+// no control characters, not hidden, not empty, at most 200 bytes.
+func SafeName(name string) string {
+	name = strings.Map(func(r rune) rune {
+		switch {
+		case r == '/' || r == '\\' || r == 0:
+			return '_'
+		case unicode.IsControl(r):
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimLeft(strings.TrimSpace(name), ".")
+	for len(name) > 200 {
+		_, n := lastRune(name)
+		name = name[:len(name)-n]
+	}
+	if name == "" {
+		name = "file"
+	}
+	return name
+}
+
+func lastRune(s string) (rune, int) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i]&0xC0 != 0x80 {
+			return []rune(s[i:])[0], len(s) - i
+		}
+	}
+	return 0, 1
+}
