@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -135,16 +136,21 @@ func (c *Client) SendFile(ctx context.Context, to natter.UserID, path string, pr
 		if err != nil {
 			return SendResult{}, nil, fmt.Errorf("send file: %w", err)
 		}
-		for j, sc := range sealed {
+		err = parallel(ctx, FileInflight, len(sealed), func(ctx context.Context, j int) error {
 			if !have[hashes[j]] {
-				if err := c.putChunk(ctx, hashes[j], sc); err != nil {
-					return SendResult{}, nil, fmt.Errorf("send file: chunk %d of %d: %w", first+j, n, err)
+				if err := c.putChunk(ctx, hashes[j], sealed[j]); err != nil {
+					return fmt.Errorf("chunk %d of %d: %w", first+j, n, err)
 				}
 			}
-			done += int64(len(sc) - 16)
+			return nil
+		}, func(j int) {
+			done += int64(len(sealed[j]) - 16)
 			if progress != nil {
 				progress(done, size)
 			}
+		})
+		if err != nil {
+			return SendResult{}, nil, fmt.Errorf("send file: %w", err)
 		}
 		info.Chunks = append(info.Chunks, hashes...)
 	}
@@ -157,6 +163,50 @@ func (c *Client) SendFile(ctx context.Context, to natter.UserID, path string, pr
 	}
 	res, err := c.sendID(ctx, natter.NewMessageID(time.Now()), to, body, slices.Clone(info.Chunks))
 	return res, info, err
+}
+
+// FileInflight is how many chunks a transfer keeps in flight: after a drop,
+// at most these are sent again.
+const FileInflight = 4
+
+// parallel runs do(ctx, 0..n-1) with at most k at a time, and then(i), in
+// index order from the caller's goroutine, once do(i) succeeded. It stops
+// at the first error (cancelling the others' ctx) and returns it.
+func parallel(ctx context.Context, k, n int, do func(context.Context, int) error, then func(int)) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := make([]chan error, n)
+	for i := range res {
+		res[i] = make(chan error, 1)
+	}
+	sem := make(chan struct{}, k)
+	wg.Go(func() {
+		for i := range n {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				res[i] <- do(ctx, i)
+			})
+		}
+	})
+	for i := range n {
+		select {
+		case err := <-res[i]:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		then(i)
+	}
+	return nil
 }
 
 // retry runs a request, waiting out dropped connections (the session
@@ -263,33 +313,45 @@ func (c *Client) FetchFile(ctx context.Context, f *FileInfo, dir string, progres
 			got += chunkLen(f.Size, i)
 		}
 	}
-	for i, h := range f.Chunks {
-		if done[i] {
-			continue
+	var todo []int
+	for i := range f.Chunks {
+		if !done[i] {
+			todo = append(todo, i)
 		}
-		sc, err := c.getChunk(ctx, h)
+	}
+	var mu sync.Mutex // done, saveDone
+	err = parallel(ctx, FileInflight, len(todo), func(ctx context.Context, j int) error {
+		i := todo[j]
+		sc, err := c.getChunk(ctx, f.Chunks[i])
 		if err != nil {
-			_ = saveDone()
-			return "", fmt.Errorf("fetch %s: chunk %d of %d: %w", f.Name, i, n, err)
+			return fmt.Errorf("chunk %d of %d: %w", i, n, err)
 		}
 		p, err := seal.OpenChunk(f.Key, i, n, sc)
 		if err != nil {
-			_ = saveDone()
-			return "", fmt.Errorf("fetch %s: %w", f.Name, err)
+			return err
 		}
 		if _, err := out.WriteAt(p, int64(i)*wire.ChunkSize); err != nil {
-			return "", fmt.Errorf("fetch %s: %w", f.Name, err)
+			return err
 		}
+		return nil
+	}, func(j int) {
+		i := todo[j]
+		mu.Lock()
+		defer mu.Unlock()
 		done[i] = true
-		got += int64(len(p))
+		got += chunkLen(f.Size, i)
 		if progress != nil {
 			progress(got, f.Size)
 		}
-		if i%16 == 15 {
-			if err := saveDone(); err != nil {
-				return "", fmt.Errorf("fetch %s: %w", f.Name, err)
-			}
+		if j%16 == 15 {
+			_ = saveDone() // a failure here only costs a re-fetch after a crash
 		}
+	})
+	if err != nil {
+		mu.Lock()
+		_ = saveDone()
+		mu.Unlock()
+		return "", fmt.Errorf("fetch %s: %w", f.Name, err)
 	}
 	if err := out.Truncate(f.Size); err != nil {
 		return "", err

@@ -1,0 +1,38 @@
+package client_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestMeasureFileRates measures a 200 MiB file's transfer through the
+// server on this machine (no proxy, no drops). It runs only with
+// NATTER_MEASURE=1: figures are for the operator, not a test's verdict.
+func TestMeasureFileRates(t *testing.T) {
+	if os.Getenv("NATTER_MEASURE") == "" {
+		t.Skip("set NATTER_MEASURE=1 to measure")
+	}
+	const size = 200 << 20
+	inst := startServer(t)
+	alice := signup(t, inst, "alice", "a1")
+	bob := signup(t, inst, "bob", "b1")
+	befriend(t, alice, bob)
+	src := filepath.Join(t.TempDir(), "big.bin")
+	writeRandomFile(t, src, size)
+	start := time.Now()
+	res, _, err := alice.SendFile(t.Context(), "bob", src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := time.Since(start)
+	ev := bob.ev.message(res.ID)
+	start = time.Now()
+	if _, err := bob.FetchFile(t.Context(), ev.File, t.TempDir(), nil); err != nil {
+		t.Fatal(err)
+	}
+	down := time.Since(start)
+	t.Logf("200 MiB through the server: upload %.1f MiB/s (%v), download %.1f MiB/s (%v)",
+		size/(1<<20)/up.Seconds(), up.Round(time.Millisecond), size/(1<<20)/down.Seconds(), down.Round(time.Millisecond))
+}
