@@ -323,6 +323,7 @@ func (c *Client) Logout(ctx context.Context) error {
 	if err == nil || errors.Is(err, ErrConnLost) {
 		if c.authed {
 			sends = c.endSessionLocked()
+			c.endErr = nil // logged out on purpose
 		}
 	} else {
 		c.loggingOut = false
@@ -567,6 +568,9 @@ func roundTrip[T any](ctx context.Context, c *Client, what string, build func(re
 	switch {
 	case c.closed:
 		err = ErrClosed
+	case !c.authed && c.endErr != nil:
+		// Ended by the server (replaced, logged out, expired): say why.
+		err = fmt.Errorf("%w (%w)", ErrNotLoggedIn, c.endErr)
 	case !c.authed:
 		err = ErrNotLoggedIn
 	case cn == nil || !cn.authed:
@@ -895,6 +899,7 @@ func (c *Client) connLost(cn *conn) {
 			sends = c.endSessionLocked()
 		case sessionOver(cause):
 			sends = c.endSessionLocked()
+			c.endErr = fmt.Errorf("%w: %w", ErrSessionEnded, cause)
 			c.dq.pushForce(ConnEvent{Err: cause, Final: true})
 			c.log.Info("session ended by the server", "err", cause)
 		default:

@@ -159,10 +159,12 @@ func newDTLS(kr *seal.Keyring) error {
 }
 
 func (c *Client) publishKeys(ctx context.Context, p *wire.PublishKeys) error {
-	_, err := roundTrip[wire.OK](ctx, c, "publish keys", func(ref uint64) any {
-		q := *p
-		q.Ref = ref
-		return &q
+	_, err := retry(ctx, c, func() (*wire.OK, error) {
+		return roundTrip[wire.OK](ctx, c, "publish keys", func(ref uint64) any {
+			q := *p
+			q.Ref = ref
+			return &q
+		})
 	})
 	return err
 }
@@ -196,7 +198,7 @@ func (c *Client) waitSession(ctx context.Context) error {
 		case closed:
 			return ErrClosed
 		case !authed && endErr != nil:
-			return endErr
+			return fmt.Errorf("%w (%w)", ErrNotLoggedIn, endErr)
 		case !authed:
 			return ErrNotLoggedIn
 		case up:
