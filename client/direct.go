@@ -181,19 +181,17 @@ func (d *direct) checkFingerprint(conn *p2p.Conn) error {
 	peer, dev := conn.Peer()
 	ctx, cancel := context.WithTimeout(d.ctx, keysTimeout)
 	defer cancel()
-	for _, refresh := range []bool{false, true} {
-		dir, err := d.c.directory(ctx, peer, refresh)
-		if dir == nil {
-			return fmt.Errorf("%s's keys: %w", peer, err)
-		}
-		if p := dir.Device(dev); p != nil {
-			if p.Bundle.DTLS == "" || p.Bundle.DTLS != conn.RemoteFingerprint() {
-				return fmt.Errorf("%w: %s/%s presented %s, its keys name %q", ErrFingerprintMismatch, peer, dev, conn.RemoteFingerprint(), p.Bundle.DTLS)
-			}
-			return nil
-		}
+	b, err := d.c.deviceBundle(ctx, peer, dev)
+	if errors.Is(err, errNotCertified) {
+		return fmt.Errorf("%w: %w", ErrFingerprintMismatch, err)
 	}
-	return fmt.Errorf("%w: %s/%s is not a certified device", ErrFingerprintMismatch, peer, dev)
+	if err != nil {
+		return err
+	}
+	if b.DTLS == "" || b.DTLS != conn.RemoteFingerprint() {
+		return fmt.Errorf("%w: %s/%s presented %s, its keys name %q", ErrFingerprintMismatch, peer, dev, conn.RemoteFingerprint(), b.DTLS)
+	}
+	return nil
 }
 
 func pathName(p p2p.Path) string {

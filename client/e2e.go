@@ -172,17 +172,11 @@ func (c *Client) publishKeys(ctx context.Context, p *wire.PublishKeys) error {
 // fetchKeys fetches user's keys; while the Client is reconnecting it waits
 // for the session to come back (as a Send does).
 func (c *Client) fetchKeys(ctx context.Context, user natter.UserID, claim []natter.DeviceID) (*wire.Keys, error) {
-	for {
-		k, err := roundTrip[wire.Keys](ctx, c, "keys of "+string(user), func(ref uint64) any {
+	return retry(ctx, c, func() (*wire.Keys, error) {
+		return roundTrip[wire.Keys](ctx, c, "keys of "+string(user), func(ref uint64) any {
 			return &wire.FetchKeys{Ref: ref, User: user, Claim: claim}
 		})
-		if !errors.Is(err, ErrConnLost) {
-			return k, err
-		}
-		if err := c.waitSession(ctx); err != nil {
-			return nil, fmt.Errorf("keys of %s: %w", user, err)
-		}
-	}
+	})
 }
 
 // waitSession waits until the session is up on a connection again, or
@@ -340,16 +334,7 @@ func (c *Client) open(ctx context.Context, m *wire.Message) error {
 		return ErrNotLoggedIn
 	}
 	o, err := kr.Open(m.ID, m.From, m.To, m.Body, func(u natter.UserID, dev natter.DeviceID) (*seal.Bundle, error) {
-		for _, refresh := range []bool{false, true} {
-			d, err := c.directory(ctx, u, refresh)
-			if d == nil {
-				return nil, err
-			}
-			if p := d.Device(dev); p != nil {
-				return p.Bundle, nil
-			}
-		}
-		return nil, fmt.Errorf("%s/%s is not a certified device", u, dev)
+		return c.deviceBundle(ctx, u, dev)
 	})
 	if err != nil {
 		m.Body = nil
@@ -358,6 +343,25 @@ func (c *Client) open(ctx context.Context, m *wire.Message) error {
 	m.Body, m.FromDevice = o.Body, o.FromDevice
 	return nil
 }
+
+// deviceBundle returns the verified bundle of user's certified device dev,
+// fetching user's keys again if the cached ones do not have it (a device
+// just added or approved).
+func (c *Client) deviceBundle(ctx context.Context, user natter.UserID, dev natter.DeviceID) (*seal.Bundle, error) {
+	for _, refresh := range []bool{false, true} {
+		d, err := c.directory(ctx, user, refresh)
+		if d == nil {
+			return nil, fmt.Errorf("%s's keys: %w", user, err)
+		}
+		if p := d.Device(dev); p != nil {
+			return p.Bundle, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s/%s", errNotCertified, user, dev)
+}
+
+// errNotCertified: the device is not certified by its user's identity.
+var errNotCertified = errors.New("not a certified device")
 
 // noteOpened remembers an opened message whose keys the keyring may drop
 // once its inbox entry (seq; 0 for a peer-to-peer message) is acknowledged.

@@ -3,7 +3,6 @@ package test
 import (
 	"encoding/binary"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -176,14 +175,7 @@ func TestSlowConsumer(t *testing.T) {
 // tmpfs) and checks that sends fail with a clear, retryable error, that
 // nothing crashes, and that sending works again once there is room.
 func TestDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs for a real full disk")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs (%v: %s): skipping the real full-disk test", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	dir := smallDisk(t, "3m")
 	in := servertest.Start(t, func(c *server.Config) { c.DataDir = filepath.Join(dir, "data") })
 	a := signup(t, in, "alice")
 	b := signup(t, in, "bob")
@@ -191,18 +183,7 @@ func TestDiskFull(t *testing.T) {
 	sendMsg(t, a, "bob", "before")
 
 	// Fill the file system.
-	filler := filepath.Join(dir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			break
-		}
-	}
-	f.Close()
+	filler := fillDisk(t, dir)
 	var code wire.Code
 	for i := 0; i < 500 && code == ""; i++ {
 		_, err := a.try(wire.Send{ID: natter.NewMessageID(time.Now()), To: "bob", Body: make([]byte, 16<<10)}, wire.TSendAck)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -382,14 +381,7 @@ func TestFileChunksSIGKILL(t *testing.T) {
 // and leaves no partial blob; once there is room it works. Needs root to
 // mount a small tmpfs.
 func TestFileChunksDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs for a real full disk")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs (%v: %s): skipping the real full-disk test", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	dir := smallDisk(t, "4m")
 	data := filepath.Join(dir, "data")
 	in := servertest.Start(t, func(c *server.Config) { c.DataDir = data })
 	alice := signup(t, in, "alice")
@@ -398,18 +390,7 @@ func TestFileChunksDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	filler := filepath.Join(dir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			break
-		}
-	}
-	f.Close()
+	filler := fillDisk(t, dir)
 	var code wire.Code
 	var refused []string
 	for i := 0; i < 50 && code == ""; i++ {
