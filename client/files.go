@@ -63,10 +63,24 @@ func parseFile(body []byte) (*FileInfo, bool) {
 	}
 	var f FileInfo
 	if err := json.Unmarshal(body[len(fileMagic):], &f); err != nil || f.Size < 0 ||
-		int64(len(f.Chunks)) != chunksFor(f.Size) || len(f.Key) != 32 {
+		int64(len(f.Chunks)) != chunksFor(f.Size) || len(f.Key) != 32 || !isHash(f.SHA256) {
 		return nil, false
 	}
+	for _, h := range f.Chunks {
+		if !isHash(h) {
+			return nil, false
+		}
+	}
 	return &f, true
+}
+
+// isHash reports whether s is a lowercase hex SHA-256.
+func isHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil && strings.ToLower(s) == s
 }
 
 func chunksFor(size int64) int64 {

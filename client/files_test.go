@@ -180,3 +180,33 @@ func TestSafeName(t *testing.T) {
 		}
 	}
 }
+
+// TestFileOfRefusesBadManifests: a manifest from a sender (who may be
+// hostile) is used only if it is whole and consistent.
+func TestFileOfRefusesBadManifests(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	good := client.FileInfo{Name: "a", Size: 3, SHA256: h, Key: make([]byte, 32), Chunks: []string{h}}
+	for _, tc := range []struct {
+		name string
+		edit func(*client.FileInfo)
+		ok   bool
+	}{
+		{"good", func(*client.FileInfo) {}, true},
+		{"short hash", func(f *client.FileInfo) { f.SHA256 = "ab" }, false},
+		{"bad chunk hash", func(f *client.FileInfo) { f.Chunks = []string{"../x"} }, false},
+		{"chunk count", func(f *client.FileInfo) { f.Size = 3 << 20 }, false},
+		{"negative size", func(f *client.FileInfo) { f.Size = -1 }, false},
+		{"short key", func(f *client.FileInfo) { f.Key = []byte{1} }, false},
+	} {
+		f := good
+		f.Chunks = slices.Clone(good.Chunks)
+		tc.edit(&f)
+		b, _ := json.Marshal(f)
+		if _, ok := client.FileOf(append([]byte("\x00natter-file-v1\n"), b...)); ok != tc.ok {
+			t.Errorf("%s: FileOf ok = %v, want %v", tc.name, ok, tc.ok)
+		}
+	}
+	if _, ok := client.FileOf([]byte("just text")); ok {
+		t.Error("plain text taken for a file")
+	}
+}
