@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -29,6 +30,8 @@ type keys struct {
 	dirs   map[natter.UserID]*seal.Directory
 	locks  map[natter.UserID]*sync.Mutex // one fetch per user at a time
 	opened []openedID                    // opened messages whose keys go once acknowledged
+	// toppingUp is set while prekeys are being published after PrekeysLow.
+	toppingUp atomic.Bool
 }
 
 type openedID struct {
@@ -210,9 +213,10 @@ func (c *Client) waitSession(ctx context.Context) error {
 // stock runs low.
 func (c *Client) topUpPrekeys(ctx context.Context) {
 	kr := c.Keyring()
-	if kr == nil {
-		return
+	if kr == nil || !c.e2e.toppingUp.CompareAndSwap(false, true) {
+		return // one top-up at a time: the server pushes PrekeysLow at every claim
 	}
+	defer c.e2e.toppingUp.Store(false)
 	own, err := c.fetchKeys(ctx, kr.User(), nil)
 	if err != nil {
 		return
