@@ -32,6 +32,9 @@ var (
 	// ErrNoSuchChunk means a file chunk the user did not upload (or may
 	// not fetch), or one forgotten after its retention.
 	ErrNoSuchChunk = errors.New("no such chunk")
+	// ErrArchiveOff means a record was put to a user's server-side history
+	// (the archive) while it is off.
+	ErrArchiveOff = errors.New("archive is off")
 	// ErrStoreUnavailable means the store cannot take writes now (disk full,
 	// read-only file system, database down). Nothing was acknowledged.
 	ErrStoreUnavailable = errors.New("store unavailable")

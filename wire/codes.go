@@ -33,6 +33,7 @@ const (
 	CodeShutdown           Code = "shutdown"      // the server is stopping; reconnect later
 	CodeLoggedOut          Code = "logged_out"
 	CodeQuota              Code = "quota"         // over the user's storage quota or the file size limit
+	CodeArchiveOff         Code = "archive_off"   // the user's archive (server-side history) is off
 	CodeNoSuchChunk        Code = "no_such_chunk" // a chunk the user did not upload or may not fetch, or one gone after its retention
 )
 

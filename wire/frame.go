@@ -40,6 +40,10 @@ const (
 	TPutChunk       Type = 0x17
 	THaveChunks     Type = 0x18
 	TGetChunk       Type = 0x19
+	TArchiveSet     Type = 0x1A
+	TArchivePut     Type = 0x1B
+	TArchiveGet     Type = 0x1C
+	TArchiveKeyPut  Type = 0x1D
 	TWelcome        Type = 0x80
 	TAuthed         Type = 0x81
 	TOK             Type = 0x82
@@ -61,6 +65,7 @@ const (
 	TKeysChanged    Type = 0x92
 	TChunks         Type = 0x93
 	TChunk          Type = 0x94
+	TArchiveState   Type = 0x95
 )
 
 var typeNames = map[Type]string{
@@ -75,6 +80,7 @@ var typeNames = map[Type]string{
 	TPublishKeys: "publish_keys", TFetchKeys: "fetch_keys", TChangePassword: "change_password",
 	TKeys: "keys", TKeysChanged: "keys_changed",
 	TPutChunk: "put_chunk", THaveChunks: "have_chunks", TGetChunk: "get_chunk", TChunks: "chunks", TChunk: "chunk",
+	TArchiveSet: "archive_set", TArchivePut: "archive_put", TArchiveGet: "archive_get", TArchiveKeyPut: "archive_key_put", TArchiveState: "archive_state",
 }
 
 // String returns the type's name, or its number if unknown.

@@ -88,6 +88,11 @@ var payloads = []any{
 	&wire.PutChunk{Ref: 20, Hash: chunkHash, Data: []byte("sealed \x00\xff chunk")},
 	&wire.HaveChunks{Ref: 21, Hashes: []string{chunkHash, strings.Repeat("0", 64)}},
 	&wire.Chunks{Ref: 21, Have: []string{chunkHash}},
+	&wire.ArchiveSet{Ref: 22, On: true},
+	&wire.ArchivePut{Ref: 23, Records: []wire.ArchiveItem{{Key: "k1", Data: []byte{0, 0xff, 1}}}},
+	&wire.ArchiveGet{Ref: 24, After: 7, Limit: 50},
+	&wire.ArchiveKeyPut{Ref: 25, Device: "laptop", Wrapped: []byte("wrapped\x00key")},
+	&wire.ArchiveState{Ref: 24, On: true, Key: []byte{1, 2}, KeyDevices: []natter.DeviceID{"laptop", "phone"}, Records: []wire.ArchiveRecord{{Seq: 8, At: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC), Data: []byte{9, 9}}}, More: true},
 	&wire.GetChunk{Ref: 22, Hash: chunkHash},
 	&wire.Chunk{Ref: 22, Hash: chunkHash, Data: []byte("sealed \x00\xff chunk")},
 }
@@ -377,9 +382,9 @@ func TestDecodeErrors(t *testing.T) {
 		want    error
 	}{
 		{"TypeZero", 0x00, `{}`, wire.ErrUnknownType},
-		{"TypeAfterClientTypes", 0x1A, `{}`, wire.ErrUnknownType},
+		{"TypeAfterClientTypes", 0x1E, `{}`, wire.ErrUnknownType},
 		{"LastClientType", 0x7f, `{}`, wire.ErrUnknownType},
-		{"TypeAfterServerTypes", 0x95, `{}`, wire.ErrUnknownType},
+		{"TypeAfterServerTypes", 0x96, `{}`, wire.ErrUnknownType},
 		{"TypeFF", 0xff, ``, wire.ErrUnknownType},
 		{"Truncated", wire.THello, `{"v":1`, wire.ErrBadPayload},
 		{"NotJSON", wire.TSend, `hello`, wire.ErrBadPayload},
@@ -481,7 +486,7 @@ func TestTypeNames(t *testing.T) {
 		wire.TSendAck: true, wire.TPresence: true, wire.TContactUpdate: true, wire.TMsg: true, wire.TRcpt: true,
 		wire.TInbox: true, wire.TReach: true, wire.TMessages: true, wire.TPong: true, wire.TBye: true,
 		wire.TIceConfig: true, wire.TSignalIn: true, wire.TKeys: true, wire.TKeysChanged: true,
-		wire.TChunks: true, wire.TChunk: true,
+		wire.TChunks: true, wire.TChunk: true, wire.TArchiveState: true,
 	}
 	for _, v := range payloads {
 		if typ := typeOf(t, v); fromServer[typ] != (typ >= 0x80) {

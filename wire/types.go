@@ -51,6 +51,16 @@ func newPayload(t Type) any {
 		return new(Keys)
 	case TPutChunk:
 		return new(PutChunk)
+	case TArchiveSet:
+		return new(ArchiveSet)
+	case TArchivePut:
+		return new(ArchivePut)
+	case TArchiveGet:
+		return new(ArchiveGet)
+	case TArchiveKeyPut:
+		return new(ArchiveKeyPut)
+	case TArchiveState:
+		return new(ArchiveState)
 	case THaveChunks:
 		return new(HaveChunks)
 	case TGetChunk:
@@ -159,6 +169,16 @@ func TypeOf(v any) (Type, bool) {
 		return TChunks, true
 	case Chunk, *Chunk:
 		return TChunk, true
+	case ArchiveSet, *ArchiveSet:
+		return TArchiveSet, true
+	case ArchivePut, *ArchivePut:
+		return TArchivePut, true
+	case ArchiveGet, *ArchiveGet:
+		return TArchiveGet, true
+	case ArchiveKeyPut, *ArchiveKeyPut:
+		return TArchiveKeyPut, true
+	case ArchiveState, *ArchiveState:
+		return TArchiveState, true
 	case KeysChanged, *KeysChanged:
 		return TKeysChanged, true
 	case IceConfig, *IceConfig:

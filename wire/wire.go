@@ -50,10 +50,12 @@
 //	   envelopes (docs/security.md), so a version 2 client could not read
 //	   what a version 3 client sends; file chunks (PutChunk, HaveChunks,
 //	   GetChunk, Send.Chunks).
+//	4  the archive, server-side history (ArchiveSet, ArchivePut,
+//	   ArchiveGet, ArchiveKeyPut, ArchiveState).
 package wire
 
 // Version is the protocol version spoken by this package.
-const Version = 3
+const Version = 4
 
 // DefaultMaxFrame is the default limit on a frame's size (type byte and
 // payload), in bytes.
