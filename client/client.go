@@ -56,6 +56,8 @@ type Client struct {
 	dr atomic.Pointer[direct] // the peer-to-peer layer, with Options.Direct
 
 	e2e keys // end-to-end keys and contacts' directories
+
+	fstats fileStats // chunks sent and received, for tests and measurements
 }
 
 // Session is a login session. Token resumes it (Resume) without the

@@ -58,6 +58,7 @@ type direct struct {
 	conns   map[natter.UserID]*p2p.Conn                     // the channel to each peer (one device)
 	reach   map[natter.UserID]map[natter.DeviceID]time.Time // peers' devices that registered candidates, and when
 	acks    map[natter.MessageID]chan struct{}
+	xfers   map[string]*xfer // files being pushed, by transfer
 	dialing map[natter.UserID]bool
 	wanted  map[natter.UserID]bool // peers the app talks to: dial when they become reachable
 	backoff map[natter.UserID]time.Duration
@@ -74,9 +75,12 @@ func (c *Client) startDirect(user natter.UserID) {
 	host, _, _ := net.SplitHostPort(c.opts.Addr)
 	d := &direct{c: c, self: user, host: host,
 		conns: map[natter.UserID]*p2p.Conn{}, reach: map[natter.UserID]map[natter.DeviceID]time.Time{},
-		acks: map[natter.MessageID]chan struct{}{}, dialing: map[natter.UserID]bool{}, wanted: map[natter.UserID]bool{},
+		acks: map[natter.MessageID]chan struct{}{}, xfers: map[string]*xfer{}, dialing: map[natter.UserID]bool{}, wanted: map[natter.UserID]bool{},
 		backoff: map[natter.UserID]time.Duration{}, stop: make(chan struct{})}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	if dir := c.opts.ChunkCache; dir != "" {
+		c.wg.Go(func() { sweepCache(dir, time.Now()) })
+	}
 	// The DTLS certificate is the one the device's signed bundle names.
 	var cert *webrtc.Certificate
 	if kr := c.Keyring(); kr != nil && kr.DTLS() != "" {
@@ -204,13 +208,25 @@ func pathName(p p2p.Path) string {
 // read handles one channel's messages until it ends.
 func (d *direct) read(conn *p2p.Conn) {
 	peer, dev := conn.Peer()
+	in := &incoming{offered: map[string]string{}}
 	for b := range conn.Messages() {
+		if len(b) > 0 && b[0] == chunkFrame {
+			d.takeChunk(conn, in, b[1:])
+			continue
+		}
 		var f directFrame
 		if err := json.Unmarshal(b, &f); err != nil {
 			d.c.log.Warn("bad peer-to-peer frame", "peer", peer, "err", err)
 			continue
 		}
 		switch f.T {
+		case "fo", "fh", "ca":
+			var ff fileFrame
+			if err := json.Unmarshal(b, &ff); err != nil {
+				d.c.log.Warn("bad peer-to-peer frame", "peer", peer, "err", err)
+				continue
+			}
+			d.handleFileFrame(conn, in, ff)
 		case "a":
 			d.mu.Lock()
 			ch := d.acks[f.ID]

@@ -128,45 +128,53 @@ func (c *Client) SendFile(ctx context.Context, to natter.UserID, path string, pr
 		SHA256: hex.EncodeToString(sum), Key: key}
 
 	n := int(chunksFor(size))
-	buf := make([]byte, wire.ChunkSize)
+	sealedAt := func(i int) ([]byte, error) {
+		buf := make([]byte, chunkLen(size, i))
+		if _, err := f.ReadAt(buf, int64(i)*wire.ChunkSize); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("send file: read %s: %w", path, err)
+		}
+		return seal.SealChunk(key, i, n, buf)
+	}
+	info.Chunks = make([]string, n)
+	for i := range n {
+		sc, err := sealedAt(i)
+		if err != nil {
+			return SendResult{}, nil, err
+		}
+		sh := sha256.Sum256(sc)
+		info.Chunks[i] = hex.EncodeToString(sh[:])
+	}
+	var mu sync.Mutex
+	delivered := make([]bool, n)
 	var done int64
-	const batch = 64 // chunks sealed and checked with one HaveChunks
-	for first := 0; first < n; first += batch {
-		var sealed [][]byte
-		var hashes []string
-		for i := first; i < min(first+batch, n); i++ {
-			m, err := f.ReadAt(buf, int64(i)*wire.ChunkSize)
-			if err != nil && !errors.Is(err, io.EOF) {
-				return SendResult{}, nil, fmt.Errorf("send file: read %s: %w", path, err)
-			}
-			sc, err := seal.SealChunk(key, i, n, buf[:m])
-			if err != nil {
-				return SendResult{}, nil, err
-			}
-			sh := sha256.Sum256(sc)
-			sealed, hashes = append(sealed, sc), append(hashes, hex.EncodeToString(sh[:]))
+	deliver := func(i int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if delivered[i] {
+			return
 		}
-		have, err := c.haveChunks(ctx, hashes)
-		if err != nil {
+		delivered[i] = true
+		done += chunkLen(size, i)
+		if progress != nil {
+			progress(done, size)
+		}
+	}
+	todo := make([]int, n)
+	for i := range todo {
+		todo[i] = i
+	}
+	if d := c.dr.Load(); d != nil && n > 0 {
+		// Over a peer-to-peer channel if the peer's device takes it;
+		// whatever did not get there goes through the server.
+		if todo, err = d.pushFile(ctx, to, info.Chunks, size, sealedAt, deliver); err != nil {
 			return SendResult{}, nil, fmt.Errorf("send file: %w", err)
 		}
-		err = parallel(ctx, FileInflight, len(sealed), func(ctx context.Context, j int) error {
-			if !have[hashes[j]] {
-				if err := c.putChunk(ctx, hashes[j], sealed[j]); err != nil {
-					return fmt.Errorf("chunk %d of %d: %w", first+j, n, err)
-				}
-			}
-			return nil
-		}, func(j int) {
-			done += int64(len(sealed[j]) - 16)
-			if progress != nil {
-				progress(done, size)
-			}
-		})
-		if err != nil {
+	}
+	var onServer []string
+	if len(todo) > 0 {
+		if onServer, err = c.uploadChunks(ctx, info.Chunks, todo, sealedAt, deliver); err != nil {
 			return SendResult{}, nil, fmt.Errorf("send file: %w", err)
 		}
-		info.Chunks = append(info.Chunks, hashes...)
 	}
 	if progress != nil && n == 0 {
 		progress(0, 0)
@@ -175,8 +183,50 @@ func (c *Client) SendFile(ctx context.Context, to natter.UserID, path string, pr
 	if err != nil {
 		return SendResult{}, nil, err
 	}
-	res, err := c.sendID(ctx, natter.NewMessageID(time.Now()), to, body, slices.Clone(info.Chunks))
+	// The message lists the chunks natterd holds, so that it lets the
+	// recipient's devices fetch them; none if all went directly, and the
+	// message may then go directly too.
+	res, err := c.sendID(ctx, natter.NewMessageID(time.Now()), to, body, onServer)
 	return res, info, err
+}
+
+// uploadChunks uploads the chunks todo (indexes into hashes) that natterd
+// does not hold yet, FileInflight at a time, and returns their hashes in
+// order.
+func (c *Client) uploadChunks(ctx context.Context, hashes []string, todo []int, sealedAt func(int) ([]byte, error), deliver func(int)) ([]string, error) {
+	const batch = 64 // chunks checked with one HaveChunks
+	var out []string
+	for first := 0; first < len(todo); first += batch {
+		idx := todo[first:min(first+batch, len(todo))]
+		var hs []string
+		for _, i := range idx {
+			hs = append(hs, hashes[i])
+		}
+		have, err := c.haveChunks(ctx, hs)
+		if err != nil {
+			return nil, err
+		}
+		err = parallel(ctx, FileInflight, len(idx), func(ctx context.Context, j int) error {
+			i := idx[j]
+			if have[hashes[i]] {
+				return nil
+			}
+			sc, err := sealedAt(i)
+			if err != nil {
+				return err
+			}
+			if err := c.putChunk(ctx, hashes[i], sc); err != nil {
+				return fmt.Errorf("chunk %d of %d: %w", i, len(hashes), err)
+			}
+			c.fstats.add(func(s *fileStats) { s.uploaded++ })
+			return nil
+		}, func(j int) { deliver(idx[j]) })
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, hs...)
+	}
+	return out, nil
 }
 
 // FileInflight is how many chunks a transfer keeps in flight: after a drop,
@@ -336,9 +386,15 @@ func (c *Client) FetchFile(ctx context.Context, f *FileInfo, dir string, progres
 	var mu sync.Mutex // done, saveDone
 	err = parallel(ctx, FileInflight, len(todo), func(ctx context.Context, j int) error {
 		i := todo[j]
-		sc, err := c.getChunk(ctx, f.Chunks[i])
-		if err != nil {
-			return fmt.Errorf("chunk %d of %d: %w", i, n, err)
+		sc, ok := c.cachedChunk(f.Chunks[i]) // it came over a peer-to-peer channel
+		if !ok {
+			var err error
+			var we *wire.Err
+			if sc, err = c.getChunk(ctx, f.Chunks[i]); errors.As(err, &we) && we.Code == wire.CodeNoSuchChunk {
+				return fmt.Errorf("chunk %d of %d: %w (a file sent peer to peer reaches only the device it was sent to)", i, n, err)
+			} else if err != nil {
+				return fmt.Errorf("chunk %d of %d: %w", i, n, err)
+			}
 		}
 		p, err := seal.OpenChunk(f.Key, i, n, sc)
 		if err != nil {
@@ -387,6 +443,7 @@ func (c *Client) FetchFile(ctx context.Context, f *FileInfo, dir string, progres
 		return "", err
 	}
 	os.Remove(doneFile)
+	c.dropCached(f.Chunks)
 	return final, nil
 }
 

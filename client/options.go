@@ -58,6 +58,12 @@ type Options struct {
 	// DirectSettings, if set, adjusts pion's SettingEngine for peer-to-peer
 	// channels and candidate gathering (tests restrict interfaces with it).
 	DirectSettings func(*webrtc.SettingEngine)
+	// ChunkCache is the directory where this device keeps the sealed file
+	// chunks that contacts send it over a peer-to-peer channel, until
+	// FetchFile assembles their file (docs/files.md). Empty: files always
+	// come through the server (contacts' offers to send directly are
+	// refused).
+	ChunkCache string
 
 	// Keys is this device's end-to-end keyring (docs/security.md), made
 	// with seal.New or seal.Load for the user and Device that log in, with

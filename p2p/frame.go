@@ -2,8 +2,9 @@ package p2p
 
 import "fmt"
 
-// MaxMessageSize bounds one message given to Conn.Send.
-const MaxMessageSize = 256 << 10
+// MaxMessageSize bounds one message given to Conn.Send: room for a sealed
+// file chunk (256 KiB and its framing) with space to spare.
+const MaxMessageSize = 1 << 20
 
 // The channel's framing. Every data channel message (an SCTP message) is one
 // fragment: a flag byte, then up to maxFragment-1 bytes of the application's
