@@ -56,8 +56,8 @@ const (
 
 // fileFrame is a control frame of a transfer on a channel.
 type fileFrame struct {
-	T      string   `json:"t"`            // "fo" offer, "fh" answer, "ca" chunk acknowledged
-	X      string   `json:"x"`            // the transfer, chosen by the sender
+	T      string   `json:"t"`                // "fo" offer, "fh" answer, "ca" chunk acknowledged
+	X      string   `json:"x"`                // the transfer, chosen by the sender
 	Chunks []string `json:"chunks,omitempty"` // fo: the chunks offered; fh: those the receiver holds
 	Size   int64    `json:"size,omitempty"`   // fo: their total size
 	Hash   string   `json:"hash,omitempty"`   // ca: the chunk
