@@ -7,8 +7,9 @@ import (
 
 // Store is natter's durable state: accounts, login sessions, devices and their
 // delivery cursors, contacts, the messages and receipts waiting in each
-// user's inbox, and the end-to-end key directory (identity keys, device
-// bundles and certificates, one-time prekeys). Every implementation passes
+// user's inbox, the end-to-end key directory (identity keys, device bundles
+// and certificates, one-time prekeys), the records of file chunks, and each
+// user's optional archive (server-side history). Every implementation passes
 // internal/storetest.
 //
 // Every write that returns nil is durable: it survives a crash of the process
@@ -170,6 +171,48 @@ type Store interface {
 	// forgotten hashes, which nobody may fetch any more, so that the
 	// caller deletes their bytes. Messages themselves are kept.
 	ExpireChunks(ctx context.Context, olderThan time.Time) ([]string, error)
+
+	// ArchiveOn reports whether user's archive (server-side history; see
+	// ArchiveItem) is on. Every archive starts off. ErrNoSuchUser if user
+	// has not signed up.
+	ArchiveOn(ctx context.Context, user UserID) (bool, error)
+	// SetArchive turns user's archive on or off; setting the state it is
+	// in already changes nothing. Turning it off deletes every record and
+	// wrapped key of user's archive in the same write: once it returns,
+	// none is readable, even across a crash. ErrNoSuchUser if user has not
+	// signed up.
+	SetArchive(ctx context.Context, user UserID, on bool) error
+	// PutArchive adds items to user's archive as records stored at time
+	// at, in the order given, in one write. Each record gets a sequence
+	// number above every one the store gave before, for any user: numbers
+	// are never reused, even after the archive is turned off and on, so a
+	// device's "after" cursor never hides a newer record. An item whose
+	// Key the archive holds already (or an earlier item of items has) is
+	// skipped: its Data is not compared, and the stored record is kept.
+	// A Key or Data that is empty is refused with ErrBadRequest. If the
+	// added records would take the sum of the sizes of the Data of user's
+	// records over quota (bytes; negative means no quota), ErrQuota and
+	// nothing is stored. ErrArchiveOff if the archive is off;
+	// ErrNoSuchUser if user has not signed up.
+	PutArchive(ctx context.Context, user UserID, items []ArchiveItem, at time.Time, quota int64) error
+	// ArchiveRecords returns user's records with sequence numbers above
+	// after, oldest first: at most limit of them (a limit below 1 counts
+	// as 1), and no more than maxBytes of Data in all, except that the
+	// first is returned whatever its size (so a reader always makes
+	// progress). more reports whether records follow the last one
+	// returned. An archive that is off holds none. ErrNoSuchUser if user
+	// has not signed up.
+	ArchiveRecords(ctx context.Context, user UserID, after int64, limit, maxBytes int) (recs []ArchiveRecord, more bool, err error)
+	// PutArchiveKey stores the archive key wrapped for user's device
+	// (opaque bytes, not empty, else ErrBadRequest), replacing any
+	// previous one. ErrArchiveOff if the archive is off; ErrNoSuchDevice
+	// if the device has published no key bundle (PutBundle); ErrNoSuchUser
+	// if user has not signed up.
+	PutArchiveKey(ctx context.Context, user UserID, device DeviceID, wrapped []byte) error
+	// ArchiveKeys returns the wrapped archive keys of user's archive, by
+	// device (none if the archive is off). ErrNoSuchUser if user has not
+	// signed up.
+	ArchiveKeys(ctx context.Context, user UserID) (map[DeviceID][]byte, error)
 
 	// Close releases the store. Writes in flight finish first.
 	Close() error

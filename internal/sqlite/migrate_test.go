@@ -312,3 +312,57 @@ func TestMigrate0003(t *testing.T) {
 		t.Errorf("Session after SetPassword: %v, want ErrNoSession", err)
 	}
 }
+
+// TestMigrate0005 opens a database written at schema version 4 (before the
+// archive) and checks that every user's archive starts off and works once
+// turned on, and that reading and deleting a user's records go by
+// archive_records_user rather than a scan of everyone's.
+func TestMigrate0005(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "natter.db")
+	openVersion(t, path, 4, schema0001Data)
+
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open of a version 4 database: %v", err)
+	}
+	defer db.Close()
+
+	for _, u := range []natter.UserID{"alice", "bob", "carol"} {
+		if on, err := db.ArchiveOn(ctx, u); err != nil || on {
+			t.Errorf("ArchiveOn(%s) after the migration = %v, %v; want off", u, on, err)
+		}
+	}
+	if err := db.SetArchive(ctx, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutArchive(ctx, "alice", []natter.ArchiveItem{{Key: "k", Data: []byte{0}}}, time.Now(), -1); err != nil {
+		t.Fatal(err)
+	}
+	recs, more, err := db.ArchiveRecords(ctx, "alice", 0, 10, 1000)
+	if err != nil || len(recs) != 1 || more || !bytes.Equal(recs[0].Data, []byte{0}) {
+		t.Fatalf("ArchiveRecords after the migration = %+v, %v, %v", recs, more, err)
+	}
+
+	for _, q := range []string{
+		`SELECT seq, at, data FROM archive_records WHERE user = 'alice' AND seq > 0 ORDER BY seq LIMIT 10`,
+		`DELETE FROM archive_records WHERE user = 'alice'`,
+	} {
+		var plan, detail string
+		var id, parent, unused int
+		rows, err := db.rdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan += detail + "; "
+		}
+		rows.Close()
+		if !strings.Contains(plan, "archive_records_user") || strings.Contains(plan, "TEMP B-TREE") {
+			t.Errorf("%s: plan %s; want archive_records_user, no sort", q, plan)
+		}
+	}
+}

@@ -30,6 +30,9 @@
 //     conversation or inbox sequence number.
 //   - Chunk times (uploads, message SentAt) are compared with ExpireChunks'
 //     cutoff at least to the millisecond.
+//   - Archive records read back with the At they were put with, to the
+//     millisecond, and their Data byte for byte. A user's sequence numbers
+//     need not be consecutive (the store may share one counter among users).
 package storetest
 
 import (
@@ -86,6 +89,13 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"MessageChunks", testMessageChunks},
 		{"ExpireChunks", testExpireChunks},
 		{"ExpireManyChunks", testExpireManyChunks},
+		{"ArchiveOnOff", testArchiveOnOff},
+		{"ArchivePut", testArchivePut},
+		{"ArchivePaging", testArchivePaging},
+		{"ArchiveQuota", testArchiveQuota},
+		{"ArchiveOffDeletes", testArchiveOffDeletes},
+		{"ArchiveKeys", testArchiveKeys},
+		{"ConcurrentArchivePuts", testConcurrentArchivePuts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
