@@ -53,7 +53,8 @@ type Client struct {
 	reach        *wire.SetReach
 	endErr       error // why the last session ended, for calls waiting for it
 
-	dr atomic.Pointer[direct] // the peer-to-peer layer, with Options.Direct
+	dr         atomic.Pointer[direct] // the peer-to-peer layer, with Options.Direct
+	earlyReach []*wire.Reach          // Reach frames that came before it started
 
 	e2e keys // end-to-end keys and contacts' directories
 
@@ -341,6 +342,9 @@ func (c *Client) Logout(ctx context.Context) error {
 	if d := c.dr.Swap(nil); d != nil {
 		d.close()
 	}
+	c.mu.Lock()
+	c.earlyReach = nil
+	c.mu.Unlock()
 	return nil
 }
 
@@ -758,8 +762,18 @@ func (c *Client) handleFrame(cn *conn, v any) error {
 			d.mgr.HandleSignal(f.From, f.FromDevice, f.Session, f.Kind, f.Data)
 		}
 	case *wire.Reach:
-		if d := c.dr.Load(); d != nil {
-			d.noteReach(f)
+		if c.opts.Direct {
+			// The login burst's Reach frames come before the peer-to-peer
+			// layer starts: it takes them when it does.
+			c.mu.Lock()
+			d := c.dr.Load()
+			if d == nil && len(c.earlyReach) < maxEarlyReach {
+				c.earlyReach = append(c.earlyReach, f)
+			}
+			c.mu.Unlock()
+			if d != nil {
+				d.noteReach(f)
+			}
 		}
 		return c.push(f)
 	case *wire.Msg, *wire.Rcpt, *wire.Presence, *wire.ContactUpdate:

@@ -30,6 +30,7 @@ import (
 // user's other devices.
 
 const (
+	maxEarlyReach    = 4096 // Reach frames kept before the layer starts
 	directAckTimeout = 2 * time.Second
 	credsRefresh     = 5 * time.Minute // natterd's credentials last 10
 	redialMin        = time.Second
@@ -99,10 +100,18 @@ func (c *Client) startDirect(user natter.UserID) {
 		return
 	}
 	d.mgr = mgr
+	c.mu.Lock()
 	if !c.dr.CompareAndSwap(nil, d) {
+		c.mu.Unlock()
 		d.cancel()
 		mgr.Close()
 		return
+	}
+	early := c.earlyReach
+	c.earlyReach = nil
+	c.mu.Unlock()
+	for _, r := range early {
+		d.noteReach(r)
 	}
 	c.wg.Go(func() { d.run() })
 	c.wg.Go(func() { d.accept() })

@@ -85,6 +85,7 @@ type runner struct {
 	home   home
 
 	longLived  bool     // listen or chat: see lock.go
+	direct     bool     // talk to contacts peer to peer even though short-lived (sendfile)
 	busyFile   *os.File // the shared busy lock, once connected
 	onlineFile *os.File // the exclusive online lock of listen and chat
 
@@ -250,10 +251,13 @@ for their device to confirm and says "delivered", else "sent"; if USER is
 offline the message is "stored for offline delivery".`},
 		{name: "sendfile", args: "USER PATH", group: "Presence and messages", minArgs: 2, maxArgs: 2, run: runSendFile,
 			summary: "send a file of any kind and size, sealed end to end",
-			help: `Seals the file in chunks, uploads them to the server (showing bytes, rate and
-time left) and sends USER a message that carries it. An interrupted
-natter sendfile, run again, goes on where it stopped: chunks the server
-already holds are not sent again.`},
+			help: `Seals the file in chunks and sends them (showing bytes, rate and time left)
+straight to USER's device over a peer-to-peer channel when one can be
+opened (USER runs natter listen or chat), else through the server, which
+keeps them until USER fetches them; then sends USER a message that carries
+the file. An interrupted natter sendfile, run again, goes on where it
+stopped: chunks USER's device or the server already holds are not sent
+again. --no-direct always uses the server.`},
 		{name: "files", group: "Presence and messages", run: runFiles,
 			summary: "fetch the files that arrived and list them",
 			help: `Fetches every file that arrived and is not fetched yet into the files folder

@@ -53,9 +53,11 @@ func (r *runner) dial(ctx context.Context, fallback string, user natter.UserID) 
 		Device:     device,
 		ClientName: clientName,
 		// natter sends delivered receipts itself: see deliveries.
-		// Long-lived commands talk to contacts peer to peer.
-		Direct: r.longLived && !r.g.noDirect,
-		Keys:   keys,
+		// Long-lived commands (and sendfile) talk to contacts peer to
+		// peer; files that come that way wait in the chunk cache.
+		Direct:     (r.longLived || r.direct) && !r.g.noDirect,
+		ChunkCache: r.home.path(chunkCacheDir),
+		Keys:       keys,
 	})
 	if err != nil {
 		if pm := p.lastMismatch(); pm != nil {

@@ -19,8 +19,12 @@ import (
 
 // Files that arrive are noted in files-USER.jsonl (one line per file
 // message, with its manifest: the key to open it) and fetched into the
-// home's files folder by natter files.
-const filesDir = "files"
+// home's files folder by natter files. Chunks that contacts send over a
+// peer-to-peer channel wait in the chunk cache until then.
+const (
+	filesDir      = "files"
+	chunkCacheDir = "chunks"
+)
 
 func filesLog(user natter.UserID) string { return "files-" + string(user) + ".jsonl" }
 
@@ -153,6 +157,7 @@ type jsonFileSent struct {
 	Size   int64            `json:"size"`
 	SHA256 string           `json:"sha256"`
 	Result string           `json:"result"`
+	Path   string           `json:"path"` // how the file's message went: server, direct or relayed
 }
 
 // runSendFile sends a file.
@@ -166,6 +171,7 @@ func runSendFile(ctx context.Context, r *runner, args []string) error {
 	} else if !st.Mode().IsRegular() {
 		return withCode("no_file", "%s is not a regular file", path)
 	}
+	r.direct = true
 	return r.oneShot(ctx, nil, func(c *client.Client, s storedSession) error {
 		if to == s.User {
 			return withCode("self", "you cannot send a file to yourself")
@@ -181,10 +187,17 @@ func runSendFile(ctx context.Context, r *runner, args []string) error {
 			result = resultSent
 		}
 		if r.g.json {
-			r.emit(jsonFileSent{ID: res.ID, To: to, Name: f.Name, Size: f.Size, SHA256: f.SHA256, Result: result})
+			r.emit(jsonFileSent{ID: res.ID, To: to, Name: f.Name, Size: f.Size, SHA256: f.SHA256, Result: result, Path: res.Path})
 			return nil
 		}
-		r.printf("sent %s (%s) to %s\n", f.Name, sizeText(f.Size), to)
+		how := "through the server"
+		if res.Path != client.PathServer {
+			how = "peer to peer" // the chunks went over the channel too
+			if res.Path == client.PathRelayed {
+				how += " (relayed)"
+			}
+		}
+		r.printf("sent %s (%s) to %s, %s\n", f.Name, sizeText(f.Size), to, how)
 		return nil
 	})
 }
