@@ -88,10 +88,14 @@ func corpus(t *testing.T) map[string][][]byte {
 	}
 	bundle, _ := a.Bundle()
 	_, pk, _ := a.dev.newPrekey(7)
+	laptop := w.devices["alice"][1]
+	_ = a.NewArchiveKey()
+	wrapped, _ := a.WrapArchiveKey(w.bundleOf(laptop))
 	return map[string][][]byte{
-		"FuzzParseEnvelope": envs,
-		"FuzzOpen":          envs,
-		"FuzzParseBundle":   {bundle, pk, []byte("{}" + string(make([]byte, 64)))},
+		"FuzzParseEnvelope":    envs,
+		"FuzzOpen":             envs,
+		"FuzzParseBundle":      {bundle, pk, []byte("{}" + string(make([]byte, 64)))},
+		"FuzzUnwrapArchiveKey": {wrapped, bundle},
 	}
 }
 

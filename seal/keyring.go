@@ -68,6 +68,7 @@ type Keyring struct {
 	persist     func([]byte) error
 	changed     func() []byte // see SetChanged
 	dtlsPEM     string
+	archive     []byte // the archive key (archive.go), nil if none
 }
 
 type devRef struct {
@@ -336,6 +337,9 @@ func (k *Keyring) mergeLocked(o *Keyring) {
 	if k.id == nil && o.id != nil {
 		k.id = o.id
 	}
+	if k.archive == nil && o.archive != nil {
+		k.archive = o.archive
+	}
 }
 
 // Prekeys returns how many one-time prekey private halves the device holds.
@@ -459,6 +463,7 @@ type jsonState struct {
 	Pins     map[natter.UserID]*Pin         `json:"pins"`
 	DTLS     string                         `json:"dtls,omitempty"`
 	DTLSFP   string                         `json:"dtls_fp,omitempty"`
+	Archive  []byte                         `json:"archive,omitempty"`
 }
 
 // Marshal returns the keyring's state, private keys included: store it
@@ -477,7 +482,7 @@ func (k *Keyring) marshal() ([]byte, error) {
 	s := jsonState{
 		V: 1, User: k.dev.user, Device: k.dev.id, Sign: k.dev.sign.Seed(), KEM: kemPriv,
 		Self: k.dev.self, Created: k.created, NextPK: k.nextPK, Prekeys: k.prekeys,
-		In: k.in, Opened: k.opened, Pins: k.pins, DTLS: k.dtlsPEM, DTLSFP: k.dev.dtls,
+		In: k.in, Opened: k.opened, Pins: k.pins, DTLS: k.dtlsPEM, DTLSFP: k.dev.dtls, Archive: k.archive,
 	}
 	if k.id != nil {
 		s.Identity = k.id.priv.Seed()
@@ -500,7 +505,7 @@ func Load(b []byte) (*Keyring, error) {
 	}
 	k := &Keyring{
 		dev:     &device{user: s.User, id: s.Device, sign: ed25519.NewKeyFromSeed(s.Sign), kem: kp, self: s.Self, dtls: s.DTLSFP},
-		dtlsPEM: s.DTLS,
+		dtlsPEM: s.DTLS, archive: s.Archive,
 		created: s.Created, nextPK: s.NextPK, prekeys: s.Prekeys, in: s.In, opened: s.Opened, pins: s.Pins,
 	}
 	if s.Identity != nil {
