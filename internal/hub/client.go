@@ -295,6 +295,14 @@ func (c *client) handle(f wire.Frame) string {
 		c.haveChunks(ctx, m)
 	case *wire.GetChunk:
 		c.getChunk(ctx, m)
+	case *wire.ArchiveSet:
+		c.archiveSet(ctx, m)
+	case *wire.ArchiveGet:
+		c.archiveGet(ctx, m)
+	case *wire.ArchivePut:
+		c.archivePut(ctx, m)
+	case *wire.ArchiveKeyPut:
+		c.archiveKeyPut(ctx, m)
 	case *wire.Logout:
 		return c.logout(ctx, m)
 	case *wire.Signup, *wire.Login, *wire.Resume:
@@ -410,6 +418,14 @@ func refOf(v any) uint64 {
 	case *wire.HaveChunks:
 		return m.Ref
 	case *wire.GetChunk:
+		return m.Ref
+	case *wire.ArchiveSet:
+		return m.Ref
+	case *wire.ArchiveGet:
+		return m.Ref
+	case *wire.ArchivePut:
+		return m.Ref
+	case *wire.ArchiveKeyPut:
 		return m.Ref
 	}
 	return 0

@@ -44,6 +44,10 @@ func errorFrame(ref uint64, err error) wire.Error {
 		e.Code, e.Message = wire.CodeTooLarge, err.Error()
 	case errors.Is(err, natter.ErrQuota):
 		e.Code, e.Message = wire.CodeQuota, err.Error()
+	case errors.Is(err, errArchiveDisabled):
+		e.Code, e.Message = wire.CodeArchiveOff, "this server keeps no server-side history: its operator turned archives off"
+	case errors.Is(err, natter.ErrArchiveOff):
+		e.Code, e.Message = wire.CodeArchiveOff, "your server-side history is off: turn it on first"
 	case errors.Is(err, natter.ErrNoSuchChunk), errors.Is(err, blobs.ErrNotFound):
 		// One answer for a chunk that does not exist, one the user may not
 		// fetch and one forgotten: the server does not tell them apart.

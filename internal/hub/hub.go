@@ -61,6 +61,15 @@ type Config struct {
 	UserQuota     int64         // bytes of distinct chunks a user may keep uploaded; default 5 GiB
 	FileRetention time.Duration // chunks are forgotten this long after their last use; default 30 days
 
+	// The archive, each user's optional server-side history (off for each
+	// user until they turn it on). NoArchive refuses to turn archives on
+	// or add to them (ArchiveSet On, ArchivePut and ArchiveKeyPut are
+	// answered archive_off); what users stored before can still be read
+	// and deleted. ArchiveQuota bounds the bytes of records one user may
+	// keep: zero means DefaultArchiveQuota (1 GiB), negative none.
+	NoArchive    bool
+	ArchiveQuota int64
+
 	// Per-user limits (per node). Zero means the default; negative, none.
 	MsgsPerSecond      float64 // messages (and copies) a user may send per second; default 50, bursts of 200
 	ContactReqsPerHour float64 // contact requests (add) a user may make per hour; default 100, bursts of 20
@@ -143,6 +152,9 @@ func New(cfg Config) *Hub {
 	}
 	if cfg.UserQuota == 0 {
 		cfg.UserQuota = DefaultUserQuota
+	}
+	if cfg.ArchiveQuota == 0 {
+		cfg.ArchiveQuota = DefaultArchiveQuota
 	}
 	if cfg.FileRetention <= 0 {
 		cfg.FileRetention = DefaultFileRetention

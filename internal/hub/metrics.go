@@ -8,29 +8,32 @@ import (
 
 // Metrics are the hub's Prometheus metrics.
 type Metrics struct {
-	connections    *prometheus.GaugeVec
-	sessions       prometheus.Gauge
-	framesIn       *prometheus.CounterVec
-	messages       prometheus.Counter
-	duplicates     prometheus.Counter
-	logins         *prometheus.CounterVec
-	disconnects    *prometheus.CounterVec
-	slowConsumers  prometheus.Counter
-	storeErrors    prometheus.Counter
-	busErrors      prometheus.Counter
-	presencePushes prometheus.Counter
-	sendSeconds    prometheus.Histogram
-	signals        prometheus.Counter
-	copies         prometheus.Counter
-	rateLimited    *prometheus.CounterVec
-	keyChanges     prometheus.Counter
-	prekeyClaims   *prometheus.CounterVec
-	chunksStored   prometheus.Counter
-	chunkBytes     prometheus.Counter
-	chunkDedup     prometheus.Counter
-	chunksServed   prometheus.Counter
-	chunksExpired  prometheus.Counter
-	reg            prometheus.Registerer
+	connections     *prometheus.GaugeVec
+	sessions        prometheus.Gauge
+	framesIn        *prometheus.CounterVec
+	messages        prometheus.Counter
+	duplicates      prometheus.Counter
+	logins          *prometheus.CounterVec
+	disconnects     *prometheus.CounterVec
+	slowConsumers   prometheus.Counter
+	storeErrors     prometheus.Counter
+	busErrors       prometheus.Counter
+	presencePushes  prometheus.Counter
+	sendSeconds     prometheus.Histogram
+	signals         prometheus.Counter
+	copies          prometheus.Counter
+	rateLimited     *prometheus.CounterVec
+	keyChanges      prometheus.Counter
+	prekeyClaims    *prometheus.CounterVec
+	chunksStored    prometheus.Counter
+	chunkBytes      prometheus.Counter
+	chunkDedup      prometheus.Counter
+	chunksServed    prometheus.Counter
+	chunksExpired   prometheus.Counter
+	archiveSwitches *prometheus.CounterVec
+	archiveRecords  prometheus.Counter
+	archiveServed   prometheus.Counter
+	reg             prometheus.Registerer
 }
 
 // NewMetrics creates the hub's metrics and registers them with reg (if not
@@ -98,6 +101,12 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "File chunks sent to clients (GetChunk)."}),
 		chunksExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_chunks_expired_total",
 			Help: "File chunks forgotten and deleted after the file retention."}),
+		archiveSwitches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_archive_switches_total",
+			Help: "Server-side histories (archives) turned on or off by their users (off deletes the user's records), by state asked for."}, []string{"state"}),
+		archiveRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_archive_records_total",
+			Help: "Archive records accepted (ArchivePut answered OK), repeats of records already stored included: each of a user's devices puts the messages it sees."}),
+		archiveServed: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_archive_records_served_total",
+			Help: "Archive records sent to devices (ArchiveGet)."}),
 		keyChanges: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_key_changes_total",
 			Help: "End-to-end key changes announced (KeysChanged): an identity, a device bundle or a device certificate."}),
 		prekeyClaims: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_prekey_claims_total",
@@ -107,7 +116,8 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.framesIn, m.messages, m.duplicates, m.logins,
 			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds, m.signals, m.copies, m.rateLimited,
-			m.keyChanges, m.prekeyClaims, m.chunksStored, m.chunkBytes, m.chunkDedup, m.chunksServed, m.chunksExpired)
+			m.keyChanges, m.prekeyClaims, m.chunksStored, m.chunkBytes, m.chunkDedup, m.chunksServed, m.chunksExpired,
+			m.archiveSwitches, m.archiveRecords, m.archiveServed)
 	}
 	return m
 }

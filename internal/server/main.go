@@ -53,6 +53,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 	fs.SetOutput(stderr)
 	var cfg Config
 	var hosts, level string
+	var archive bool
 	fs.StringVar(&cfg.DataDir, "data", "./natter-data", "folder for the database and the self-generated TLS certificate")
 	fs.StringVar(&cfg.Listen, "listen", ":7443", "TLS/TCP address for native clients (port 0 picks a free port)")
 	fs.StringVar(&cfg.HTTP, "http", ":8443", "HTTPS/WebSocket address for browsers (\"\" disables)")
@@ -75,6 +76,8 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 	fs.Int64Var(&cfg.UserQuota, "user-quota", hub.DefaultUserQuota, "bytes of file chunks a user may keep stored (-1: no quota)")
 	fs.DurationVar(&cfg.FileRetention, "file-retention", hub.DefaultFileRetention, "file chunks are deleted this long after they were last uploaded or sent")
 	fs.DurationVar(&cfg.FileSweepEvery, "file-sweep-interval", time.Hour, "how often expired file chunks are deleted (also once at start); for tests")
+	fs.BoolVar(&archive, "archive", true, "let users keep their sealed history on the server if they turn it on (false: refuse to turn it on or add to it)")
+	fs.Int64Var(&cfg.ArchiveQuota, "archive-quota", hub.DefaultArchiveQuota, "bytes of server-side history (archive records) a user may keep (-1: no quota)")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: natterd [flags]\n\nnatterd is natter's server. With no flags it keeps its data in ./natter-data.\n\n")
@@ -92,6 +95,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 		fmt.Fprintln(stderr, "natterd: --cert and --key go together")
 		return cfg, 0, fmt.Errorf("usage")
 	}
+	cfg.NoArchive = !archive
 	for _, h := range strings.Split(hosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			cfg.Hosts = append(cfg.Hosts, h)

@@ -69,6 +69,10 @@ type Config struct {
 	FileRetention  time.Duration // chunks are forgotten this long after their last use; default 30 days
 	FileSweepEvery time.Duration // how often expired chunks are deleted (and once at start); default 1h
 
+	// The archive, users' optional server-side history (see hub.Config).
+	NoArchive    bool  // users may not turn their archive on or add to it
+	ArchiveQuota int64 // bytes of archive records a user may keep; zero: 1 GiB; negative: none
+
 	Logger *slog.Logger
 }
 
@@ -170,6 +174,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		MaxQueueBytes: cfg.MaxQueueBytes,
 		MsgsPerSecond: cfg.MsgsPerSecond, ContactReqsPerHour: cfg.ContactReqsPerHour,
 		Blobs: s.blobs, MaxFileSize: cfg.MaxFileSize, UserQuota: cfg.UserQuota, FileRetention: cfg.FileRetention,
+		NoArchive: cfg.NoArchive, ArchiveQuota: cfg.ArchiveQuota,
 	}
 	if cfg.UDP != "" {
 		if s.turn, err = s.startTURN(registry); err != nil {
