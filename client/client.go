@@ -59,6 +59,7 @@ type Client struct {
 	e2e keys // end-to-end keys and contacts' directories
 
 	fstats fileStats // chunks sent and received, for tests and measurements
+	ar     archiver  // the user's server-side history (archive.go)
 }
 
 // Session is a login session. Token resumes it (Resume) without the
@@ -296,6 +297,7 @@ func (c *Client) authenticate(ctx context.Context, what string, build func(ref u
 	if c.opts.Direct {
 		c.startDirect(a.User)
 	}
+	c.startArchive(a.User)
 	return Session{User: a.User, Device: a.Device, Token: a.Token, Expires: a.Expires}, nil
 }
 
@@ -466,12 +468,14 @@ func (c *Client) sendID(ctx context.Context, id natter.MessageID, to natter.User
 	if len(body) > max {
 		return res, fmt.Errorf("send %s: %w: %d bytes, limit %d", id, ErrBodyTooLarge, len(body), max)
 	}
+	plain := body
 	body, err := c.seal(ctx, id, to, body)
 	if err != nil {
 		return res, fmt.Errorf("send %s to %s: %w", id, to, err)
 	}
 	if d := c.dr.Load(); d != nil && chunks == nil {
 		if r, ok := d.send(ctx, id, to, body); ok {
+			c.archiveSent(id, to, plain, r.SentAt, r.Path)
 			return r, nil
 		}
 		// No channel, or no acknowledgement: through the server under the
@@ -520,6 +524,7 @@ func (c *Client) sendID(ctx context.Context, id natter.MessageID, to natter.User
 		return res, fmt.Errorf("send %s to %s: unexpected answer %T", id, to, v)
 	}
 	res.ConvSeq, res.SentAt, res.Online = ack.ConvSeq, ack.SentAt, ack.Online
+	c.archiveSent(id, to, plain, res.SentAt, res.Path)
 	return res, nil
 }
 
@@ -751,7 +756,7 @@ func (c *Client) handleFrame(cn *conn, v any) error {
 		if f.Ref != 0 && f.Done {
 			c.answer(f.Ref, f, nil)
 		}
-	case *wire.IceConfig, *wire.Keys, *wire.Chunks, *wire.Chunk:
+	case *wire.IceConfig, *wire.Keys, *wire.Chunks, *wire.Chunk, *wire.ArchiveState:
 		c.answer(refOf(f), f, nil)
 	case *wire.KeysChanged:
 		c.keysChanged(f)
@@ -1088,6 +1093,8 @@ func refOf(v any) uint64 {
 	case *wire.Chunks:
 		return v.Ref
 	case *wire.Chunk:
+		return v.Ref
+	case *wire.ArchiveState:
 		return v.Ref
 	}
 	return 0

@@ -512,6 +512,11 @@ func (d *dispatcher) inboxEvent(in *wire.Inbox) bool {
 				openErrs[m.ID] = err
 			default:
 				d.c.noteOpened(m.Seq, m.ID)
+				path := PathServer
+				if m.Direct {
+					path = PathDirect
+				}
+				d.c.archiveOpened(m.Message, path)
 			}
 			kept = append(kept, m)
 		}
@@ -596,6 +601,7 @@ func (d *dispatcher) entry(e any, offline bool) bool {
 		}
 		if ev.OpenErr == nil {
 			d.c.noteOpened(e.Seq, e.ID)
+			d.c.archiveOpened(ev.Message, path)
 		}
 		t.mu.Lock()
 		t.ids.Add(e.ID)
@@ -819,6 +825,7 @@ func (d *dispatcher) direct(v directMsg) bool {
 	}
 	if ev.OpenErr == nil {
 		d.c.noteOpened(0, v.m.ID)
+		d.c.archiveOpened(ev.Message, v.path)
 	}
 	t.mu.Lock()
 	t.ids.Add(v.m.ID)

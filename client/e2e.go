@@ -422,6 +422,9 @@ func (c *Client) keysChanged(k *wire.KeysChanged) {
 			c.log.Warn("fetch changed keys", "user", k.User, "err", err)
 			return
 		}
+		if k.User == kr.User() {
+			c.shareArchiveKeyLater() // a device of the user's may have been approved
+		}
 		ev := KeysEvent{User: k.User, Device: k.Device, Changed: d.Changed, Verified: d.Verified, Err: err}
 		for _, p := range d.Devices {
 			ev.Devices = append(ev.Devices, p.Bundle.Device)
@@ -534,6 +537,7 @@ func (c *Client) ApproveDevice(ctx context.Context, dev natter.DeviceID) error {
 				return err
 			}
 			_, err = c.directory(ctx, kr.User(), true)
+			c.shareArchiveKeyLater() // the new device can read the archive
 			return err
 		}
 	}

@@ -184,6 +184,9 @@ func (fc *fakeConn) serveKeys(v any) bool {
 	fakeKeys.Lock()
 	defer fakeKeys.Unlock()
 	switch v := v.(type) {
+	case *wire.ArchiveGet: // the archive, asked after login: off
+		fc.write(wire.ArchiveState{Ref: v.Ref})
+		return true
 	case *wire.FetchKeys:
 		k := fakeKeys.users[v.User]
 		if k == nil || v.User == "alice" && fc.user != "alice" {
