@@ -57,6 +57,7 @@ type archiveRecord struct {
 // archiver queues the records this device puts.
 type archiver struct {
 	mu      sync.Mutex
+	known   bool // the server said whether the archive is on, since login
 	on      bool // the archive is on and this device holds the key
 	started bool
 	queue   []archiveRecord
@@ -70,7 +71,7 @@ const maxArchiveQueue = 10_000 // records waiting; older ones are dropped past i
 func (c *Client) startArchive(user natter.UserID) {
 	c.ar.mu.Lock()
 	first := !c.ar.started
-	c.ar.started = true
+	c.ar.started, c.ar.known = true, false
 	if c.ar.kick == nil {
 		c.ar.kick = make(chan struct{}, 1)
 	}
@@ -116,10 +117,12 @@ func (c *Client) archiveOpened(m wire.Message, path string) {
 
 func (c *Client) archiveQueue(r archiveRecord) {
 	c.ar.mu.Lock()
-	if !c.ar.on {
+	if !c.ar.started || c.ar.known && !c.ar.on {
 		c.ar.mu.Unlock()
 		return
 	}
+	// While the state is not known yet (just after login) records wait:
+	// they are dropped if the archive turns out to be off.
 	if len(c.ar.queue) >= maxArchiveQueue {
 		c.ar.queue = c.ar.queue[1:]
 	}
@@ -142,7 +145,10 @@ func (c *Client) archiveLoop() {
 		}
 		for {
 			c.ar.mu.Lock()
-			batch := c.ar.queue[:min(len(c.ar.queue), wire.MaxArchiveBatch)]
+			var batch []archiveRecord
+			if c.ar.on {
+				batch = c.ar.queue[:min(len(c.ar.queue), wire.MaxArchiveBatch)]
+			}
 			c.ar.mu.Unlock()
 			if len(batch) == 0 {
 				break
@@ -276,11 +282,58 @@ func (c *Client) archiveSync(ctx context.Context) (*wire.ArchiveState, error) {
 
 func (c *Client) setArchiveOn(on bool) {
 	c.ar.mu.Lock()
-	c.ar.on = on
+	c.ar.known, c.ar.on = true, on
 	if !on {
 		c.ar.queue = nil
 	}
+	kick := c.ar.kick
 	c.ar.mu.Unlock()
+	if on && kick != nil {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flushArchive puts what is queued before the Client closes, waiting at
+// most a moment (a one-shot command sends and exits at once).
+func (c *Client) flushArchive() {
+	c.ar.mu.Lock()
+	pending := len(c.ar.queue) > 0
+	known := c.ar.known
+	c.ar.mu.Unlock()
+	if !pending || c.liveConn() == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if !known {
+		if _, err := c.archiveSync(ctx); err != nil {
+			return
+		}
+	}
+	for {
+		c.ar.mu.Lock()
+		var batch []archiveRecord
+		if c.ar.on {
+			batch = slices.Clone(c.ar.queue[:min(len(c.ar.queue), wire.MaxArchiveBatch)])
+		}
+		c.ar.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		n, err := c.putArchive(ctx, batch)
+		if err != nil {
+			c.log.Warn("archive put at close", "err", err)
+			return
+		}
+		c.ar.mu.Lock()
+		if n <= len(c.ar.queue) {
+			c.ar.queue = c.ar.queue[n:]
+		}
+		c.ar.mu.Unlock()
+	}
 }
 
 // shareArchiveKey wraps the archive key for each certified device of the

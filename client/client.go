@@ -208,6 +208,7 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.stopDispatch)
 		<-c.dispatchDone
+		c.flushArchive()
 		if cn := c.liveConn(); cn != nil {
 			c.flushAck(cn)
 		}

@@ -536,9 +536,14 @@ func (c *Client) ApproveDevice(ctx context.Context, dev natter.DeviceID) error {
 			if err := c.publishKeys(ctx, &wire.PublishKeys{Certs: []wire.DeviceCert{{Device: dev, Cert: cert}}}); err != nil {
 				return err
 			}
-			_, err = c.directory(ctx, kr.User(), true)
-			c.shareArchiveKeyLater() // the new device can read the archive
-			return err
+			if _, err = c.directory(ctx, kr.User(), true); err != nil {
+				return err
+			}
+			// The new device can read the archive, if it is on.
+			if _, err := c.archiveSync(ctx); err != nil && !errors.Is(err, ErrArchiveKeyPending) {
+				c.log.Warn("share the archive key", "err", err)
+			}
+			return nil
 		}
 	}
 	if d.Device(dev) != nil {

@@ -295,6 +295,16 @@ used) before contacts seal messages for it: natter devices approve DEVICE
 device holding the identity is left, natter devices reset makes this
 device's new identity key the account's: contacts are warned, and those who
 verified you must verify again.`},
+		{name: "archive", args: "[status|on|off|fetch]", group: "History", maxArgs: 1, run: runArchive,
+			summary: "server-side history for your new devices: off by default",
+			help: `Shows whether your server-side history is on. natter archive on turns it on
+for your account: from then on each of your devices keeps a copy of every
+message it sends or reads on the server, sealed so that only your devices
+can open it, and this device puts its own history there too. A new device,
+once approved (natter devices approve), gets the key from a device that has
+it and natter archive fetch brings the archived conversations into its
+history (natter history, natter search). natter archive off deletes it
+from the server.`},
 		{name: "history", args: "USER", group: "History", minArgs: 1, maxArgs: 1, flags: historyFlags, run: runHistory,
 			summary: "show your conversation with USER, as kept on this device",
 			help: `Prints the newest --limit messages of your conversation with USER, oldest

@@ -452,3 +452,28 @@ func matchExpr(query string) (string, error) {
 func isWordChar(c rune) bool {
 	return unicode.IsLetter(c) || unicode.IsNumber(c) || unicode.Is(unicode.Co, c)
 }
+
+// Opened returns the opened messages after position after (0: from the
+// start), oldest first, at most limit, with the position to go on from
+// (the same if none followed). It is for copying a history elsewhere (to
+// the server-side archive).
+func (l *Log) Opened(ctx context.Context, after int64, limit int) ([]Entry, int64, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT `+entryColumns+` FROM messages m
+    WHERE m.seq > ? AND NOT m.unopened ORDER BY m.seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, after, fmt.Errorf("history: opened: %w", err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		e, seq, err := scan(rows)
+		if err != nil {
+			return nil, after, fmt.Errorf("history: opened: %w", err)
+		}
+		out, after = append(out, e), seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, after, fmt.Errorf("history: opened: %w", err)
+	}
+	return out, after, nil
+}
