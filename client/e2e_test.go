@@ -37,6 +37,10 @@ func TestNoPlaintextReachesTheServer(t *testing.T) {
 	alice2, _ := login(t, inst, "alice", "a2", through(m))
 	bob := signup(t, inst, "bob", "b1", through(m), withDirect(false))
 	befriend(t, alice, bob)
+	// alice keeps a server-side history: it must be sealed too.
+	if err := alice.SetArchive(ctx, true); err != nil {
+		t.Fatal(err)
+	}
 
 	var secrets []string
 	say := func(from *user, to natter.UserID, text string, readers ...*user) {
@@ -56,6 +60,23 @@ func TestNoPlaintextReachesTheServer(t *testing.T) {
 	}
 	say(alice, "bob", "zebra-online-7781", bob, alice2)
 	say(bob, "alice", "quartz-reply-1193", alice, alice2)
+
+	// A file through the server's store (bob keeps no chunk cache).
+	src := filepath.Join(t.TempDir(), "narwhal-name-6620.txt")
+	if err := os.WriteFile(src, []byte(strings.Repeat("narwhal-file-3321 ", 40000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secrets = append(secrets, "narwhal-file-3321", "narwhal-name-6620")
+	fres, _, err := alice.SendFile(ctx, "bob", src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := bob.ev.message(fres.ID); ev.File == nil {
+		t.Fatalf("bob got %+v", ev)
+	} else if p, err := bob.FetchFile(ctx, ev.File, t.TempDir(), nil); err != nil || !sameFile(t, src, p) {
+		t.Fatalf("bob's copy of the file: %v", err)
+	}
+	alice2.ev.message(fres.ID)
 
 	// Peer to peer: the message goes over the channel, the copies through
 	// the server.
@@ -98,6 +119,29 @@ func TestNoPlaintextReachesTheServer(t *testing.T) {
 		t.Fatalf("bob's inbox: %q", got)
 	}
 	_ = bob2
+
+	// Everything is in alice's archive (read back by her other device),
+	// so what the server holds of it is checked below too.
+	archived := ""
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		archived = ""
+		msgs, _, _, err := alice2.FetchArchive(ctx, 0, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			archived += string(m.Message.Body) + " "
+		}
+		if strings.Contains(archived, "marmot-offline-5502") && strings.Contains(archived, "walrus-direct-4410") &&
+			strings.Contains(archived, "narwhal-name-6620") {
+			break
+		}
+	}
+	for _, s := range []string{"zebra-online-7781", "quartz-reply-1193", "walrus-direct-4410", "marmot-offline-5502", "narwhal-name-6620"} {
+		if !strings.Contains(archived, s) {
+			t.Errorf("%q is not in alice's archive: %q", s, archived)
+		}
+	}
 
 	wire := m.Seen()
 	if !bytes.Contains(wire, []byte(`"bob"`)) {
