@@ -56,6 +56,9 @@ type archiveRecord struct {
 
 // archiver queues the records this device puts.
 type archiver struct {
+	// syncMu orders the changes of the archive state and key (a login's
+	// background sync, SetArchive, approvals).
+	syncMu  sync.Mutex
 	mu      sync.Mutex
 	known   bool // the server said whether the archive is on, since login
 	on      bool // the archive is on and this device holds the key
@@ -249,6 +252,12 @@ func (c *Client) archiveGet(ctx context.Context, after int64, limit int) (*wire.
 // it drops its key if the archive is off, takes the key wrapped for it if
 // it has none, and wraps the key for the user's devices that lack it.
 func (c *Client) archiveSync(ctx context.Context) (*wire.ArchiveState, error) {
+	c.ar.syncMu.Lock()
+	defer c.ar.syncMu.Unlock()
+	return c.archiveSyncLocked(ctx)
+}
+
+func (c *Client) archiveSyncLocked(ctx context.Context) (*wire.ArchiveState, error) {
 	kr := c.Keyring()
 	if kr == nil {
 		return nil, ErrNotLoggedIn
@@ -409,6 +418,8 @@ func (c *Client) SetArchive(ctx context.Context, on bool) error {
 	if kr == nil {
 		return ErrNotLoggedIn
 	}
+	c.ar.syncMu.Lock()
+	defer c.ar.syncMu.Unlock()
 	set := func() (*wire.ArchiveState, error) {
 		return retry(ctx, c, func() (*wire.ArchiveState, error) {
 			return roundTrip[wire.ArchiveState](ctx, c, "archive set", func(ref uint64) any {
@@ -423,7 +434,7 @@ func (c *Client) SetArchive(ctx context.Context, on bool) error {
 		c.setArchiveOn(false)
 		return kr.DropArchiveKey()
 	}
-	st, err := c.archiveSync(ctx)
+	st, err := c.archiveSyncLocked(ctx)
 	if st == nil || st.On {
 		return err // on already: this device has the key now, or waits for it
 	}

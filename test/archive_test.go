@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -425,43 +424,11 @@ func TestArchiveSIGKILL(t *testing.T) {
 			data[rec.Key] = rec.Data
 		}
 	}
-	// The writer pipelines every put (refs 1000+i, clear of the call
-	// above); the reader records the OKs and kills natterd after a third.
-	go func() {
-		for i := range n {
-			b, _ := wire.Encode(wire.ArchivePut{Ref: uint64(1000 + i), Records: puts[i]})
-			alice.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if _, err := alice.c.Write(b); err != nil {
-				return
-			}
-		}
-	}()
-	acked := map[int]bool{}
-	killed := false
-	for {
-		v, err := alice.read(10 * time.Second)
-		if err != nil {
-			if !killed {
-				t.Fatalf("read before the kill: %v", err)
-			}
-			break
-		}
-		switch m := v.(type) {
-		case *wire.OK:
-			acked[int(m.Ref)-1000] = true
-		case *wire.Error:
-			t.Fatalf("put %d: %s: %s", int(m.Ref)-1000, m.Code, m.Message)
-		}
-		if !killed && len(acked) >= n/3 {
-			p.cmd.Process.Signal(syscall.SIGKILL)
-			killed = true
-		}
-		if len(acked) == n {
-			t.Fatal("every put was acknowledged before the kill landed; make them slower")
-		}
+	frames := make([][]byte, n)
+	for i := range n {
+		frames[i], _ = wire.Encode(wire.ArchivePut{Ref: uint64(1000 + i), Records: puts[i]})
 	}
-	p.cmd.Wait()
-	t.Logf("%d of %d puts acknowledged before SIGKILL", len(acked), n)
+	acked := pipelineAndKill(t, p, alice, 1000, frames)
 
 	p = startProc(t, dir, p.addr)
 	r := p.hello(t)

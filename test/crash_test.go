@@ -269,3 +269,47 @@ func collectInbox(t *testing.T, p *proc, user string, device natter.DeviceID) ma
 	r.c.Close()
 	return got
 }
+
+// pipelineAndKill writes frames (requests with refs base, base+1, ...) on
+// r without waiting, records which the server acknowledges with OK, and
+// kills p with SIGKILL once a third of them are acknowledged. It waits for
+// p to exit and returns the indexes acknowledged before the kill.
+func pipelineAndKill(t *testing.T, p *proc, r *raw, base uint64, frames [][]byte) map[int]bool {
+	t.Helper()
+	n := len(frames)
+	go func() {
+		for _, b := range frames {
+			r.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := r.c.Write(b); err != nil {
+				return
+			}
+		}
+	}()
+	acked := map[int]bool{}
+	killed := false
+	for {
+		v, err := r.read(10 * time.Second)
+		if err != nil {
+			if !killed {
+				t.Fatalf("read before the kill: %v", err)
+			}
+			break
+		}
+		switch m := v.(type) {
+		case *wire.OK:
+			acked[int(m.Ref-base)] = true
+		case *wire.Error:
+			t.Fatalf("request %d: %s: %s", m.Ref-base, m.Code, m.Message)
+		}
+		if !killed && len(acked) >= n/3 {
+			p.cmd.Process.Signal(syscall.SIGKILL)
+			killed = true
+		}
+		if len(acked) == n {
+			t.Fatal("every request was acknowledged before the kill landed; make them slower")
+		}
+	}
+	p.cmd.Wait()
+	t.Logf("%d of %d requests acknowledged before SIGKILL", len(acked), n)
+	return acked
+}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -295,43 +294,11 @@ func TestFileChunksSIGKILL(t *testing.T) {
 	for i := range n {
 		chunks[i], hashes[i] = sealedChunk(t, 64<<10)
 	}
-	// The writer pipelines every upload; the reader below records the
-	// OKs (refs 1..n) and kills natterd after a third of them.
-	go func() {
-		for i := range n {
-			b, _ := wire.Encode(wire.PutChunk{Ref: uint64(i + 1), Hash: hashes[i], Data: chunks[i]})
-			alice.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if _, err := alice.c.Write(b); err != nil {
-				return
-			}
-		}
-	}()
-	acked := map[int]bool{}
-	killed := false
-	for {
-		v, err := alice.read(10 * time.Second)
-		if err != nil {
-			if !killed {
-				t.Fatalf("read before the kill: %v", err)
-			}
-			break
-		}
-		switch m := v.(type) {
-		case *wire.OK:
-			acked[int(m.Ref)-1] = true
-		case *wire.Error:
-			t.Fatalf("upload %d: %s: %s", m.Ref, m.Code, m.Message)
-		}
-		if !killed && len(acked) >= n/3 {
-			p.cmd.Process.Signal(syscall.SIGKILL)
-			killed = true
-		}
-		if len(acked) == n {
-			t.Fatal("every upload was acknowledged before the kill landed; make them slower")
-		}
+	frames := make([][]byte, n)
+	for i := range n {
+		frames[i], _ = wire.Encode(wire.PutChunk{Ref: uint64(i + 1), Hash: hashes[i], Data: chunks[i]})
 	}
-	p.cmd.Wait()
-	t.Logf("%d of %d uploads acknowledged before SIGKILL", len(acked), n)
+	acked := pipelineAndKill(t, p, alice, 1, frames)
 
 	p = startProc(t, dir, p.addr)
 	r := p.hello(t)
