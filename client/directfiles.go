@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -168,8 +167,7 @@ func (d *direct) answerOffer(conn *p2p.Conn, in *incoming, f fileFrame) {
 // takeChunk stores a chunk a contact pushed, if it was offered, and
 // acknowledges it once durable.
 func (d *direct) takeChunk(conn *p2p.Conn, in *incoming, data []byte) {
-	sum := sha256.Sum256(data)
-	h := hex.EncodeToString(sum[:])
+	h := chunkHash(data)
 	peer, _ := conn.Peer()
 	in.mu.Lock()
 	xid, ok := in.offered[h]
@@ -260,6 +258,16 @@ func (d *direct) pushFile(ctx context.Context, peer natter.UserID, hashes []stri
 }
 
 var errRefused = errors.New("offer refused")
+
+// mayReach reports whether a channel to peer is up or can be tried: one of
+// its devices registered how it can be reached.
+func (d *direct) mayReach(peer natter.UserID) bool {
+	d.mu.Lock()
+	up := d.conns[peer] != nil
+	d.mu.Unlock()
+	_, known := d.device(peer)
+	return up || known
+}
 
 // waitConn returns the channel to peer other than last, waiting up to
 // directResumeWait for one (opening it if none is up), or nil.
@@ -413,7 +421,7 @@ func (c *Client) cachedChunk(hash string) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != hash {
+	if chunkHash(b) != hash {
 		return nil, false
 	}
 	return b, true

@@ -135,15 +135,7 @@ func (c *Client) SendFile(ctx context.Context, to natter.UserID, path string, pr
 		}
 		return seal.SealChunk(key, i, n, buf)
 	}
-	info.Chunks = make([]string, n)
-	for i := range n {
-		sc, err := sealedAt(i)
-		if err != nil {
-			return SendResult{}, nil, err
-		}
-		sh := sha256.Sum256(sc)
-		info.Chunks[i] = hex.EncodeToString(sh[:])
-	}
+	info.Chunks = make([]string, n) // filled by the offer's pass or by the upload
 	var mu sync.Mutex
 	delivered := make([]bool, n)
 	var done int64
@@ -163,9 +155,17 @@ func (c *Client) SendFile(ctx context.Context, to natter.UserID, path string, pr
 	for i := range todo {
 		todo[i] = i
 	}
-	if d := c.dr.Load(); d != nil && n > 0 {
+	if d := c.dr.Load(); d != nil && n > 0 && d.mayReach(to) {
 		// Over a peer-to-peer channel if the peer's device takes it;
-		// whatever did not get there goes through the server.
+		// whatever did not get there goes through the server. The offer
+		// names every chunk: one pass seals them all to learn their hashes.
+		for i := range n {
+			sc, err := sealedAt(i)
+			if err != nil {
+				return SendResult{}, nil, err
+			}
+			info.Chunks[i] = chunkHash(sc)
+		}
 		if todo, err = d.pushFile(ctx, to, info.Chunks, size, sealedAt, deliver); err != nil {
 			return SendResult{}, nil, fmt.Errorf("send file: %w", err)
 		}
@@ -192,31 +192,32 @@ func (c *Client) SendFile(ctx context.Context, to natter.UserID, path string, pr
 
 // uploadChunks uploads the chunks todo (indexes into hashes) that natterd
 // does not hold yet, FileInflight at a time, and returns their hashes in
-// order.
+// order. It seals each chunk once, filling in the hashes not known yet.
 func (c *Client) uploadChunks(ctx context.Context, hashes []string, todo []int, sealedAt func(int) ([]byte, error), deliver func(int)) ([]string, error) {
-	const batch = 64 // chunks checked with one HaveChunks
+	const batch = 64 // chunks sealed and checked with one HaveChunks
 	var out []string
 	for first := 0; first < len(todo); first += batch {
 		idx := todo[first:min(first+batch, len(todo))]
-		var hs []string
-		for _, i := range idx {
-			hs = append(hs, hashes[i])
+		sealed := make([][]byte, len(idx))
+		hs := make([]string, len(idx))
+		for j, i := range idx {
+			sc, err := sealedAt(i)
+			if err != nil {
+				return nil, err
+			}
+			sealed[j], hs[j] = sc, chunkHash(sc)
+			hashes[i] = hs[j]
 		}
 		have, err := c.haveChunks(ctx, hs)
 		if err != nil {
 			return nil, err
 		}
 		err = parallel(ctx, FileInflight, len(idx), func(ctx context.Context, j int) error {
-			i := idx[j]
-			if have[hashes[i]] {
+			if have[hs[j]] {
 				return nil
 			}
-			sc, err := sealedAt(i)
-			if err != nil {
-				return err
-			}
-			if err := c.putChunk(ctx, hashes[i], sc); err != nil {
-				return fmt.Errorf("chunk %d of %d: %w", i, len(hashes), err)
+			if err := c.putChunk(ctx, hs[j], sealed[j]); err != nil {
+				return fmt.Errorf("chunk %d of %d: %w", idx[j], len(hashes), err)
 			}
 			c.fstats.add(func(s *fileStats) { s.uploaded++ })
 			return nil
@@ -227,6 +228,13 @@ func (c *Client) uploadChunks(ctx context.Context, hashes []string, todo []int, 
 		out = append(out, hs...)
 	}
 	return out, nil
+}
+
+// chunkHash names a sealed chunk: the lowercase hex SHA-256 natterd and
+// peers check it against.
+func chunkHash(sealed []byte) string {
+	sum := sha256.Sum256(sealed)
+	return hex.EncodeToString(sum[:])
 }
 
 // FileInflight is how many chunks a transfer keeps in flight: after a drop,
@@ -321,7 +329,7 @@ func (c *Client) getChunk(ctx context.Context, hash string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sum := sha256.Sum256(v.Data); hex.EncodeToString(sum[:]) != hash {
+	if chunkHash(v.Data) != hash {
 		return nil, fmt.Errorf("chunk %s: the server sent other data", hash)
 	}
 	return v.Data, nil
