@@ -32,7 +32,7 @@ func TestFileResumesAfterDrops(t *testing.T) {
 	nChunks := int((size + wire.ChunkSize - 1) / wire.ChunkSize)
 	cutPut, cutGet := false, false
 	m := startMITM(t, inst, nil)
-	m.cutUp = func(f *wire.Frame) bool {
+	cutUp := func(f *wire.Frame) bool {
 		if f.Type != wire.TPutChunk {
 			return false
 		}
@@ -49,7 +49,7 @@ func TestFileResumesAfterDrops(t *testing.T) {
 		}
 		return false
 	}
-	m.cutDown = func(f *wire.Frame) bool {
+	cutDown := func(f *wire.Frame) bool {
 		if f.Type != wire.TChunk {
 			return false
 		}
@@ -66,6 +66,7 @@ func TestFileResumesAfterDrops(t *testing.T) {
 		}
 		return false
 	}
+	m.setCuts(cutUp, cutDown)
 	ctx := t.Context()
 	alice := signup(t, inst, "alice", "a1", through(m))
 	bob := signup(t, inst, "bob", "b1", through(m))

@@ -25,13 +25,20 @@ type mitm struct {
 	ln      net.Listener
 	Addr    string
 	rewrite func(f *wire.Frame) // frames from natterd to a client; nil: unchanged
-	// cutUp and cutDown, if set, see every frame to natterd and from it
-	// (after rewrite); returning true drops that connection right after
-	// passing the frame on, as a network failure would.
-	cutUp, cutDown func(f *wire.Frame) bool
 
-	mu   sync.Mutex
-	seen bytes.Buffer // both directions, decrypted
+	mu             sync.Mutex
+	seen           bytes.Buffer             // both directions, decrypted
+	cutUp, cutDown func(f *wire.Frame) bool // see setCuts
+}
+
+// setCuts sets functions that see every frame to natterd (up) and from it
+// (down, after rewrite); returning true drops that connection right after
+// passing the frame on, as a network failure would. Connections opened
+// from then on use them.
+func (m *mitm) setCuts(up, down func(f *wire.Frame) bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cutUp, m.cutDown = up, down
 }
 
 func startMITM(t *testing.T, inst *servertest.Instance, rewrite func(*wire.Frame)) *mitm {
@@ -91,8 +98,11 @@ func (m *mitm) serve(c net.Conn) {
 			}
 		}
 	}
-	go pump(up, c, nil, m.cutUp)
-	go pump(c, up, m.rewrite, m.cutDown)
+	m.mu.Lock()
+	cutUp, cutDown := m.cutUp, m.cutDown
+	m.mu.Unlock()
+	go pump(up, c, nil, cutUp)
+	go pump(c, up, m.rewrite, cutDown)
 	<-done
 	c.Close()
 	up.Close()
