@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pion/turn/v4"
+	"github.com/pion/turn/v5"
 
 	"github.com/natterim/natter"
 )
@@ -58,9 +58,18 @@ const (
 )
 
 // authenticate is the pion AuthHandler: it returns the long-term key that
-// pion checks the request's MESSAGE-INTEGRITY with, or refuses. It runs
-// on pion's read loop for every authenticated request.
-func (s *Server) authenticate(username, realm string, src net.Addr) ([]byte, bool) {
+// pion checks the request's MESSAGE-INTEGRITY with, or refuses (pion then
+// answers 401 Unauthorized with a fresh nonce, as RFC 8489 section 9.2.4
+// says). It runs on pion's read loop for every authenticated request.
+//
+// The user ID it returns, which pion hands back to the quota and allocation
+// callbacks and requires of every later request on an allocation, is the
+// whole TURN username, expiry included, not just the natter user: so an
+// allocation is refreshed only with the credentials that made it, which is
+// what lets expired credentials keep their own allocation alive (and no
+// other).
+func (s *Server) authenticate(ra *turn.RequestAttributes) (userID string, key []byte, ok bool) {
+	username, realm, src := ra.Username, ra.Realm, ra.SrcAddr
 	user, expires, err := parseUsername(username)
 	if err != nil || realm != s.cfg.Realm {
 		return s.refuse(reasonMalformed, username, src)
@@ -71,7 +80,7 @@ func (s *Server) authenticate(username, realm string, src net.Addr) ([]byte, boo
 	if s.cfg.Authorize != nil && !s.cfg.Authorize(user) {
 		return s.refuse(reasonUnauthorized, username, src)
 	}
-	return turn.GenerateAuthKey(username, realm, s.password(username)), true
+	return username, turn.GenerateAuthKey(username, realm, s.password(username)), true
 }
 
 // hasAllocation reports whether the client at src holds an allocation made
@@ -85,10 +94,10 @@ func (s *Server) hasAllocation(src net.Addr, username string) bool {
 
 // refuse counts and logs (at debug level: a flood must not fill the logs)
 // a refused request.
-func (s *Server) refuse(reason, username string, src net.Addr) ([]byte, bool) {
+func (s *Server) refuse(reason, username string, src net.Addr) (string, []byte, bool) {
 	s.m.authFailures.WithLabelValues(reason).Inc()
 	s.log.Debug("turn request refused", "reason", reason, "username", username, "client", src.String())
-	return nil, false
+	return "", nil, false
 }
 
 // onAuth sees pion's verdict on MESSAGE-INTEGRITY, after authenticate gave
@@ -102,7 +111,8 @@ func (s *Server) onAuth(src, _ net.Addr, _, username, _, method string, verdict 
 }
 
 // quota is the pion QuotaHandler, called for each Allocate once it is
-// authenticated: a user may hold MaxAllocationsPerUser allocations.
+// authenticated (with the user ID authenticate returned: the username): a
+// user may hold MaxAllocationsPerUser allocations.
 func (s *Server) quota(username, _ string, src net.Addr) bool {
 	user, _, err := parseUsername(username)
 	if err != nil {

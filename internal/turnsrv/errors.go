@@ -8,4 +8,8 @@ var (
 	ErrBadConfig = errors.New("turnsrv: bad configuration")
 	// ErrBadCredentials means a TURN username is not one Credentials makes.
 	ErrBadCredentials = errors.New("turnsrv: bad credentials")
+
+	// errNoTCPRelay refuses TCP relays (RFC 6062), which natter does not
+	// offer.
+	errNoTCPRelay = errors.New("turnsrv: TCP relays are not offered")
 )

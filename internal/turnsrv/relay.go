@@ -9,6 +9,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/pion/turn/v5"
 )
 
 // relayGen is the pion RelayAddressGenerator: it opens each allocation's
@@ -25,20 +27,24 @@ type relayGen struct {
 // Validate is called by pion on start.
 func (g *relayGen) Validate() error { return nil }
 
-// AllocatePacketConn opens a UDP relay socket. requestedPort is non-zero
-// for the second port of an EVEN-PORT reservation.
-func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.PacketConn, net.Addr, error) {
+// AllocatePacketConn opens a UDP relay socket. conf.RequestedPort is
+// non-zero for the second port of an EVEN-PORT reservation. Relays are
+// IPv4 only: an Allocate asking for IPv6 is refused (pion answers 508).
+func (g *relayGen) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	if conf.Network != "udp4" {
+		return nil, nil, fmt.Errorf("turnsrv: %s relays are not offered, only udp4", conf.Network)
+	}
 	var (
 		pc  net.PacketConn
 		err error
 	)
 	switch {
-	case requestedPort != 0 || g.min == 0:
-		pc, err = g.listen(network, requestedPort)
+	case conf.RequestedPort != 0 || g.min == 0:
+		pc, err = g.listen(conf.Network, conf.RequestedPort)
 	default:
 		size := int(g.max) - int(g.min) + 1
 		for range min(size, 64) {
-			if pc, err = g.listen(network, int(g.min)+rand.IntN(size)); err == nil {
+			if pc, err = g.listen(conf.Network, int(g.min)+rand.IntN(size)); err == nil {
 				break
 			}
 		}
@@ -54,9 +60,14 @@ func (g *relayGen) listen(network string, port int) (net.PacketConn, error) {
 	return net.ListenPacket(network, net.JoinHostPort(g.bindIP.String(), fmt.Sprint(port)))
 }
 
-// AllocateConn refuses TCP relays (RFC 6062), which natter does not offer.
-func (g *relayGen) AllocateConn(string, int) (net.Conn, net.Addr, error) {
-	return nil, nil, errors.New("turnsrv: TCP relays are not offered")
+// AllocateListener refuses TCP allocations.
+func (g *relayGen) AllocateListener(turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	return nil, nil, errNoTCPRelay
+}
+
+// AllocateConn refuses TCP relay connections (RFC 6062 Connect).
+func (g *relayGen) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) {
+	return nil, errNoTCPRelay
 }
 
 // relayConn is one allocation's relay socket. It counts the payload bytes

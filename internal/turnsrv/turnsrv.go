@@ -1,5 +1,6 @@
 // Package turnsrv is natterd's STUN and TURN service on UDP, built on
-// pion/turn's server.
+// pion/turn's server (v5, the major version pion/ice uses too, so that the
+// binary holds one TURN implementation).
 //
 // One UDP socket answers STUN Binding requests from anyone (a client learns
 // its server-reflexive address, the public address its NAT gave it) and
@@ -47,7 +48,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/turn/v4"
+	"github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/natterim/natter"
@@ -210,10 +211,14 @@ func New(cfg Config) (_ *Server, err error) {
 
 	gen := &relayGen{s: s, bindIP: bindIP, advertise: relayIP, min: cfg.RelayPortMin, max: cfg.RelayPortMax}
 	s.turn, err = turn.NewServer(turn.ServerConfig{
-		Realm:         cfg.Realm,
-		AuthHandler:   s.authenticate,
-		QuotaHandler:  s.quota,
-		LoggerFactory: newPionLogs(s.log),
+		Realm: cfg.Realm,
+		// An Allocate that names no address family gets IPv4 (RFC 6156's
+		// default) whatever the listening socket's family: relays are
+		// IPv4 only.
+		StrictAddressFamily: true,
+		AuthHandler:         s.authenticate,
+		QuotaHandler:        s.quota,
+		LoggerFactory:       newPionLogs(s.log),
 		EventHandler: turn.EventHandler{
 			OnAuth:              s.onAuth,
 			OnAllocationCreated: s.onAllocationCreated,

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	"github.com/pion/stun/v3"
-	"github.com/pion/turn/v4"
+	"github.com/pion/stun/v4"
+	"github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/natterim/natter"
@@ -26,10 +26,10 @@ import (
 func TestMain(m *testing.M) {
 	leaktest.Main(m,
 		"natter/internal/turnsrv.",
-		"turn/v4.NewServer.func",
-		"turn/v4.(*Server).readLoop",
-		"allocation.(*Allocation).packetHandler",
-		"turn/v4.(*Client).Listen",
+		"turn/v5.NewServer.func",
+		"turn/v5.(*Server).readLoop",
+		"allocation.(*Allocation).",
+		"turn/v5.(*Client).Listen",
 		"client.(*PeriodicTimer).Start",
 	)
 }
@@ -320,6 +320,13 @@ func TestRefused(t *testing.T) {
 				relay.Close()
 				t.Fatal("allocation made")
 			}
+			// RFC 8489 section 9.2.4 and RFC 8656 section 7.2: refused
+			// credentials are answered 401 Unauthorized (pion/turn v4
+			// said 400 Bad Request, which clients do not take as a
+			// credentials problem).
+			if code, ok := turnErrorCode(err); !ok || code != stun.CodeUnauthorized {
+				t.Errorf("allocate said %v, want error 401 Unauthorized", err)
+			}
 			if got := s.metric(t, "natter_turn_auth_failures_total", tc.reason); got < 1 {
 				t.Errorf("natter_turn_auth_failures_total{reason=%q} = %v, want >= 1 (allocate said %v)", tc.reason, got, err)
 			}
@@ -330,8 +337,20 @@ func TestRefused(t *testing.T) {
 			if _, err := c.SendBindingRequest(); err != nil {
 				t.Errorf("binding after a refused allocation: %v", err)
 			}
+			// The right credentials allocate.
+			allocate(t, s, "alice")
 		})
 	}
+}
+
+// turnErrorCode returns the STUN error code of a TURN client's error, if it
+// carries one.
+func turnErrorCode(err error) (stun.ErrorCode, bool) {
+	var te *stun.TurnError
+	if !errors.As(err, &te) {
+		return 0, false
+	}
+	return te.ErrorCodeAttr.Code, true
 }
 
 func TestQuota(t *testing.T) {
@@ -344,8 +363,8 @@ func TestQuota(t *testing.T) {
 	if relay, err := c.Allocate(); err == nil {
 		relay.Close()
 		t.Fatal("third allocation made, quota is 2")
-	} else if !strings.Contains(err.Error(), "486") && !strings.Contains(strings.ToLower(err.Error()), "quota") {
-		t.Logf("refused with %v (expected 486 Allocation Quota Reached)", err)
+	} else if code, ok := turnErrorCode(err); !ok || code != stun.CodeAllocQuotaReached {
+		t.Errorf("refused with %v, want error 486 Allocation Quota Reached", err)
 	}
 	if got := s.metric(t, "natter_turn_quota_refusals_total"); got != 1 {
 		t.Errorf("natter_turn_quota_refusals_total = %v, want 1", got)
@@ -555,15 +574,18 @@ func TestCredentialsAreTURNREST(t *testing.T) {
 	if exp.Unix() != now.Add(time.Hour).Unix() {
 		t.Fatalf("expires %v", exp)
 	}
-	key, ok := turn.LongTermTURNRESTAuthHandler(string(secret), nil)(u, "natter", nil)
+	_, key, ok := turn.LongTermTURNRESTAuthHandler(string(secret), nil)(&turn.RequestAttributes{Username: u, Realm: "natter"})
 	if !ok || string(key) != string(turn.GenerateAuthKey(u, "natter", p)) {
 		t.Fatal("pion's TURN REST handler does not agree with Credentials")
 	}
-	ours, ok := s.authenticate(u, "natter", &net.UDPAddr{})
+	id, ours, ok := s.authenticate(&turn.RequestAttributes{Username: u, Realm: "natter", SrcAddr: &net.UDPAddr{}})
 	if !ok || string(ours) != string(key) {
 		t.Fatal("authenticate does not agree with pion's TURN REST handler")
 	}
-	if _, ok := s.authenticate(u, "another realm", &net.UDPAddr{}); ok {
+	if id != u {
+		t.Fatalf("user ID %q, want the whole username %q (an allocation is refreshed with the credentials that made it)", id, u)
+	}
+	if _, _, ok := s.authenticate(&turn.RequestAttributes{Username: u, Realm: "another realm", SrcAddr: &net.UDPAddr{}}); ok {
 		t.Fatal("another realm accepted")
 	}
 }
