@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/natterim/natter"
 )
@@ -58,7 +59,7 @@ func (k *Keyring) NewArchiveKey() error {
 	rand.Read(key)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.archive = key
+	k.archive, k.archiveAt = key, time.Now()
 	return k.save()
 }
 
@@ -66,7 +67,7 @@ func (k *Keyring) NewArchiveKey() error {
 func (k *Keyring) DropArchiveKey() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.archive = nil
+	k.archive, k.archiveAt = nil, time.Now()
 	return k.save()
 }
 
@@ -126,7 +127,7 @@ func (k *Keyring) UnwrapArchiveKey(wrapped []byte, signer func(natter.DeviceID) 
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.archive = key
+	k.archive, k.archiveAt = key, time.Now()
 	return k.save()
 }
 

@@ -80,7 +80,8 @@ func (k *Keyring) Directory(keys *wire.Keys) (*Directory, error) {
 	pin := k.pins[keys.User]
 	switch {
 	case pin == nil:
-		k.pins[keys.User] = &Pin{Identity: bytes.Clone(keys.Identity), Since: time.Now()}
+		now := time.Now()
+		k.pins[keys.User] = &Pin{Identity: bytes.Clone(keys.Identity), Since: now, Updated: now}
 		return d, k.save()
 	case bytes.Equal(pin.Identity, keys.Identity):
 		d.Verified = pin.Verified
@@ -91,7 +92,8 @@ func (k *Keyring) Directory(keys *wire.Keys) (*Directory, error) {
 		return d, fmt.Errorf("%w: %s", ErrKeyChanged, keys.User)
 	default:
 		d.Changed = true
-		k.pins[keys.User] = &Pin{Identity: bytes.Clone(keys.Identity), Since: time.Now(), Previous: pin.Identity}
+		now := time.Now()
+		k.pins[keys.User] = &Pin{Identity: bytes.Clone(keys.Identity), Since: now, Updated: now, Previous: pin.Identity}
 		for r := range k.out {
 			if r.User == keys.User {
 				delete(k.out, r)

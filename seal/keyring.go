@@ -56,11 +56,9 @@ type Keyring struct {
 	id      *Identity // nil unless this device holds the user's identity
 	prekeys map[uint32][]byte
 	nextPK  uint32 // unused since prekey IDs are random; kept in the file format
-	// usedPrekeys are prekeys this process deleted (for Merge).
-	usedPrekeys map[uint32]bool
-	created     time.Time
-	in          map[string]*inSession // by session ID (hex)
-	opened      map[natter.MessageID]openedKey
+	created time.Time
+	in      map[string]*inSession // by session ID (hex)
+	opened  map[natter.MessageID]openedKey
 	// openedOrder is opened's IDs, oldest first (some may be forgotten).
 	openedOrder []natter.MessageID
 	pins        map[natter.UserID]*Pin
@@ -69,6 +67,10 @@ type Keyring struct {
 	changed     func() []byte // see SetChanged
 	dtlsPEM     string
 	archive     []byte // the archive key (archive.go), nil if none
+	// When the identity, the archive key and the DTLS certificate last
+	// changed (set, replaced or dropped): Merge keeps the later.
+	identityAt, archiveAt, dtlsAt time.Time
+	merge                         mergeState // what Merge needs to know (merge.go)
 }
 
 type devRef struct {
@@ -106,6 +108,10 @@ type Pin struct {
 	Since    time.Time `json:"since"`
 	// Previous is the key before the last change, if it changed.
 	Previous []byte `json:"previous,omitempty"`
+	// Updated is when this device last changed the pin (pinned, moved,
+	// verified or unverified it): of two processes' pins, Merge keeps the
+	// later.
+	Updated time.Time `json:"updated,omitzero"`
 }
 
 // New returns a new keyring for user's device with fresh device keys and
@@ -124,7 +130,7 @@ func (k *Keyring) init() {
 	if k.prekeys == nil {
 		k.prekeys = make(map[uint32][]byte)
 	}
-	k.usedPrekeys = make(map[uint32]bool)
+	k.merge.init()
 	if k.in == nil {
 		k.in = make(map[string]*inSession)
 	}
@@ -221,8 +227,9 @@ func (k *Keyring) CreateIdentity() error {
 func (k *Keyring) AdoptIdentity(id *Identity) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.id = id
-	k.pins[k.dev.user] = &Pin{Identity: id.Public(), Verified: true, Since: time.Now()}
+	now := time.Now()
+	k.id, k.identityAt = id, now
+	k.pins[k.dev.user] = &Pin{Identity: id.Public(), Verified: true, Since: now, Updated: now}
 	return k.save()
 }
 
@@ -242,7 +249,7 @@ func (k *Keyring) Certify(dev natter.DeviceID, signKey []byte) ([]byte, error) {
 func (k *Keyring) SetDTLS(pem, fp string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.dtlsPEM, k.dev.dtls = pem, fp
+	k.dtlsPEM, k.dev.dtls, k.dtlsAt = pem, fp, time.Now()
 	return k.save()
 }
 
@@ -275,6 +282,7 @@ func (k *Keyring) NewPrekeys(n int) ([][]byte, error) {
 			return nil, err
 		}
 		k.prekeys[id] = priv
+		k.merge.madePrekeys[id] = true
 		blobs = append(blobs, blob)
 	}
 	return blobs, k.save()
@@ -288,57 +296,6 @@ func randomPrekeyID(taken map[uint32][]byte) uint32 {
 		if _, ok := taken[id]; id != 0 && !ok {
 			return id
 		}
-	}
-}
-
-// Merge takes into k what another process of the same device saved (state,
-// as Marshal gives it) since k was loaded: prekeys it made, sessions it
-// opened or moved further, content keys it kept, contacts it pinned. What
-// k itself used up (prekeys, message keys) stays used up. It is for two
-// processes sharing one keys file (the CLI merges before every save).
-func (k *Keyring) Merge(state []byte) error {
-	o, err := Load(state)
-	if err != nil {
-		return err
-	}
-	if o.dev.user != k.dev.user || o.dev.id != k.dev.id || !bytes.Equal(o.dev.signKey(), k.dev.signKey()) {
-		return errors.New("seal: merge: another device's keys")
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.mergeLocked(o)
-	return nil
-}
-
-func (k *Keyring) mergeLocked(o *Keyring) {
-	for id, priv := range o.prekeys {
-		if _, ok := k.prekeys[id]; !ok && !k.usedPrekeys[id] {
-			k.prekeys[id] = priv
-		}
-	}
-	for sid, s := range o.in {
-		if mine, ok := k.in[sid]; !ok || s.Chain.N > mine.Chain.N {
-			if !ok || mine.From == s.From && mine.FromDevice == s.FromDevice {
-				k.in[sid] = s
-			}
-		}
-	}
-	for id, ok := range o.opened {
-		if _, have := k.opened[id]; !have {
-			k.opened[id] = ok
-			k.openedOrder = append(k.openedOrder, id)
-		}
-	}
-	for u, p := range o.pins {
-		if _, ok := k.pins[u]; !ok {
-			k.pins[u] = p
-		}
-	}
-	if k.id == nil && o.id != nil {
-		k.id = o.id
-	}
-	if k.archive == nil && o.archive != nil {
-		k.archive = o.archive
 	}
 }
 
@@ -366,13 +323,13 @@ func (k *Keyring) Pin(user natter.UserID) (Pin, bool) {
 func (k *Keyring) Verify(user natter.UserID, identity []byte, verified bool) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	now := time.Now()
 	p := k.pins[user]
 	if p == nil || !bytes.Equal(p.Identity, identity) {
-		p = &Pin{Identity: slices.Clone(identity), Since: time.Now()}
+		p = &Pin{Identity: slices.Clone(identity), Since: now}
 		k.pins[user] = p
 	}
-	p.Verified = verified
-	p.Previous = nil
+	p.Verified, p.Previous, p.Updated = verified, nil, now
 	return k.save()
 }
 
@@ -384,7 +341,10 @@ func (k *Keyring) Forget(ids ...natter.MessageID) error {
 	defer k.mu.Unlock()
 	n := len(k.opened)
 	for _, id := range ids {
-		delete(k.opened, id)
+		if _, ok := k.opened[id]; ok {
+			delete(k.opened, id)
+			k.merge.forgot(id)
+		}
 	}
 	if len(k.opened) == n {
 		return nil
@@ -464,6 +424,13 @@ type jsonState struct {
 	DTLS     string                         `json:"dtls,omitempty"`
 	DTLSFP   string                         `json:"dtls_fp,omitempty"`
 	Archive  []byte                         `json:"archive,omitempty"`
+	// What Merge needs (merge.go): when the identity, archive key and DTLS
+	// certificate last changed, and the tombstones of used-up keys.
+	IdentityAt  time.Time          `json:"identity_at,omitzero"`
+	ArchiveAt   time.Time          `json:"archive_at,omitzero"`
+	DTLSAt      time.Time          `json:"dtls_at,omitzero"`
+	UsedPrekeys []uint32           `json:"used_prekeys,omitempty"`
+	Forgotten   []natter.MessageID `json:"forgotten,omitempty"`
 }
 
 // Marshal returns the keyring's state, private keys included: store it
@@ -483,6 +450,8 @@ func (k *Keyring) marshal() ([]byte, error) {
 		V: 1, User: k.dev.user, Device: k.dev.id, Sign: k.dev.sign.Seed(), KEM: kemPriv,
 		Self: k.dev.self, Created: k.created, NextPK: k.nextPK, Prekeys: k.prekeys,
 		In: k.in, Opened: k.opened, Pins: k.pins, DTLS: k.dtlsPEM, DTLSFP: k.dev.dtls, Archive: k.archive,
+		IdentityAt: k.identityAt, ArchiveAt: k.archiveAt, DTLSAt: k.dtlsAt,
+		UsedPrekeys: k.merge.usedPrekeys.list, Forgotten: k.merge.forgotten.list,
 	}
 	if k.id != nil {
 		s.Identity = k.id.priv.Seed()
@@ -507,6 +476,7 @@ func Load(b []byte) (*Keyring, error) {
 		dev:     &device{user: s.User, id: s.Device, sign: ed25519.NewKeyFromSeed(s.Sign), kem: kp, self: s.Self, dtls: s.DTLSFP},
 		dtlsPEM: s.DTLS, archive: s.Archive,
 		created: s.Created, nextPK: s.NextPK, prekeys: s.Prekeys, in: s.In, opened: s.Opened, pins: s.Pins,
+		identityAt: s.IdentityAt, archiveAt: s.ArchiveAt, dtlsAt: s.DTLSAt,
 	}
 	if s.Identity != nil {
 		if k.id, err = identityFromSeed(s.Identity); err != nil {
@@ -514,5 +484,11 @@ func Load(b []byte) (*Keyring, error) {
 		}
 	}
 	k.init()
+	for _, id := range s.UsedPrekeys {
+		k.merge.usedPrekeys.add(id)
+	}
+	for _, id := range s.Forgotten {
+		k.merge.forgotten.add(id)
+	}
 	return k, nil
 }

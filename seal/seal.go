@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/natterim/natter"
@@ -275,8 +276,10 @@ func (k *Keyring) openWrap(id natter.MessageID, e *envelope, to natter.UserID, w
 	s.Chain, s.Skipped = c, skipped
 	if !known {
 		k.in[sid] = s
-		delete(k.prekeys, usedPrekey)
-		k.usedPrekeys[usedPrekey] = true
+		if usedPrekey != 0 {
+			delete(k.prekeys, usedPrekey)
+			k.merge.usedPrekey(usedPrekey)
+		}
 		k.trimSessions(devRef{e.From, e.FromDevice})
 	}
 	if len(w.Seen) > 0 {
@@ -285,6 +288,7 @@ func (k *Keyring) openWrap(id natter.MessageID, e *envelope, to natter.UserID, w
 		}
 	}
 	k.opened[id] = openedKey{Key: key, At: time.Now()}
+	k.merge.openedHere[id] = true
 	k.openedOrder = append(k.openedOrder, id)
 	for len(k.opened) > maxOpened && len(k.openedOrder) > 0 {
 		delete(k.opened, k.openedOrder[0]) // the oldest (or already forgotten)
@@ -307,7 +311,12 @@ func (k *Keyring) trimSessions(dev devRef) {
 	if len(ids) <= maxInSessions {
 		return
 	}
-	slices.SortFunc(ids, func(a, b string) int { return k.in[b].Created.Compare(k.in[a].Created) })
+	slices.SortFunc(ids, func(a, b string) int { // newest first; the same order in every process
+		if c := k.in[b].Created.Compare(k.in[a].Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
 	for _, id := range ids[maxInSessions:] {
 		delete(k.in, id)
 	}
