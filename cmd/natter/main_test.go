@@ -38,6 +38,14 @@ func TestMain(m *testing.M) {
 //	                       stopped with SIGTERM when the script ends; its log
 //	                       is $WORK/NAME.log.
 //	natterd-stop [NAME]    stop it now (SIGTERM) and check it exits cleanly.
+//
+// Every natterd a script starts must exit with status 0 when it is stopped
+// (a data race found under -race makes it exit 66), and its log must hold
+// no DATA RACE and no level=ERROR line, unless the script sets
+// NATTERD_ERRORS_OK to a regular expression that the ERROR lines it
+// expects match: the script fails otherwise, also when natterd is stopped
+// at its end.
+//
 //	waitfor [-timeout D] PATTERN PROG [ARGS...]
 //	                       run PROG until its stdout matches PATTERN (every
 //	                       100ms, for up to D, default 15s): for things that
@@ -68,12 +76,17 @@ func TestScripts(t *testing.T) {
 				env.Setenv("GORACE", "atexit_sleep_ms=50")
 			}
 			env.Values[serversKey{}] = map[string]*natterd{}
+			env.Values[tKey{}] = env.T()
 			return nil
 		},
 	})
 }
 
 type serversKey struct{}
+
+// tKey holds the script's testscript.T, to fail the script from a deferred
+// stop (where ts.Fatalf cannot be used).
+type tKey struct{}
 
 // natterd is a server started by natterd-start.
 type natterd struct {
@@ -139,7 +152,16 @@ func cmdNatterdStart(ts *testscript.TestScript, neg bool, args []string) {
 		logf.Close()
 		close(s.exited)
 	}()
-	ts.Defer(func() { s.stop() })
+	ts.Defer(func() {
+		if servers[name] != s {
+			return // stopped and checked by natterd-stop
+		}
+		if err := s.check(ts, name); err != nil {
+			t := ts.Value(tKey{}).(testscript.T)
+			t.Log(err)
+			t.FailNow()
+		}
+	})
 
 	var r ready
 	select {
@@ -191,10 +213,39 @@ func cmdNatterdStop(ts *testscript.TestScript, neg bool, args []string) {
 	if s == nil {
 		ts.Fatalf("natterd-stop: %s is not running", name)
 	}
-	if err := s.stop(); err != nil {
-		ts.Fatalf("natterd-stop %s: %v; log:\n%s", name, err, ts.ReadFile(name+".log"))
-	}
 	delete(servers, name)
+	if err := s.check(ts, name); err != nil {
+		ts.Fatalf("%v", err)
+	}
+}
+
+// raceRE finds what a race detector report in natterd's log starts with.
+var raceRE = regexp.MustCompile(`(?m)^WARNING: DATA RACE`)
+
+// check stops the server and reports whether it exited with status 0 and
+// its log is free of races and unexpected errors.
+func (s *natterd) check(ts *testscript.TestScript, name string) error {
+	err := s.stop()
+	log := ts.ReadFile(name + ".log")
+	if err != nil {
+		return fmt.Errorf("natterd %s: %v; log:\n%s", name, err, log)
+	}
+	if raceRE.MatchString(log) {
+		return fmt.Errorf("natterd %s: data race; log:\n%s", name, log)
+	}
+	var ok *regexp.Regexp
+	if p := ts.Getenv("NATTERD_ERRORS_OK"); p != "" {
+		var rerr error
+		if ok, rerr = regexp.Compile(p); rerr != nil {
+			return fmt.Errorf("NATTERD_ERRORS_OK: %v", rerr)
+		}
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "level=ERROR") && (ok == nil || !ok.MatchString(line)) {
+			return fmt.Errorf("natterd %s logged an error: %s\n(log:\n%s)", name, line, log)
+		}
+	}
+	return nil
 }
 
 func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {

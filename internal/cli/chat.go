@@ -86,10 +86,13 @@ func (ch *chat) session(ctx context.Context, in input, first bool) error {
 		return err
 	}
 	ch.c, ch.s, ch.other = c, s, nil
+	r.agent.set(c, s)
+	defer r.agent.unset()
 	ch.d = newDeliveries(s.User)
 	ch.p = &eventPrinter{r: r, me: s.User, device: s.Device}
 	err = ch.run(ctx, in, first)
 	ch.d.flush(context.WithoutCancel(ctx), c)
+	r.agent.unset()
 	c.Close()
 	for ev := range c.Events() { // acknowledged by the SDK: show or keep them
 		if ch.event(ev) != nil {
@@ -248,6 +251,7 @@ type pendingLine struct {
 // event shows an event of the session; it returns an error when the
 // session has ended.
 func (ch *chat) event(ev client.Event) error {
+	ch.r.agent.publish(ev)
 	ch.d.note(ev)
 	ch.r.recordEvent(context.Background(), ch.s.User, ev)
 	switch ev := ev.(type) {

@@ -52,6 +52,12 @@ type command struct {
 	maxArgs int // -1: no limit
 	flags   func(fs *flag.FlagSet, o *cmdOpts)
 	run     func(ctx context.Context, r *runner, args []string) error
+	// live: while a listen, chat or terminal UI of the home is online, the
+	// command is handed to it (agent.go) instead of connecting itself.
+	live bool
+	// login: the command makes a new session, which a running listen,
+	// chat or terminal UI of the home would lose: it is refused meanwhile.
+	login bool
 }
 
 func (c *command) usage() string {
@@ -88,6 +94,9 @@ type runner struct {
 	direct     bool     // talk to contacts peer to peer even though short-lived (sendfile)
 	busyFile   *os.File // the shared busy lock, once connected
 	onlineFile *os.File // the exclusive online lock of listen and chat
+	agent      *agent   // listen, chat: the home's agent socket they serve
+	via        *agent   // a command handed to a running listen or chat: its connection
+	cwd        string   // the caller's working folder, for a handed-over command
 
 	// The history messages are logged in (see record in history.go).
 	histMu   sync.Mutex
@@ -152,6 +161,16 @@ func (r *runner) main(ctx context.Context, args []string) int {
 	if err := r.resolve(); err != nil {
 		return r.report(err)
 	}
+	if r.via == nil {
+		switch {
+		case cmd.live:
+			if code, ok := r.handOver(ctx, args); ok {
+				return code
+			}
+		case cmd.login && r.agentRunning(ctx):
+			return r.report(withCode("busy", "a natter listen, chat or terminal UI is online with the home %s: end it before you %s, or use another --home", r.home.dir, cmd.name))
+		}
+	}
 	err = cmd.run(ctx, r, pos)
 	if err == nil {
 		err = r.historyErr() // already reported on stderr; the exit status says it too
@@ -213,20 +232,20 @@ func firstLine(s string) string {
 // commands is natter's command table, in the order help lists them.
 func commands() []*command {
 	return []*command{
-		{name: "signup", args: "USER", group: "Account", minArgs: 1, maxArgs: 1, flags: passwordFlags, run: runSignup,
+		{name: "signup", args: "USER", group: "Account", minArgs: 1, maxArgs: 1, flags: passwordFlags, run: runSignup, login: true,
 			summary: "create an account and log in",
 			help: `Creates the account USER on the server and logs in: the session token is
 kept in the home folder (mode 0600), so later commands need no password.
 The password comes from --password-stdin, else $NATTER_PASSWORD, else a
 prompt on the terminal.`},
-		{name: "login", args: "USER", group: "Account", minArgs: 1, maxArgs: 1, flags: passwordFlags, run: runLogin,
+		{name: "login", args: "USER", group: "Account", minArgs: 1, maxArgs: 1, flags: passwordFlags, run: runLogin, login: true,
 			summary: "log in and keep the session token",
 			help: `Logs in as USER and keeps the session token in the home folder. The
 password comes from --password-stdin, else $NATTER_PASSWORD, else a prompt
 on the terminal.`},
-		{name: "logout", group: "Account", run: runLogout,
+		{name: "logout", group: "Account", run: runLogout, live: true,
 			summary: "log out and forget the session token"},
-		{name: "contacts", group: "Contacts", run: runContacts,
+		{name: "contacts", group: "Contacts", run: runContacts, live: true,
 			summary: "list contacts with their state and presence",
 			help: `States: approved (you see each other's presence and may message each other),
 pending in (they asked you: natter accept USER), pending out (you asked
@@ -238,18 +257,18 @@ status text and when they were last seen.`},
 		contactCmd("remove", "remove USER from your contacts"),
 		contactCmd("block", "block USER: they can no longer reach you or see your presence"),
 		contactCmd("unblock", "unblock USER"),
-		{name: "status", args: "online|away|busy [TEXT]", group: "Presence and messages", minArgs: 1, maxArgs: -1, run: runStatus,
+		{name: "status", args: "online|away|busy [TEXT]", group: "Presence and messages", minArgs: 1, maxArgs: -1, run: runStatus, live: true,
 			summary: "set your status and status text",
 			help: `Sets the status your approved contacts see, with an optional text
 (natter status away "at lunch"). The status is also remembered in the home
 folder and applied whenever natter listen or natter chat goes online.`},
-		{name: "send", args: "USER TEXT", group: "Presence and messages", minArgs: 2, maxArgs: -1, flags: sendFlags, run: runSend,
+		{name: "send", args: "USER TEXT", group: "Presence and messages", minArgs: 2, maxArgs: -1, flags: sendFlags, run: runSend, live: true,
 			summary: "send a message and wait for the server to store it",
 			help: `Sends TEXT (the remaining arguments, joined by spaces) to USER and waits for
 the server's acknowledgement. If USER is online natter waits briefly (--wait)
 for their device to confirm and says "delivered", else "sent"; if USER is
 offline the message is "stored for offline delivery".`},
-		{name: "sendfile", args: "USER PATH", group: "Presence and messages", minArgs: 2, maxArgs: 2, run: runSendFile,
+		{name: "sendfile", args: "USER PATH", group: "Presence and messages", minArgs: 2, maxArgs: 2, run: runSendFile, live: true,
 			summary: "send a file of any kind and size, sealed end to end",
 			help: `Seals the file in chunks and sends them (showing bytes, rate and time left)
 straight to USER's device over a peer-to-peer channel when one can be
@@ -258,12 +277,12 @@ keeps them until USER fetches them; then sends USER a message that carries
 the file. An interrupted natter sendfile, run again, goes on where it
 stopped: chunks USER's device or the server already holds are not sent
 again. --no-direct always uses the server.`},
-		{name: "files", group: "Presence and messages", run: runFiles,
+		{name: "files", group: "Presence and messages", run: runFiles, live: true,
 			summary: "fetch the files that arrived and list them",
 			help: `Fetches every file that arrived and is not fetched yet into the files folder
 of the home (names made safe), resuming interrupted downloads, and lists
 them all with where they were saved.`},
-		{name: "inbox", group: "Presence and messages", run: runInbox,
+		{name: "inbox", group: "Presence and messages", run: runInbox, live: true,
 			summary: "show what arrived while you were offline, by sender",
 			help: `Prints the messages (and read receipts) that arrived while you were offline,
 grouped by sender, then acknowledges them: a second natter inbox shows only
@@ -278,7 +297,7 @@ reach or connection. --only filters types, --count and --timeout end it.`},
 			summary: "chat with USER: each line of input is sent",
 			help: `Sends each line read from standard input to USER and prints the
 conversation as it comes. End of input (Ctrl-D) ends the chat.`},
-		{name: "verify", args: "USER", group: "Security", minArgs: 1, maxArgs: 1, flags: verifyFlags, run: runVerify,
+		{name: "verify", args: "USER", group: "Security", minArgs: 1, maxArgs: 1, flags: verifyFlags, run: runVerify, live: true,
 			summary: "show the safety number shared with USER; --confirm marks them verified",
 			help: `Messages are sealed end to end for your contacts' devices. natter verify
 shows the safety number of your and USER's identity keys: the same on both
@@ -286,7 +305,7 @@ sides. Compare it with USER in person or by phone; if it matches, run
 natter verify USER --confirm. If a verified contact's key changes later,
 natter refuses to send to them until you verify again. --unverify clears
 the mark.`},
-		{name: "devices", args: "[approve DEVICE | reset]", group: "Security", maxArgs: 2, run: runDevices,
+		{name: "devices", args: "[approve DEVICE | reset]", group: "Security", maxArgs: 2, run: runDevices, live: true,
 			summary: "list your devices; approve a new one",
 			help: `Lists the devices of your account that published keys. A new device must be
 approved from the device that holds your identity key (the first one you
@@ -295,7 +314,7 @@ used) before contacts seal messages for it: natter devices approve DEVICE
 device holding the identity is left, natter devices reset makes this
 device's new identity key the account's: contacts are warned, and those who
 verified you must verify again.`},
-		{name: "archive", args: "[status|on|off|fetch]", group: "History", maxArgs: 1, run: runArchive,
+		{name: "archive", args: "[status|on|off|fetch]", group: "History", maxArgs: 1, run: runArchive, live: true,
 			summary: "server-side history for your new devices: off by default",
 			help: `Shows whether your server-side history is on. natter archive on turns it on
 for your account: from then on each of your devices keeps a copy of every
@@ -434,6 +453,6 @@ func listenFlags(fs *flag.FlagSet, o *cmdOpts) {
 }
 
 func contactCmd(name, summary string) *command {
-	return &command{name: name, args: "USER", group: "Contacts", minArgs: 1, maxArgs: 1, summary: summary,
+	return &command{name: name, args: "USER", group: "Contacts", minArgs: 1, maxArgs: 1, summary: summary, live: true,
 		run: func(ctx context.Context, r *runner, args []string) error { return runContactOp(ctx, r, name, args[0]) }}
 }

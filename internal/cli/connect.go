@@ -98,12 +98,23 @@ func (r *runner) resume(ctx context.Context) (*client.Client, storedSession, err
 }
 
 // oneShot runs fn on a resumed session for a command that does one thing and
-// exits. The server hands a resumed device its stored inbox, and the SDK
+// exits (or, for a command handed to the home's agent, on the running
+// listen's or chat's connection, whose loop shows and keeps what arrives). The server hands a resumed device its stored inbox, and the SDK
 // acknowledges whatever it hands to the app, so every message and receipt
 // that arrives while fn runs is kept in the home's unread file for natter
 // inbox: a command never swallows messages. watch, if set, also sees every
 // event (on another goroutine).
 func (r *runner) oneShot(ctx context.Context, watch func(client.Event), fn func(c *client.Client, s storedSession) error) error {
+	if r.via != nil { // handed to a running listen or chat: its connection
+		c, s, err := r.via.get(ctx)
+		if err != nil {
+			return err
+		}
+		if watch != nil {
+			defer r.via.watch(watch)()
+		}
+		return fn(c, s)
+	}
 	c, s, err := r.resume(ctx)
 	if err != nil {
 		return err

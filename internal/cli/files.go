@@ -165,7 +165,7 @@ func runSendFile(ctx context.Context, r *runner, args []string) error {
 	if err := natter.ValidateUserID(args[0]); err != nil {
 		return err
 	}
-	to, path := natter.UserID(args[0]), args[1]
+	to, path := natter.UserID(args[0]), r.abs(args[1])
 	if st, err := os.Stat(path); err != nil {
 		return withCode("no_file", "%v", err)
 	} else if !st.Mode().IsRegular() {

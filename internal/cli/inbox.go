@@ -16,6 +16,20 @@ import (
 const inboxWait = 15 * time.Second
 
 func runInbox(ctx context.Context, r *runner, _ []string) error {
+	if r.via != nil {
+		// A listen or chat of this home is online: it received (and showed)
+		// what arrived; what it kept is in the unread file.
+		_, s, err := r.via.get(ctx)
+		if err != nil {
+			return err
+		}
+		entries, commit, err := r.home.takeUnread(s.User)
+		if err != nil {
+			return err
+		}
+		r.printInbox(inboxGroups(entries, s.User, s.Device), s.User)
+		return commit()
+	}
 	c, s, err := r.resume(ctx)
 	if err != nil {
 		return err

@@ -56,6 +56,8 @@ func (l *listener) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.agent.set(c, s)
+	defer r.agent.unset()
 	p := &eventPrinter{r: r, me: s.User, device: s.Device, only: l.only}
 
 	// Show what earlier commands kept first, then the live session.
@@ -83,6 +85,7 @@ func (l *listener) session(ctx context.Context) error {
 	}
 	d := newDeliveries(s.User)
 	handle := func(ev client.Event) {
+		r.agent.publish(ev)
 		d.note(ev)
 		r.recordEvent(ctx, s.User, ev)
 		entries := unreadOf(ev)
@@ -127,6 +130,7 @@ func (l *listener) session(ctx context.Context) error {
 	// Events still queued were acknowledged by the SDK: print them (after
 	// an interrupt, say) or, beyond --count, keep them.
 	d.flush(context.WithoutCancel(ctx), c)
+	r.agent.unset()
 	c.Close()
 	for ev := range c.Events() {
 		handle(ev)

@@ -75,12 +75,14 @@ func (r *runner) online() error {
 		return withCode("busy", "another natter listen or chat is running with the home %s: one device can be online only once (use another --home for a second device)", r.home.dir)
 	}
 	r.onlineFile = f // released at exit
-	return nil
+	return r.startAgent()
 }
 
 // releaseLocks closes the lock files (at the end of Run, for in-process
 // callers; a process's exit releases them anyway).
 func (r *runner) releaseLocks() {
+	r.agent.stop() // before online.lock: the socket is the lock holder's
+	r.agent = nil
 	for _, f := range []*os.File{r.busyFile, r.onlineFile} {
 		if f != nil {
 			f.Close()

@@ -49,7 +49,9 @@ func runStatus(ctx context.Context, r *runner, args []string) error {
 	} else {
 		r.printf("status: %s\n", p.Status)
 	}
-	fmt.Fprintf(r.stdio.Err, "natter: contacts see it while you are online: natter listen or natter chat keep you online with it.\n")
+	if r.via == nil { // a running listen or chat already keeps it
+		fmt.Fprintf(r.stdio.Err, "natter: contacts see it while you are online: natter listen or natter chat keep you online with it.\n")
+	}
 	return nil
 }
 
