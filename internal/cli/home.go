@@ -30,6 +30,8 @@ import (
 //	unread.jsonl   messages and receipts received but not yet shown
 //	busy.lock      shared lock of commands while connected (see lock.go)
 //	online.lock    exclusive lock of listen and chat
+//	agent.sock     the socket where listen or chat takes the other
+//	               commands of the home while it is online (agent.go)
 //
 // Files are replaced atomically (temporary file, sync, rename), except
 // unread.jsonl, which is appended to with one write per command, and the

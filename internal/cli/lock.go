@@ -13,17 +13,21 @@ import (
 // A home is one device, and the server keeps one connection per device: a
 // new login replaces the old connection. So a natter listen (or chat) that
 // runs while another natter command uses the same home would be cut off.
-// Two lock files keep them out of each other's way:
+// The agent (agent.go) prevents that: while listen or chat is online, the
+// other commands are handed to it. Two lock files keep the rest in order:
 //
 //   - online.lock: held exclusively by listen and chat for their whole run,
-//     so only one of them runs per home (a second one is refused).
-//   - busy.lock: held shared by every other command while it is connected,
-//     and touched when taken. When listen or chat is replaced, it waits until
-//     it can take busy.lock exclusively (no command is running any more) and,
-//     if a command touched it since the session began, resumes: the command
-//     kept whatever it received in the unread file, which listen and chat
-//     show. A replacement nobody here explains (the same home copied to
-//     another machine) ends the session as before.
+//     so only one of them runs per home (a second one is refused); its
+//     holder serves the agent socket.
+//   - busy.lock: held shared by every other command while it is connected
+//     itself (no agent answered), and touched when taken. Should listen or
+//     chat be replaced all the same (a command that found no agent, such as
+//     one of an older natter), it waits until it can take busy.lock
+//     exclusively (no command is running any more) and, if a command
+//     touched it since the session began, resumes: the command kept
+//     whatever it received in the unread file, which listen and chat show.
+//     A replacement nobody here explains (the same home copied to another
+//     machine) ends the session as before.
 //
 // On systems without flock the locks are no-ops and listen and chat resume
 // after a short pause when busy.lock was touched recently.
