@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// Store is natter's durable state: accounts, login sessions, devices and their
-// delivery cursors, contacts, the messages and receipts waiting in each
+// Store is natter's durable state: accounts (with each user's last-seen
+// time and status text), login sessions, devices and their delivery
+// cursors, contacts, the messages and receipts waiting in each
 // user's inbox, the end-to-end key directory (identity keys, device bundles
 // and certificates, one-time prekeys), the records of file chunks, and each
 // user's optional archive (server-side history). Every implementation passes
@@ -52,10 +53,19 @@ type Store interface {
 	// cursor back.
 	AckInbox(ctx context.Context, user UserID, device DeviceID, upto uint64) error
 
-	// SetLastSeen records when user was last online.
+	// SetLastSeen records when user was last online. ErrNoSuchUser if user
+	// has not signed up.
 	SetLastSeen(ctx context.Context, user UserID, at time.Time) error
-	// LastSeen returns the last-seen times of the given users that have one.
-	LastSeen(ctx context.Context, users []UserID) (map[UserID]time.Time, error)
+	// SetStatusText records the status text user last set (at most
+	// MaxStatusText bytes, else ErrBadRequest; "" clears it). It is kept
+	// until the user sets another, whatever becomes of their sessions: it
+	// is what approved contacts see, with the last-seen time, while the
+	// user is offline. ErrNoSuchUser if user has not signed up.
+	SetStatusText(ctx context.Context, user UserID, text string) error
+	// LastSeen returns what is kept of the given users for when they are
+	// offline, for those that have a last-seen time or a status text
+	// (users that are not signed up are left out).
+	LastSeen(ctx context.Context, users []UserID) (map[UserID]Seen, error)
 
 	// Contacts returns owner's contact rows (every state but ContactNone),
 	// ordered by peer.
@@ -216,6 +226,13 @@ type Store interface {
 
 	// Close releases the store. Writes in flight finish first.
 	Close() error
+}
+
+// Seen is what the Store keeps of a user for their contacts to see while
+// the user is offline (Store.LastSeen).
+type Seen struct {
+	At   time.Time // when the user was last online; zero if not known
+	Text string    // the status text the user last set; "" if none
 }
 
 // MaxPrekeys bounds the one-time prekeys a Store holds for one device.

@@ -25,7 +25,7 @@ func (h *Hub) approved(ctx context.Context, user natter.UserID) ([]natter.UserID
 }
 
 // presence computes user's presence from the registry (and, when offline,
-// the stored last-seen time).
+// the stored last-seen time and status text).
 func (h *Hub) presence(ctx context.Context, user natter.UserID) (natter.Presence, []natter.LiveSession, error) {
 	ss, err := h.cfg.Registry.Sessions(ctx, user)
 	if err != nil {
@@ -37,13 +37,15 @@ func (h *Hub) presence(ctx context.Context, user natter.UserID) (natter.Presence
 		if err != nil {
 			return p, ss, err
 		}
-		p.LastSeen = ls[user]
+		p.LastSeen, p.Text = ls[user].At, ls[user].Text
 	}
 	return p, ss, nil
 }
 
 // announce recomputes user's presence and pushes it to every approved
-// contact. When the user has just gone offline it records last seen first.
+// contact. When the user has just gone offline it records last seen first,
+// and sends it with the status text the user last set (which the Store
+// keeps: the live sessions that carried it are gone).
 func (h *Hub) announce(ctx context.Context, user natter.UserID) {
 	ss, err := h.cfg.Registry.Sessions(ctx, user)
 	if err != nil {
@@ -55,6 +57,11 @@ func (h *Hub) announce(ctx context.Context, user natter.UserID) {
 		p.LastSeen = h.now()
 		if err := h.cfg.Store.SetLastSeen(ctx, user, p.LastSeen); err != nil {
 			h.log.Error("set last seen", "user", user, "err", err)
+		}
+		if ls, err := h.cfg.Store.LastSeen(ctx, []natter.UserID{user}); err != nil {
+			h.log.Error("read status text", "user", user, "err", err)
+		} else {
+			p.Text = ls[user].Text
 		}
 		// The user's relay allocations end with their last session.
 		if r, ok := h.cfg.ICE.(interface{ Revoke(natter.UserID) int }); ok {
@@ -111,8 +118,8 @@ func (c *client) sendContacts(ctx context.Context, ref uint64) error {
 			return err
 		}
 		for i := range out.Contacts {
-			if t, ok := ls[out.Contacts[i].User]; ok && out.Contacts[i].Status == natter.StatusOffline {
-				out.Contacts[i].LastSeen = t
+			if s, ok := ls[out.Contacts[i].User]; ok && out.Contacts[i].Status == natter.StatusOffline {
+				out.Contacts[i].LastSeen, out.Contacts[i].Text = s.At, s.Text
 			}
 		}
 	}
@@ -184,6 +191,14 @@ func (c *client) setPresence(ctx context.Context, m *wire.SetPresence) {
 		c.fail(m.Ref, fmt.Errorf("%w: status text over %d bytes", natter.ErrBadRequest, natter.MaxStatusText))
 		return
 	}
+	// The text is kept for when the user is offline: stored before the
+	// answer, so that an OK means it is kept. Most SetPresence frames
+	// (the SDK's after every reconnect) repeat the stored text, and cost a
+	// read, not a write.
+	if err := c.h.keepStatusText(ctx, c.user, m.Text); err != nil {
+		c.fail(m.Ref, err)
+		return
+	}
 	c.status, c.text = m.Status, m.Text
 	if err := c.h.cfg.Registry.Put(ctx, c.liveSession()); err != nil {
 		c.fail(m.Ref, err)
@@ -191,6 +206,22 @@ func (c *client) setPresence(ctx context.Context, m *wire.SetPresence) {
 	}
 	c.push(wire.OK{Ref: m.Ref})
 	c.h.announce(ctx, c.user)
+}
+
+// keepStatusText stores text as the status text user last set, unless the
+// Store holds it already.
+func (h *Hub) keepStatusText(ctx context.Context, user natter.UserID, text string) error {
+	ls, err := h.cfg.Store.LastSeen(ctx, []natter.UserID{user})
+	if err != nil {
+		return fmt.Errorf("read status text: %w", err)
+	}
+	if ls[user].Text == text {
+		return nil
+	}
+	if err := h.cfg.Store.SetStatusText(ctx, user, text); err != nil {
+		return fmt.Errorf("keep status text: %w", err)
+	}
+	return nil
 }
 
 // Limits on connection info.

@@ -251,13 +251,35 @@ func (db *DB) SetLastSeen(ctx context.Context, user natter.UserID, at time.Time)
 	})
 }
 
-// LastSeen returns the last-seen times of those of users that have one.
-func (db *DB) LastSeen(ctx context.Context, users []natter.UserID) (map[natter.UserID]time.Time, error) {
+// SetStatusText records the status text user last set. user must exist
+// (natter.ErrNoSuchUser); text is at most natter.MaxStatusText bytes
+// (natter.ErrBadRequest).
+func (db *DB) SetStatusText(ctx context.Context, user natter.UserID, text string) error {
+	if len(text) > natter.MaxStatusText {
+		return fmt.Errorf("sqlite: set status text of %s: %w: over %d bytes", user, natter.ErrBadRequest, natter.MaxStatusText)
+	}
+	return db.write(ctx, "set status text of "+string(user), func(ctx context.Context, w *writer) error {
+		res, err := w.exec(ctx, `UPDATE users SET status_text = ? WHERE name = ?`, text, string(user))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("%w: %s", natter.ErrNoSuchUser, user)
+		}
+		return nil
+	})
+}
+
+// LastSeen returns the last-seen times and status texts of those of users
+// that have either.
+func (db *DB) LastSeen(ctx context.Context, users []natter.UserID) (map[natter.UserID]natter.Seen, error) {
 	const op = "read last seen"
 	if err := db.reading(op); err != nil {
 		return nil, err
 	}
-	seen := make(map[natter.UserID]time.Time)
+	seen := make(map[natter.UserID]natter.Seen)
 	if len(users) == 0 {
 		return seen, nil
 	}
@@ -268,8 +290,8 @@ func (db *DB) LastSeen(ctx context.Context, users []natter.UserID) (map[natter.U
 		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	rows, err := db.rdb.QueryContext(ctx,
-		`SELECT name, last_seen FROM users
-		 WHERE name IN (SELECT value FROM json_each(?)) AND last_seen IS NOT NULL`,
+		`SELECT name, last_seen, status_text FROM users
+		 WHERE name IN (SELECT value FROM json_each(?)) AND (last_seen IS NOT NULL OR status_text != '')`,
 		string(names))
 	if err != nil {
 		return nil, wrap(op, err)
@@ -279,11 +301,12 @@ func (db *DB) LastSeen(ctx context.Context, users []natter.UserID) (map[natter.U
 		var (
 			name string
 			at   sql.NullInt64
+			text string
 		)
-		if err := rows.Scan(&name, &at); err != nil {
+		if err := rows.Scan(&name, &at, &text); err != nil {
 			return nil, wrap(op, err)
 		}
-		seen[natter.UserID(name)] = goTime(at)
+		seen[natter.UserID(name)] = natter.Seen{At: goTime(at), Text: text}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, wrap(op, err)

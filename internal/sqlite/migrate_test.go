@@ -133,7 +133,7 @@ func TestMigrate0002(t *testing.T) {
 			t.Errorf("Session = %+v, %v", s, err)
 		}
 		seen, err := db.LastSeen(ctx, []natter.UserID{"alice", "bob"})
-		if err != nil || len(seen) != 1 || !seen["alice"].Equal(time.UnixMicro(1741960500000000)) {
+		if err != nil || len(seen) != 1 || !seen["alice"].At.Equal(time.UnixMicro(1741960500000000)) || seen["alice"].Text != "" {
 			t.Errorf("LastSeen = %v, %v; want alice's only", seen, err)
 		}
 		cs, err := db.Contacts(ctx, "alice")
@@ -364,5 +364,49 @@ func TestMigrate0005(t *testing.T) {
 		if !strings.Contains(plan, "archive_records_user") || strings.Contains(plan, "TEMP B-TREE") {
 			t.Errorf("%s: plan %s; want archive_records_user, no sort", q, plan)
 		}
+	}
+}
+
+// TestMigrate0006 opens a database written at schema version 5 (before
+// status texts were kept) and checks that every user starts with no text,
+// that last-seen times are kept, and that texts can be set and read back.
+func TestMigrate0006(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "natter.db")
+	openVersion(t, path, 5, schema0001Data)
+
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open of a version 5 database: %v", err)
+	}
+	defer db.Close()
+
+	everyone := []natter.UserID{"alice", "bob", "carol"}
+	aliceSeen := time.UnixMicro(1741960500000000)
+	for _, tt := range []struct {
+		name string
+		set  map[natter.UserID]string // status texts to set first
+		want map[natter.UserID]natter.Seen
+	}{
+		{"after the migration", nil, map[natter.UserID]natter.Seen{"alice": {At: aliceSeen}}},
+		{"texts set", map[natter.UserID]string{"alice": "away", "bob": "busy"},
+			map[natter.UserID]natter.Seen{"alice": {At: aliceSeen, Text: "away"}, "bob": {Text: "busy"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for u, text := range tt.set {
+				if err := db.SetStatusText(ctx, u, text); err != nil {
+					t.Fatalf("SetStatusText(%s): %v", u, err)
+				}
+			}
+			seen, err := db.LastSeen(ctx, everyone)
+			if err != nil || len(seen) != len(tt.want) {
+				t.Fatalf("LastSeen = %v, %v; want %v", seen, err, tt.want)
+			}
+			for u, w := range tt.want {
+				if g := seen[u]; !g.At.Equal(w.At) || g.Text != w.Text {
+					t.Errorf("LastSeen[%s] = %+v, want %+v", u, g, w)
+				}
+			}
+		})
 	}
 }

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,44 +171,87 @@ func testDevices(t *testing.T, s natter.Store) {
 	})
 }
 
+// testLastSeen checks what a store keeps of users for when they are
+// offline: the last-seen time and the status text they last set. The two
+// are set apart (the text when the user sets it, the time when their last
+// session ends) and each keeps the other.
 func testLastSeen(t *testing.T, s natter.Store) {
 	ctx := t.Context()
 	createUsers(t, s, "alice", "bob", "carol")
-	lastSeen := func(t *testing.T, users []natter.UserID, want map[natter.UserID]time.Time) {
-		t.Helper()
-		got, err := s.LastSeen(ctx, users)
-		if err != nil {
-			t.Fatalf("LastSeen(%v): %v", users, err)
-		}
-		if len(got) != len(want) {
-			t.Fatalf("LastSeen(%v) = %v, want %v", users, got, want)
-		}
-		for u, w := range want {
-			if g, ok := got[u]; !ok || !sameTime(g, w) {
-				t.Fatalf("LastSeen(%v)[%s] = %v (present: %v), want %v", users, u, g, ok, w)
-			}
-		}
-	}
-
-	lastSeen(t, nil, nil)
-	lastSeen(t, []natter.UserID{"alice", "bob"}, nil) // nobody has been seen
-
-	if err := s.SetLastSeen(ctx, "alice", at(1)); err != nil {
-		t.Fatalf("SetLastSeen: %v", err)
-	}
 	// A time in another zone, with nanoseconds: the instant survives to the
 	// millisecond.
 	bobSeen := time.Date(2024, 12, 31, 23, 59, 59, 999_999_999, time.FixedZone("UTC-8", -8*3600))
-	if err := s.SetLastSeen(ctx, "bob", bobSeen); err != nil {
-		t.Fatalf("SetLastSeen: %v", err)
+	// A text of exactly MaxStatusText bytes, in two-byte characters: the
+	// limit is in bytes, and every byte comes back.
+	full := strings.Repeat("é", natter.MaxStatusText/2)
+	everyone := []natter.UserID{"alice", "bob", "carol", "nobody"}
+	seen := func(u natter.UserID, at time.Time) func() error {
+		return func() error { return s.SetLastSeen(ctx, u, at) }
 	}
-	lastSeen(t, []natter.UserID{"alice", "bob", "carol", "nobody"},
-		map[natter.UserID]time.Time{"alice": at(1), "bob": bobSeen})
-	lastSeen(t, []natter.UserID{"bob"}, map[natter.UserID]time.Time{"bob": bobSeen})
-	lastSeen(t, []natter.UserID{"bob", "bob"}, map[natter.UserID]time.Time{"bob": bobSeen})
+	text := func(u natter.UserID, text string) func() error {
+		return func() error { return s.SetStatusText(ctx, u, text) }
+	}
 
-	if err := s.SetLastSeen(ctx, "alice", at(100)); err != nil {
-		t.Fatalf("SetLastSeen: %v", err)
+	// The steps run in order, each on the state the ones before left.
+	steps := []struct {
+		name    string
+		do      func() error // nil: only read
+		wantErr error
+		read    []natter.UserID
+		want    map[natter.UserID]natter.Seen
+	}{
+		{name: "no users", read: nil, want: nil},
+		{name: "nobody seen yet", read: everyone, want: nil},
+		{name: "alice seen", do: seen("alice", at(1)), read: everyone,
+			want: map[natter.UserID]natter.Seen{"alice": {At: at(1)}}},
+		{name: "bob seen in another zone", do: seen("bob", bobSeen), read: everyone,
+			want: map[natter.UserID]natter.Seen{"alice": {At: at(1)}, "bob": {At: bobSeen}}},
+		{name: "one user asked for", read: []natter.UserID{"bob"},
+			want: map[natter.UserID]natter.Seen{"bob": {At: bobSeen}}},
+		{name: "a user asked for twice", read: []natter.UserID{"bob", "bob"},
+			want: map[natter.UserID]natter.Seen{"bob": {At: bobSeen}}},
+		{name: "alice seen again", do: seen("alice", at(100)), read: []natter.UserID{"alice"},
+			want: map[natter.UserID]natter.Seen{"alice": {At: at(100)}}},
+		{name: "a text without a last-seen time", do: text("carol", "on holiday"), read: everyone,
+			want: map[natter.UserID]natter.Seen{"alice": {At: at(100)}, "bob": {At: bobSeen}, "carol": {Text: "on holiday"}}},
+		{name: "a text next to a last-seen time", do: text("alice", "at lunch"), read: []natter.UserID{"alice"},
+			want: map[natter.UserID]natter.Seen{"alice": {At: at(100), Text: "at lunch"}}},
+		{name: "a new last-seen time keeps the text", do: seen("alice", at(200)), read: []natter.UserID{"alice"},
+			want: map[natter.UserID]natter.Seen{"alice": {At: at(200), Text: "at lunch"}}},
+		{name: "a new text replaces the old", do: text("alice", "back at 3"), read: []natter.UserID{"alice"},
+			want: map[natter.UserID]natter.Seen{"alice": {At: at(200), Text: "back at 3"}}},
+		{name: "a text of MaxStatusText bytes", do: text("bob", full), read: []natter.UserID{"bob"},
+			want: map[natter.UserID]natter.Seen{"bob": {At: bobSeen, Text: full}}},
+		{name: "a text over MaxStatusText bytes is refused", do: text("bob", full+"x"), wantErr: natter.ErrBadRequest,
+			read: []natter.UserID{"bob"}, want: map[natter.UserID]natter.Seen{"bob": {At: bobSeen, Text: full}}},
+		{name: "a cleared text", do: text("alice", ""), read: []natter.UserID{"alice"},
+			want: map[natter.UserID]natter.Seen{"alice": {At: at(200)}}},
+		{name: "a cleared text and no last-seen time", do: text("carol", ""), read: []natter.UserID{"carol"},
+			want: nil},
+		{name: "the text of an unknown user", do: text("nobody", "hi"), wantErr: natter.ErrNoSuchUser,
+			read: []natter.UserID{"nobody"}, want: nil},
+		{name: "the last-seen time of an unknown user", do: seen("nobody", at(1)), wantErr: natter.ErrNoSuchUser,
+			read: []natter.UserID{"nobody"}, want: nil},
 	}
-	lastSeen(t, []natter.UserID{"alice"}, map[natter.UserID]time.Time{"alice": at(100)})
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.do != nil {
+				if err := st.do(); !errors.Is(err, st.wantErr) {
+					t.Fatalf("got error %v, want %v", err, st.wantErr)
+				}
+			}
+			got, err := s.LastSeen(ctx, st.read)
+			if err != nil {
+				t.Fatalf("LastSeen(%v): %v", st.read, err)
+			}
+			if len(got) != len(st.want) {
+				t.Fatalf("LastSeen(%v) = %v, want %v", st.read, got, st.want)
+			}
+			for u, w := range st.want {
+				if g, ok := got[u]; !ok || !sameTime(g.At, w.At) || g.Text != w.Text {
+					t.Fatalf("LastSeen(%v)[%s] = %+v (present: %v), want %+v", st.read, u, g, ok, w)
+				}
+			}
+		})
+	}
 }
