@@ -65,6 +65,13 @@ type archiver struct {
 	started bool
 	queue   []archiveRecord
 	kick    chan struct{}
+	// putMu makes putting a batch and taking it off the queue one step,
+	// so the loop and the flush at Close never both put (and both take
+	// off) the same records.
+	putMu sync.Mutex
+	// spooled names the spool files whose records were loaded into the
+	// queue (archivespool.go): they are deleted once the queue is empty.
+	spooled []string
 }
 
 const maxArchiveQueue = 10_000 // records waiting; older ones are dropped past it
@@ -79,6 +86,9 @@ func (c *Client) startArchive(user natter.UserID) {
 		c.ar.kick = make(chan struct{}, 1)
 	}
 	c.ar.mu.Unlock()
+	if first {
+		c.loadSpool()
+	}
 	c.wg.Go(func() {
 		ctx, cancel := c.bgContext(keysTimeout)
 		defer cancel()
@@ -147,27 +157,9 @@ func (c *Client) archiveLoop() {
 		case <-c.ar.kick:
 		}
 		for {
-			c.ar.mu.Lock()
-			var batch []archiveRecord
-			if c.ar.on {
-				batch = c.ar.queue[:min(len(c.ar.queue), wire.MaxArchiveBatch)]
-			}
-			c.ar.mu.Unlock()
-			if len(batch) == 0 {
-				break
-			}
 			ctx, cancel := c.bgContext(keysTimeout)
-			n, err := c.putArchive(ctx, batch)
+			more, err := c.putBatch(ctx)
 			cancel()
-			c.ar.mu.Lock()
-			if n > 0 && n <= len(c.ar.queue) {
-				c.ar.queue = c.ar.queue[n:]
-			}
-			var we *wire.Err
-			if errors.As(err, &we) && we.Code == wire.CodeArchiveOff {
-				c.ar.on, c.ar.queue = false, nil // turned off elsewhere
-			}
-			c.ar.mu.Unlock()
 			if err != nil {
 				if !errors.Is(err, ErrClosed) {
 					c.log.Warn("archive put", "err", err)
@@ -177,9 +169,45 @@ func (c *Client) archiveLoop() {
 					return
 				case <-time.After(5 * time.Second):
 				}
+				continue
+			}
+			if !more {
+				break
 			}
 		}
 	}
+}
+
+// putBatch puts the first records of the queue and takes them off it; it
+// reports whether records are left to put.
+func (c *Client) putBatch(ctx context.Context) (more bool, err error) {
+	c.ar.putMu.Lock()
+	defer c.ar.putMu.Unlock()
+	c.ar.mu.Lock()
+	var batch []archiveRecord
+	if c.ar.on {
+		batch = slices.Clone(c.ar.queue[:min(len(c.ar.queue), wire.MaxArchiveBatch)])
+	}
+	c.ar.mu.Unlock()
+	if len(batch) == 0 {
+		return false, nil
+	}
+	n, err := c.putArchive(ctx, batch)
+	c.ar.mu.Lock()
+	if n > 0 && n <= len(c.ar.queue) {
+		c.ar.queue = c.ar.queue[n:]
+	}
+	var we *wire.Err
+	if errors.As(err, &we) && we.Code == wire.CodeArchiveOff {
+		c.ar.on, c.ar.queue = false, nil // turned off elsewhere
+		err = nil
+	}
+	left := len(c.ar.queue)
+	c.ar.mu.Unlock()
+	if left == 0 {
+		c.dropSpool()
+	}
+	return left > 0, err
 }
 
 // putArchive seals and puts the first records of batch that fit one frame
@@ -297,6 +325,9 @@ func (c *Client) setArchiveOn(on bool) {
 	}
 	kick := c.ar.kick
 	c.ar.mu.Unlock()
+	if !on {
+		c.dropSpool()
+	}
 	if on && kick != nil {
 		select {
 		case kick <- struct{}{}:
@@ -306,42 +337,52 @@ func (c *Client) setArchiveOn(on bool) {
 }
 
 // flushArchive puts what is queued before the Client closes, waiting at
-// most a moment (a one-shot command sends and exits at once).
+// most Options.ArchiveFlushTimeout (a one-shot command sends and exits at
+// once); what it could not put goes to the spool, for the next Client.
 func (c *Client) flushArchive() {
+	d := c.opts.ArchiveFlushTimeout
+	if d <= 0 {
+		d = 3 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := c.FlushArchive(ctx); err != nil {
+		c.log.Info("archive records left for the next run", "err", err)
+	}
+	c.saveSpool()
+}
+
+// FlushArchive puts the archive records this device has queued and waits
+// until the server holds them, or ctx ends (then the error says how many
+// are left; Close keeps them for the next Client when Options.ArchiveSpool
+// is set). With the archive off it returns nil at once.
+func (c *Client) FlushArchive(ctx context.Context) error {
 	c.ar.mu.Lock()
-	pending := len(c.ar.queue) > 0
+	pending := len(c.ar.queue)
 	known := c.ar.known
 	c.ar.mu.Unlock()
-	if !pending || c.liveConn() == nil {
-		return
+	if pending == 0 {
+		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
+	if c.liveConn() == nil {
+		return fmt.Errorf("archive: %d records to put: %w", pending, ErrConnLost)
+	}
 	if !known {
-		if _, err := c.archiveSync(ctx); err != nil {
-			return
+		if _, err := c.archiveSync(ctx); err != nil && !errors.Is(err, ErrArchiveKeyPending) {
+			return fmt.Errorf("archive state: %w", err)
 		}
 	}
 	for {
-		c.ar.mu.Lock()
-		var batch []archiveRecord
-		if c.ar.on {
-			batch = slices.Clone(c.ar.queue[:min(len(c.ar.queue), wire.MaxArchiveBatch)])
-		}
-		c.ar.mu.Unlock()
-		if len(batch) == 0 {
-			return
-		}
-		n, err := c.putArchive(ctx, batch)
+		more, err := c.putBatch(ctx)
 		if err != nil {
-			c.log.Warn("archive put at close", "err", err)
-			return
+			c.ar.mu.Lock()
+			n := len(c.ar.queue)
+			c.ar.mu.Unlock()
+			return fmt.Errorf("archive: %d records not put: %w", n, err)
 		}
-		c.ar.mu.Lock()
-		if n <= len(c.ar.queue) {
-			c.ar.queue = c.ar.queue[n:]
+		if !more {
+			return nil
 		}
-		c.ar.mu.Unlock()
 	}
 }
 

@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -145,5 +147,61 @@ func TestArchive(t *testing.T) {
 	}
 	if st, _ := a2.ArchiveStatus(ctx); !st.HasKey {
 		t.Fatalf("a2 did not get the new key: %+v", st)
+	}
+}
+
+// TestArchiveSpoolAfterSlowClose: a record that a Client could not put
+// before it closed (the link to natterd went silent, as on a slow or dying
+// connection) is kept in Options.ArchiveSpool and put by the next Client
+// of the device; without the spool the archive would miss the message.
+func TestArchiveSpoolAfterSlowClose(t *testing.T) {
+	inst := startServer(t)
+	ctx := t.Context()
+	m := startMITM(t, inst, nil)
+	spool := t.TempDir()
+	withSpool := func(o *client.Options) {
+		o.ArchiveSpool = spool
+		o.ArchiveFlushTimeout = 300 * time.Millisecond
+	}
+	alice := signup(t, inst, "alice", "a1", through(m), withSpool)
+	bob := signup(t, inst, "bob", "b1")
+	befriend(t, alice, bob)
+	if err := alice.SetArchive(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+
+	// From now on alice's puts never reach natterd.
+	m.setStall(func(f *wire.Frame) bool { return f.Type == wire.TArchivePut })
+	res, err := bob.Send(ctx, "alice", []byte("opened on a silent link"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := alice.ev.message(res.ID); string(ev.Message.Body) != "opened on a silent link" {
+		t.Fatalf("alice got %+v", ev)
+	}
+	alice.Close()
+	files, err := filepath.Glob(filepath.Join(spool, "*.jsonl"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("spool after Close: %v, %v", files, err)
+	}
+	if fi, err := os.Stat(files[0]); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("spool file mode: %v, %v", fi, err)
+	}
+
+	// The device's next run puts the record, then empties the spool.
+	m.setStall(nil)
+	again, _ := login(t, inst, "alice", "a1", withSpool)
+	if err := again.FlushArchive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _, err := again.FetchArchive(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || string(got[0].Message.Body) != "opened on a silent link" || got[0].Message.ID != res.ID {
+		t.Fatalf("archive holds %+v", got)
+	}
+	if files, _ := filepath.Glob(filepath.Join(spool, "*.jsonl")); len(files) != 0 {
+		t.Fatalf("spool not emptied once put: %v", files)
 	}
 }

@@ -29,6 +29,17 @@ type mitm struct {
 	mu             sync.Mutex
 	seen           bytes.Buffer             // both directions, decrypted
 	cutUp, cutDown func(f *wire.Frame) bool // see setCuts
+	stallUp        func(f *wire.Frame) bool // see setStall
+}
+
+// setStall sets a function that sees every frame to natterd, on every
+// connection, open or not: once it returns true, that frame and all that
+// follow on its connection are swallowed while the connection stays open,
+// as on a link that went silent.
+func (m *mitm) setStall(fn func(f *wire.Frame) bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stallUp = fn
 }
 
 // setCuts sets functions that see every frame to natterd (up) and from it
@@ -74,13 +85,23 @@ func (m *mitm) serve(c net.Conn) {
 	}
 	defer up.Close()
 	done := make(chan struct{}, 2)
-	pump := func(dst, src net.Conn, rw func(*wire.Frame), cut func(*wire.Frame) bool) {
+	pump := func(dst, src net.Conn, rw func(*wire.Frame), cut func(*wire.Frame) bool, up bool) {
 		defer func() { done <- struct{}{} }()
 		r := wire.NewReader(src, 64<<20)
+		stalled := false
 		for {
 			f, err := r.ReadFrame()
 			if err != nil {
 				return
+			}
+			if up && !stalled {
+				m.mu.Lock()
+				stall := m.stallUp
+				m.mu.Unlock()
+				stalled = stall != nil && stall(&f)
+			}
+			if stalled {
+				continue
 			}
 			f.Payload = bytes.Clone(f.Payload)
 			if rw != nil {
@@ -101,8 +122,8 @@ func (m *mitm) serve(c net.Conn) {
 	m.mu.Lock()
 	cutUp, cutDown := m.cutUp, m.cutDown
 	m.mu.Unlock()
-	go pump(up, c, nil, cutUp)
-	go pump(c, up, m.rewrite, cutDown)
+	go pump(up, c, nil, cutUp, true)
+	go pump(c, up, m.rewrite, cutDown, false)
 	<-done
 	c.Close()
 	up.Close()

@@ -64,6 +64,15 @@ type Options struct {
 	// come through the server (contacts' offers to send directly are
 	// refused).
 	ChunkCache string
+	// ArchiveSpool is the directory where this device keeps the records of
+	// its archive (server-side history, docs/history.md) that it could not
+	// put before Close: the next Client with the same folder puts them
+	// after its login. Empty: such records are lost when the Client closes
+	// (a one-shot command on a slow link, say).
+	ArchiveSpool string
+	// ArchiveFlushTimeout bounds how long Close waits to put the records
+	// still queued (default 3 s); what is left goes to ArchiveSpool.
+	ArchiveFlushTimeout time.Duration
 
 	// Keys is this device's end-to-end keyring (docs/security.md), made
 	// with seal.New or seal.Load for the user and Device that log in, with

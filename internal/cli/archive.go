@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"time"
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
@@ -16,6 +18,15 @@ import (
 // that natter archive fetch brings in only what is new.
 
 func archiveCursorFile(user natter.UserID) string { return "archive-" + string(user) + ".json" }
+
+// archiveSpoolDir names the folder where the records of user's archive
+// that a command could not put before it exited wait for the next one
+// (client.Options.ArchiveSpool).
+func archiveSpoolDir(user natter.UserID) string { return "archive-spool-" + string(user) }
+
+// archiveFlushWait bounds how long natter archive waits for this device's
+// waiting records to be put, so that what it reports includes them.
+const archiveFlushWait = 30 * time.Second
 
 type archiveCursor struct {
 	After int64 `json:"after"`
@@ -59,6 +70,12 @@ func runArchive(ctx context.Context, r *runner, args []string) error {
 			if out.Fetched, err = r.fetchArchive(ctx, c, s.User); err != nil {
 				return archiveErr(err)
 			}
+		}
+		fctx, cancel := context.WithTimeout(ctx, archiveFlushWait)
+		err = c.FlushArchive(fctx)
+		cancel()
+		if err != nil {
+			return archiveErr(fmt.Errorf("put this device's waiting records: %w", err))
 		}
 		st, err := c.ArchiveStatus(ctx)
 		if err != nil {

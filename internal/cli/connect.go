@@ -57,7 +57,10 @@ func (r *runner) dial(ctx context.Context, fallback string, user natter.UserID) 
 		// peer; files that come that way wait in the chunk cache.
 		Direct:     (r.longLived || r.direct) && !r.g.noDirect,
 		ChunkCache: r.home.path(chunkCacheDir),
-		Keys:       keys,
+		// Archive records a command could not put before it exited wait
+		// here for the next command.
+		ArchiveSpool: r.home.path(archiveSpoolDir(user)),
+		Keys:         keys,
 	})
 	if err != nil {
 		if pm := p.lastMismatch(); pm != nil {

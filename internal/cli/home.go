@@ -26,6 +26,11 @@ import (
 //	               every message USER received or sent on this device,
 //	               with a full-text index (SQLite, with its -wal and -shm
 //	               files; see history.go and package history)
+//	archive-USER.json
+//	               how far natter archive fetch got (archive.go)
+//	archive-spool-USER/
+//	               archive records a command could not put before it
+//	               exited, put by the next one (client.Options.ArchiveSpool)
 //	presence.json  the last natter status, applied by listen and chat
 //	unread.jsonl   messages and receipts received but not yet shown
 //	busy.lock      shared lock of commands while connected (see lock.go)
