@@ -155,10 +155,13 @@ func (k *Keyring) SetPersist(f func([]byte) error) {
 	k.persist = f
 }
 
-// SetChanged sets the function that, before each save, returns the state
-// another process saved since this keyring last read or wrote it (nil if
-// none): it is merged first (see Merge), so that neither process loses what
-// the other made.
+// SetChanged sets the function that returns the state another process
+// saved since this keyring last read or wrote it (nil if none). It is
+// called before each save, and when a message does not open (it may need
+// a prekey or session the other process made, or the other may have
+// opened it): what it returns is merged first (see Merge), so that neither
+// process loses what the other made nor brings back what the other used
+// up.
 func (k *Keyring) SetChanged(f func() []byte) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -169,14 +172,7 @@ func (k *Keyring) save() error {
 	if k.persist == nil {
 		return nil
 	}
-	if k.changed != nil {
-		if state := k.changed(); state != nil {
-			if o, err := Load(state); err == nil && o.dev.user == k.dev.user && o.dev.id == k.dev.id &&
-				bytes.Equal(o.dev.signKey(), k.dev.signKey()) {
-				k.mergeLocked(o)
-			}
-		}
-	}
+	k.refreshLocked()
 	b, err := k.marshal()
 	if err != nil {
 		return err
@@ -185,6 +181,25 @@ func (k *Keyring) save() error {
 		return fmt.Errorf("seal: saving keys: %w", err)
 	}
 	return nil
+}
+
+// refreshLocked merges what another process of this device saved since
+// this one last read or wrote the keys (see SetChanged), and reports
+// whether there was anything.
+func (k *Keyring) refreshLocked() bool {
+	if k.changed == nil {
+		return false
+	}
+	state := k.changed()
+	if state == nil {
+		return false
+	}
+	o, err := Load(state)
+	if err != nil || o.dev.user != k.dev.user || o.dev.id != k.dev.id || !bytes.Equal(o.dev.signKey(), k.dev.signKey()) {
+		return false
+	}
+	k.mergeLocked(o)
+	return true
 }
 
 // User and Device name the keyring's owner.

@@ -5,8 +5,11 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/natterim/natter"
@@ -15,15 +18,17 @@ import (
 // sharedHome is bob's phone as the CLI keeps it: one keys file that
 // several processes (natter listen, one-shot commands) load and save.
 type sharedHome struct {
-	t     *testing.T
-	w     *world
-	alice *Keyring
-	path  string
+	t      *testing.T
+	w      *world
+	alice  *Keyring
+	bundle *Bundle // alice's, verified
+	path   string
 }
 
 func newSharedHome(t *testing.T) *sharedHome {
 	w := newWorld(t)
 	h := &sharedHome{t: t, w: w, alice: w.add("alice", "phone"), path: filepath.Join(t.TempDir(), "keys-bob.json")}
+	h.bundle = w.bundleOf(h.alice)
 	bob := w.add("bob", "phone")
 	state, err := bob.Marshal()
 	if err != nil {
@@ -84,23 +89,51 @@ func (h *sharedHome) stolen() *Keyring {
 	return k
 }
 
-// thiefOpens tries to open m with the keys file as it is now: as the
-// device would, and with its sessions struck out of it, so that a session
-// open to a one-time prekey still in the file is tried afresh.
-func (h *sharedHome) thiefOpens(m msg) (body, how string, ok bool) {
+// thiefOpens tries to open each of ms with the keys file as it is now:
+// as the device would, and with its sessions struck out of it, so that a
+// session open to a one-time prekey still in the file is tried afresh
+// (not for a session opened to the last-resort key, which a stolen keys
+// file opens by design: docs/security.md). It returns the first that
+// opens.
+func (h *sharedHome) thiefOpens(ms ...msg) (body, how string, ok bool) {
 	h.t.Helper()
 	for _, strip := range []bool{false, true} {
-		k := h.stolen()
+		k := h.stolen() // failed opens change nothing: one copy serves all
 		how = "as the device would"
 		if strip {
 			clear(k.in)
-			how = "with its sessions struck out"
 		}
-		if got, err := h.w.open(k, m.id, "alice", "bob", m.env); err == nil {
-			return got, how, true
+		for _, m := range ms {
+			if strip && m.prekey == 0 {
+				continue
+			}
+			if strip {
+				how = fmt.Sprintf("with its sessions struck out: prekey %d", m.prekey)
+			}
+			if got, err := h.open(k, m); err == nil {
+				return got, how, true
+			}
 		}
 	}
 	return "", "", false
+}
+
+// open opens m in k, resolving alice's bundle as a client with her keys
+// cached does.
+func (h *sharedHome) open(k *Keyring, m msg) (string, error) {
+	o, err := k.Open(m.id, "alice", "bob", m.env, h.aliceBundle)
+	if err != nil {
+		return "", err
+	}
+	return string(o.Body), nil
+}
+
+// aliceBundle returns alice's verified bundle (a thief knows it too).
+func (h *sharedHome) aliceBundle(u natter.UserID, dev natter.DeviceID) (*Bundle, error) {
+	if u != "alice" || dev != "phone" {
+		return nil, ErrBadBundle
+	}
+	return h.bundle, nil
 }
 
 // msg is a message alice sealed for bob.
@@ -272,6 +305,25 @@ func TestSharedKeysFileNeverBringsBackUsedKeys(t *testing.T) {
 			}
 			return []msg{m}
 		}},
+		{"one-shot opens a session over the limit, listener saves", func(t *testing.T, h *sharedHome) []msg {
+			listen := h.process()
+			var got []msg
+			for i := range maxInSessions {
+				h.alice.ForgetSessions("bob")
+				m := h.send(fmt.Sprint("session ", i))
+				h.receive(listen, m, true)
+				got = append(got, m)
+			}
+			oneShot := h.process()
+			h.alice.ForgetSessions("bob")
+			m := h.send("one session too many")
+			h.receive(oneShot, m, true)
+			h.topUp(listen)
+			if n := len(h.stolen().in); n != maxInSessions {
+				t.Errorf("%d sessions from alice's phone in the file, want %d", n, maxInSessions)
+			}
+			return append(got, m)
+		}},
 		{"listener saves in between", func(t *testing.T, h *sharedHome) []msg {
 			// The listener merges the one-shot's content key before the
 			// one-shot forgets it.
@@ -289,10 +341,8 @@ func TestSharedKeysFileNeverBringsBackUsedKeys(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newSharedHome(t)
 			received := tc.run(t, h)
-			for _, m := range received {
-				if got, how, ok := h.thiefOpens(m); ok {
-					t.Errorf("the stolen keys file opens %q (%s), received and acknowledged before the theft", got, how)
-				}
+			if got, how, ok := h.thiefOpens(received...); ok {
+				t.Errorf("the stolen keys file opens %q (%s), received and acknowledged before the theft", got, how)
 			}
 			// Nothing made is lost: the file opens what comes next, on
 			// the session in use and on a new one.
@@ -392,6 +442,119 @@ func TestSharedKeysFileKeepsLatestChange(t *testing.T) {
 			tc.check(t, h, h.stolen())
 			h.topUp(oneShot)
 			tc.check(t, h, h.stolen())
+		})
+	}
+}
+
+// TestSharedKeysFileRandomSchedules plays natter listen and a stream of
+// one-shot commands on one keys file in many orders (a fixed seed each):
+// alice sends, sometimes restarting (a new session, to a prekey while
+// natterd has any); either process opens any message not yet
+// acknowledged, in any order, acknowledges what it opened, tops up
+// prekeys; the one-shot exits and another starts. Throughout, a message
+// not yet acknowledged opens in whichever process gets it (nothing either
+// made or still needs is lost), and the keys file stolen at any point
+// opens no message acknowledged before.
+func TestSharedKeysFileRandomSchedules(t *testing.T) {
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 11))
+			h := newSharedHome(t)
+			procs := []*Keyring{h.process(), h.process()} // listen, the current one-shot
+			pending := make([][]msg, 2)                   // opened, not yet acknowledged, per process
+			var unacked, acked []msg
+			restarts := 0
+			checkStolen := func(when string) {
+				t.Helper()
+				if got, how, ok := h.thiefOpens(acked...); ok {
+					t.Fatalf("%s: the stolen keys file opens %q (%s), acknowledged before", when, got, how)
+				}
+			}
+			for step := range 120 {
+				p := rng.IntN(2)
+				switch op := rng.IntN(10); {
+				case op < 3:
+					unacked = append(unacked, h.send(fmt.Sprintf("message %d", step)))
+				case op < 6 && len(unacked) > 0:
+					m := unacked[rng.IntN(len(unacked))]
+					if got, err := h.open(procs[p], m); err != nil || got != m.body {
+						t.Fatalf("step %d: process %d cannot open %q, not yet acknowledged: %q, %v", step, p, m.body, got, err)
+					}
+					if !slices.ContainsFunc(pending[p], func(o msg) bool { return o.id == m.id }) {
+						pending[p] = append(pending[p], m)
+					}
+				case op < 8 && len(pending[p]) > 0:
+					for _, m := range pending[p] {
+						if err := procs[p].Forget(m.id); err != nil {
+							t.Fatal(err)
+						}
+						if i := slices.IndexFunc(unacked, func(o msg) bool { return o.id == m.id }); i >= 0 {
+							unacked = slices.Delete(unacked, i, i+1)
+							acked = append(acked, m)
+						}
+					}
+					pending[p] = nil
+					checkStolen(fmt.Sprintf("step %d, after process %d acknowledged", step, p))
+				case op == 8:
+					blobs, err := procs[p].NewPrekeys(1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ref := devRef{"bob", "phone"}
+					h.w.prekeys[ref] = append(h.w.prekeys[ref], blobs...)
+				case op == 9 && p == 1:
+					procs[1], pending[1] = h.process(), nil // the one-shot exits, another starts
+				case op == 9 && restarts < maxInSessions-1:
+					// alice restarts: a new session. At most as many as bob
+					// keeps, so that no message waits on a session dropped
+					// for newer ones.
+					h.alice.ForgetSessions("bob")
+					restarts++
+				}
+			}
+			checkStolen("at the end")
+			if len(acked) == 0 || len(unacked) == 0 {
+				t.Fatalf("a weak schedule: %d acknowledged, %d not", len(acked), len(unacked))
+			}
+			// What is not acknowledged opens from the file alone.
+			fresh := h.process()
+			for _, m := range unacked {
+				if got, err := h.open(fresh, m); err != nil || got != m.body {
+					t.Errorf("a process started now cannot open %q, not yet acknowledged: %q, %v", m.body, got, err)
+				}
+			}
+		})
+	}
+}
+
+// TestSharedKeysFileOpensWhatTheOtherPrepared: a message that needs what
+// another process of the device made since this one last read the keys
+// file (a prekey it published, a session it opened and confirmed) opens.
+func TestSharedKeysFileOpensWhatTheOtherPrepared(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		prepare func(t *testing.T, h *sharedHome, oneShot *Keyring)
+	}{
+		{"a prekey the one-shot published", func(t *testing.T, h *sharedHome, oneShot *Keyring) {
+			pk := h.topUp(oneShot)
+			h.w.prekeys[devRef{"bob", "phone"}] = [][]byte{h.publishedPrekey(oneShot, pk)}
+			h.alice.ForgetSessions("bob")
+		}},
+		{"a session the one-shot opened and confirmed", func(t *testing.T, h *sharedHome, oneShot *Keyring) {
+			h.alice.ForgetSessions("bob")
+			h.receive(oneShot, h.send("opens a session"), true)
+			rid, reply := h.w.seal(oneShot, "alice", "tells alice bob holds it")
+			if _, err := h.w.open(h.alice, rid, "bob", "alice", reply); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newSharedHome(t)
+			listen := h.process()
+			h.receive(listen, h.send("the listener is up to date"), true)
+			tc.prepare(t, h, h.process())
+			h.receive(listen, h.send("needs what the one-shot made"), true)
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/hpke"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -169,6 +170,16 @@ func (k *Keyring) Open(id natter.MessageID, from, to natter.UserID, sealed []byt
 
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	o, err := k.openLocked(id, e, to, mine, sender)
+	if err != nil && errors.Is(err, ErrCannotOpen) && k.refreshLocked() {
+		// Another process of this device (SetChanged) may have opened the
+		// session, made the prekey, or opened the message meanwhile.
+		o, err = k.openLocked(id, e, to, mine, sender)
+	}
+	return o, err
+}
+
+func (k *Keyring) openLocked(id natter.MessageID, e *envelope, to natter.UserID, mine *wrap, sender *Bundle) (*Opened, error) {
 	if o, ok := k.opened[id]; ok { // a redelivery
 		if body, err := openBody(o.Key, id, e, to); err == nil {
 			return &Opened{Body: body, FromDevice: e.FromDevice}, nil
