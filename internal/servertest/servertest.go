@@ -30,6 +30,7 @@ type Instance struct {
 	t   testing.TB
 	srv *server.Server
 	r   *running
+	log *Log // natterd's log, kept across Restart; nil if opts set Config.Logger
 }
 
 // running is shared by copies of an Instance, so it is stopped once.
@@ -41,12 +42,14 @@ type running struct {
 
 // Start runs a server with a fresh data folder on 127.0.0.1:0 (all three
 // listeners), applying opts to its Config first. It is stopped at the end
-// of the test.
+// of the test. Its log goes to a Log (see Instance.Log): an ERROR line
+// that the test does not Expect fails the test.
 func Start(t testing.TB, opts ...func(*server.Config)) *Instance {
 	t.Helper()
+	log := NewLog(t)
 	cfg := server.Config{
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Admin: "127.0.0.1:0", UDP: "127.0.0.1:0",
-		Logger: Logger(t),
+		Logger: log.Logger(),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -55,24 +58,23 @@ func Start(t testing.TB, opts ...func(*server.Config)) *Instance {
 	if err != nil {
 		t.Fatalf("start natterd: %v", err)
 	}
+	in.log = log
 	return in
 }
 
-// Logger returns a logger that writes warnings and errors to the test log
-// (and everything with NATTER_TEST_LOG=debug).
+// Logger returns a logger for a server the test assembles itself: it
+// writes to a new Log for t, so an ERROR line fails the test when it ends.
 func Logger(t testing.TB) *slog.Logger {
-	level := slog.LevelWarn
-	if os.Getenv("NATTER_TEST_LOG") == "debug" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	return NewLog(t).Logger()
 }
 
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(string(b[:len(b)-1]))
-	return len(b), nil
+// Log returns the server's log, to read its lines or Expect errors. It
+// fails the test if opts gave the server a logger of their own.
+func (in *Instance) Log() *Log {
+	if in.log == nil {
+		in.t.Fatal("servertest: the server logs to the Config.Logger the test gave it, not to a servertest.Log")
+	}
+	return in.log
 }
 
 func start(t testing.TB, cfg server.Config) (*Instance, error) {
@@ -129,6 +131,7 @@ func (in *Instance) Restart() {
 	for {
 		n, err := start(in.t, cfg)
 		if err == nil {
+			n.log = in.log
 			*in = *n
 			return
 		}
@@ -165,4 +168,4 @@ func (in *Instance) CertPEM() []byte {
 	return b
 }
 
-var _ io.Writer = testWriter{}
+var _ io.Writer = logWriter{}
