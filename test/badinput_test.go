@@ -34,6 +34,7 @@ func TestBadFrames(t *testing.T) {
 		closeSend bool   // then close our side
 		wantErr   wire.Code
 		wantBye   wire.Code
+		byeSays   string // the Bye's message contains it
 		wantClose bool
 	}{
 		{name: "oversized length", send: lengthOnly(0xFFFFFFFF), wantBye: wire.CodeTooLarge},
@@ -49,7 +50,7 @@ func TestBadFrames(t *testing.T) {
 		{name: "send before login", hello: true, send: frame(wire.TSend, `{"ref":1,"id":"x","to":"bob"}`), wantErr: wire.CodeProtocol},
 		{name: "truncated frame", hello: true, send: append(lengthOnly(100), "abc"...), closeSend: true, wantClose: true},
 		{name: "truncated header", hello: true, send: []byte{0, 0}, closeSend: true, wantClose: true},
-		{name: "silent client", wantBye: wire.CodeTimeout},
+		{name: "silent client", wantBye: wire.CodeTimeout, byeSays: "no hello within the handshake timeout (500ms)"},
 		{name: "bad message id", login: true, send: frame(wire.TSend, `{"ref":7,"id":"no spaces allowed","to":"ok-user"}`), wantErr: wire.CodeBadRequest},
 	}
 	signup(t, in, "ok-user")
@@ -83,8 +84,8 @@ func TestBadFrames(t *testing.T) {
 				r.call(wire.Ping{}, wire.TPong)
 			case tc.wantBye != "":
 				bye := r.closed(5 * time.Second)
-				if bye == nil || bye.Code != tc.wantBye || bye.Message == "" {
-					t.Fatalf("bye %+v, want %s", bye, tc.wantBye)
+				if bye == nil || bye.Code != tc.wantBye || bye.Message == "" || !strings.Contains(bye.Message, tc.byeSays) {
+					t.Fatalf("bye %+v, want %s saying %q", bye, tc.wantBye, tc.byeSays)
 				}
 			case tc.wantClose:
 				r.closed(5 * time.Second)
@@ -177,6 +178,8 @@ func TestSlowConsumer(t *testing.T) {
 func TestDiskFull(t *testing.T) {
 	dir := smallDisk(t, "3m")
 	in := servertest.Start(t, func(c *server.Config) { c.DataDir = filepath.Join(dir, "data") })
+	// The refused writes are logged as errors, as an operator must see them.
+	in.Log().Expect("disk is full", "no space left on device")
 	a := signup(t, in, "alice")
 	b := signup(t, in, "bob")
 	befriend(t, a, b)

@@ -351,6 +351,8 @@ func TestFileChunksDiskFull(t *testing.T) {
 	dir := smallDisk(t, "4m")
 	data := filepath.Join(dir, "data")
 	in := servertest.Start(t, func(c *server.Config) { c.DataDir = data })
+	// The refused writes are logged as errors, as an operator must see them.
+	in.Log().Expect("disk is full", "no space left on device")
 	alice := signup(t, in, "alice")
 	c0, h0 := sealedChunk(t, 1000)
 	if err := putChunk(t, alice, c0, h0); err != nil {

@@ -394,8 +394,9 @@ func TestKeepaliveDropsSilentClient(t *testing.T) {
 			}
 		}
 	}()
-	if bye := b.closed(5 * time.Second); bye == nil || bye.Code != wire.CodeTimeout {
-		t.Fatalf("silent bob: bye %+v", bye)
+	if bye := b.closed(5 * time.Second); bye == nil || bye.Code != wire.CodeTimeout ||
+		bye.Message != "no frame within the keepalive timeout (700ms)" {
+		t.Fatalf("silent bob: bye %+v; want timeout, saying which", bye)
 	}
 	for {
 		p := a.expect(wire.TPresence).(*wire.Presence)

@@ -122,7 +122,7 @@ func (c *client) readLoop() string {
 	for {
 		f, err := c.conn.ReadFrame()
 		if err != nil {
-			return c.readError(err)
+			return c.readError(err, helloDone)
 		}
 		h.met.framesIn.WithLabelValues(f.Type.String()).Inc()
 		if !helloDone {
@@ -168,16 +168,20 @@ func (c *client) endReader(why string) {
 }
 
 // readError turns a read error into a reason, telling the client what was
-// wrong where it can still be told.
-func (c *client) readError(err error) string {
+// wrong where it can still be told. helloDone says which deadline was
+// running: the handshake timeout until Hello, the keepalive after it.
+func (c *client) readError(err error, helloDone bool) string {
 	var ne net.Error
 	switch {
 	case errors.Is(err, io.EOF):
 		return "eof"
 	case c.ending.Load() != nil:
 		return *c.ending.Load()
+	case errors.As(err, &ne) && ne.Timeout() && !helloDone:
+		c.bye(wire.CodeTimeout, fmt.Sprintf("no hello within the handshake timeout (%s)", c.h.cfg.HandshakeTimeout))
+		return "timeout"
 	case errors.As(err, &ne) && ne.Timeout():
-		c.bye(wire.CodeTimeout, "no frame within the keepalive timeout")
+		c.bye(wire.CodeTimeout, fmt.Sprintf("no frame within the keepalive timeout (%s)", c.h.cfg.Keepalive))
 		return "timeout"
 	case errors.Is(err, wire.ErrFrameTooLarge):
 		c.bye(wire.CodeTooLarge, err.Error())

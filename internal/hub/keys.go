@@ -148,7 +148,14 @@ func (c *client) publishKeys(ctx context.Context, m *wire.PublishKeys) {
 	// identity change says it all (certificates went with it): one
 	// KeysChanged without a device.
 	if identityChanged {
-		c.log.Info("identity key changed", "reset", m.Reset)
+		// Without reset the store takes only a user's first identity key
+		// (a different one is refused): that is a key published, not
+		// changed.
+		if m.Reset {
+			c.log.Info("identity key reset: the old key and its device certificates are gone")
+		} else {
+			c.log.Info("identity key published")
+		}
 		h.announceKeys(ctx, c, "")
 		return
 	}
