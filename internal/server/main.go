@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -37,7 +39,12 @@ func Run(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	s, err := New(ctx, cfg)
 	if err != nil {
-		cfg.Logger.Error("cannot start", "err", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			cfg.Logger.Error("cannot start", "err", err,
+				"hint", "another process (another natterd?) has this address: stop it, or give this natterd other ports or another --bind address")
+		} else {
+			cfg.Logger.Error("cannot start", "err", err)
+		}
 		return 1
 	}
 	if err := s.Serve(ctx); err != nil {
@@ -55,6 +62,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 	var hosts, level string
 	var archive bool
 	fs.StringVar(&cfg.DataDir, "data", "./natter-data", "folder for the database and the self-generated TLS certificate")
+	fs.StringVar(&cfg.Bind, "bind", "", "IP address for every listener whose address names no host (--listen, --http, --udp); \"\": every interface")
 	fs.StringVar(&cfg.Listen, "listen", ":7443", "TLS/TCP address for native clients (port 0 picks a free port)")
 	fs.StringVar(&cfg.HTTP, "http", ":8443", "HTTPS/WebSocket address for browsers (\"\" disables)")
 	fs.StringVar(&cfg.Admin, "admin", "127.0.0.1:9090", "admin address for /healthz and /metrics (\"\" disables)")
@@ -89,6 +97,10 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "natterd: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
+		return cfg, 0, fmt.Errorf("usage")
+	}
+	if cfg.Bind != "" && net.ParseIP(cfg.Bind) == nil {
+		fmt.Fprintf(stderr, "natterd: --bind %q: need an IP address of this host\n", cfg.Bind)
 		return cfg, 0, fmt.Errorf("usage")
 	}
 	if cfg.CertFile != "" && cfg.KeyFile == "" || cfg.CertFile == "" && cfg.KeyFile != "" {

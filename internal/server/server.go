@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -39,12 +38,20 @@ import (
 // Config is natterd's configuration. The zero value of each field but
 // DataDir and Listen means its default.
 type Config struct {
-	DataDir string // SQLite database and TLS certificate live here
+	DataDir string // SQLite database, blobs and TLS certificate live here; made private (0700, files 0600)
 	Listen  string // TLS/TCP listener for native clients
 	HTTP    string // HTTPS + WebSocket listener; "" disables it
 	Admin   string // plain-HTTP admin listener (/healthz, /metrics); "" disables it
 	UDP     string // STUN/TURN service for peer-to-peer; "" disables it
 	RelayIP string // address TURN relays are advertised on; default: UDP's IP, else this host's first public-looking IPv4
+
+	// Bind is an IP address of this host that every listener address
+	// naming no host (":7443") binds: so Bind "127.0.0.1" keeps the TLS,
+	// HTTPS and STUN/TURN listeners (and TURN relays) on loopback with
+	// their default ports. An address that names a host keeps it, such as
+	// the admin listener's default 127.0.0.1:9090. "" (the default): such
+	// addresses bind every interface.
+	Bind string
 
 	CertFile, KeyFile string   // operator-supplied certificate; default: self-generated in DataDir
 	Hosts             []string // extra names/addresses for the self-generated certificate
@@ -89,6 +96,7 @@ type Server struct {
 	reg   *prometheus.Registry
 
 	refusedConns prometheus.Counter
+	handshaking  *prometheus.GaugeVec // by transport: see handshake.go
 	cert         tls.Certificate
 	fp           string
 
@@ -127,14 +135,17 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.MaxConnsPerIP == 0 {
 		cfg.MaxConnsPerIP = 4096
 	}
+	if err := cfg.applyBind(); err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, ips: newPerIP(cfg.MaxConnsPerIP)}
 	defer func() {
 		if err != nil {
 			s.closeAll()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data folder: %w", err)
+	if err := prepareDataDir(cfg.DataDir, s.log); err != nil {
+		return nil, err
 	}
 	if cfg.CertFile != "" {
 		s.cert, err = tlscert.Load(cfg.CertFile, cfg.KeyFile)
@@ -152,7 +163,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.fp = tlscert.Fingerprint(leaf)
 
-	s.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "natter.db"),
+	s.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile),
 		sqlite.Options{NoGroupCommit: cfg.NoGroupCommit, Logger: s.log.With("component", "store")})
 	if err != nil {
 		return nil, err
@@ -165,7 +176,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.reg = prometheus.NewRegistry()
 	s.refusedConns = prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_refused_connections_total",
 		Help: "Connections refused because their address had too many open."})
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), s.refusedConns)
+	s.handshaking = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "natter_handshaking_connections",
+		Help: "Connections accepted and not yet welcomed (TLS handshake, WebSocket upgrade, waiting for Hello), by transport."},
+		[]string{"transport"})
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		s.refusedConns, s.handshaking)
 	registry := membus.NewRegistry()
 	hcfg := hub.Config{
 		Store: s.store, Bus: s.bus, Registry: registry, Hasher: s.hash,
@@ -184,20 +199,54 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.hub = hub.New(hcfg)
 
-	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	// A *net.OpError names the network and address ("listen tcp
+	// 127.0.0.1:7443: bind: address already in use"): each error below
+	// adds only which listener it is.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("tls listener: %w", err)
 	}
+	s.ln = handshakeListener{Listener: ln, g: s.handshaking.WithLabelValues("tls")}
 	if cfg.HTTP != "" {
-		if s.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
-			return nil, fmt.Errorf("listen https %s: %w", cfg.HTTP, err)
+		ln, err := net.Listen("tcp", cfg.HTTP)
+		if err != nil {
+			return nil, fmt.Errorf("https listener: %w", err)
 		}
+		s.httpLn = handshakeListener{Listener: ln, g: s.handshaking.WithLabelValues("ws")}
 	}
 	if cfg.Admin != "" {
 		if s.adminLn, err = net.Listen("tcp", cfg.Admin); err != nil {
-			return nil, fmt.Errorf("listen admin %s: %w", cfg.Admin, err)
+			return nil, fmt.Errorf("admin listener: %w", err)
 		}
 	}
 	return s, nil
+}
+
+// applyBind puts Bind's address into every listener address that names no
+// host.
+func (cfg *Config) applyBind() error {
+	if cfg.Bind == "" {
+		return nil
+	}
+	if net.ParseIP(cfg.Bind) == nil {
+		return fmt.Errorf("--bind %q: need an IP address of this host", cfg.Bind)
+	}
+	for _, l := range []struct {
+		flag string
+		addr *string
+	}{{"--listen", &cfg.Listen}, {"--http", &cfg.HTTP}, {"--admin", &cfg.Admin}, {"--udp", &cfg.UDP}} {
+		if *l.addr == "" {
+			continue // disabled
+		}
+		host, port, err := net.SplitHostPort(*l.addr)
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", l.flag, *l.addr, err)
+		}
+		if host == "" {
+			*l.addr = net.JoinHostPort(cfg.Bind, port)
+		}
+	}
+	return nil
 }
 
 // Version is natterd's version, reported in Welcome.
@@ -226,6 +275,10 @@ func (s *Server) UDPAddr() net.Addr {
 	}
 	return s.turn.Addr()
 }
+
+// RelayIP is the address TURN relays are advertised on, or nil without
+// STUN/TURN.
+func (s *Server) RelayIP() net.IP { return s.relayIP }
 
 // Fingerprint is the SHA-256 of the server certificate (see tlscert).
 func (s *Server) Fingerprint() string { return s.fp }
@@ -263,7 +316,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.wg.Go(func() { s.acceptTLS(tcfg) })
 	if s.httpLn != nil {
 		s.httpSrv = &http.Server{Handler: s.httpHandler(), TLSConfig: s.tlsConfig("http/1.1"),
-			ReadHeaderTimeout: s.cfg.HandshakeTimeout, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+			ReadHeaderTimeout: s.cfg.HandshakeTimeout, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+				return context.WithValue(ctx, handshakeKey{}, handshakeOf(c))
+			}}
 		s.wg.Go(func() {
 			if err := s.httpSrv.ServeTLS(s.httpLn, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("https", "err", err)
@@ -376,12 +432,14 @@ func (s *Server) serveTLS(nc net.Conn, cfg *tls.Config) {
 		return
 	}
 	nc.SetDeadline(time.Time{})
-	s.hub.Serve(session.NewStreamConn(tc, s.cfg.MaxFrame))
+	s.hub.Serve(watchWelcome(session.NewStreamConn(tc, s.cfg.MaxFrame), handshakeOf(nc)))
 }
 
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
+		hc, _ := r.Context().Value(handshakeKey{}).(*handshakeConn)
+		defer hc.done() // if never welcomed
 		remote, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
 		host, ok := s.ips.acquire(remote)
 		if !ok {
@@ -395,14 +453,25 @@ func (s *Server) httpHandler() http.Handler {
 			s.log.Debug("websocket accept", "err", err)
 			return
 		}
-		s.hub.Serve(session.NewWSConn(c, remote, s.cfg.MaxFrame))
+		s.hub.Serve(watchWelcome(session.NewWSConn(c, remote, s.cfg.MaxFrame), hc))
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "natterd %s: native clients connect over TLS; browsers over WebSocket at /ws (protocol v%d).\n", Version, wire.Version)
 	})
-	return mux
+	// A request other than the upgrade ends the connection's handshake.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/ws" {
+			hc, _ := r.Context().Value(handshakeKey{}).(*handshakeConn)
+			hc.done()
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
+
+// handshakeKey is the request context key of the connection's
+// *handshakeConn.
+type handshakeKey struct{}
 
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()

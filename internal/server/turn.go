@@ -29,7 +29,7 @@ func (s *Server) startTURN(reg natter.Registry) (*turnsrv.Server, error) {
 		Registerer: s.reg,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("stun/turn on %s: %w", s.cfg.UDP, err)
+		return nil, fmt.Errorf("stun/turn: %w", err) // err names the address
 	}
 	return t, nil
 }

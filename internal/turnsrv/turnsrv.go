@@ -205,7 +205,9 @@ func New(cfg Config) (_ *Server, err error) {
 
 	pc, err := net.ListenPacket("udp", cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen udp %s: %w", cfg.Addr, err)
+		// A *net.OpError already says "listen udp ADDR: ...": adding the
+		// same words again only doubles them.
+		return nil, err
 	}
 	s.conn = newListenConn(pc, s.m, s.log)
 
@@ -240,7 +242,8 @@ func New(cfg Config) (_ *Server, err error) {
 		pc.Close()
 		return nil, fmt.Errorf("start turn server: %w", err)
 	}
-	s.log.Info("listening", "kind", "stun/turn", "addr", pc.LocalAddr().String(), "relay_ip", relayIP.String())
+	// Debug only: natterd logs its listeners itself, once each.
+	s.log.Debug("listening", "addr", pc.LocalAddr().String(), "relay_ip", relayIP.String())
 	return s, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -652,4 +653,82 @@ func TestConcurrentClients(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestIPv6RelayRefused: relays are IPv4 only, so an Allocate asking for an
+// IPv6 relayed address is refused (508 Insufficient Capacity, pion's
+// answer when the relay socket cannot be opened) and one that names no
+// family gets IPv4, even from a client whose socket is IPv6.
+func TestIPv6RelayRefused(t *testing.T) {
+	s := startServer(t, Config{})
+	for _, tc := range []struct {
+		name   string
+		family turn.RequestedAddressFamily
+		want   stun.ErrorCode // 0: allocated, on IPv4
+	}{
+		{"ipv6 asked", turn.RequestedAddressFamilyIPv6, stun.CodeInsufficientCapacity},
+		{"ipv4 asked", turn.RequestedAddressFamilyIPv4, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			u, p, _ := s.Credentials("alice", time.Now())
+			c, err := turn.NewClient(&turn.ClientConfig{
+				STUNServerAddr: s.Addr().String(), TURNServerAddr: s.Addr().String(),
+				Username: u, Password: p, Realm: "natter", Conn: conn, RTO: 50 * time.Millisecond,
+				LoggerFactory: quietPion{}, RequestedAddressFamily: tc.family,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Listen(); err != nil {
+				t.Fatal(err)
+			}
+			relay, err := c.Allocate()
+			if tc.want == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer relay.Close()
+				if ip := relay.LocalAddr().(*net.UDPAddr).IP; ip.To4() == nil {
+					t.Fatalf("relayed address %s is not IPv4", ip)
+				}
+				return
+			}
+			if err == nil {
+				relay.Close()
+				t.Fatal("allocation made")
+			}
+			if code, ok := turnErrorCode(err); !ok || code != tc.want {
+				t.Fatalf("allocate said %v, want error %d", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestAddressInUse: a port already taken is reported once, with the
+// address, and matches syscall.EADDRINUSE.
+func TestAddressInUse(t *testing.T) {
+	taken, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.LocalAddr().String()
+	s, err := New(Config{Logger: quiet, Addr: addr})
+	if err == nil {
+		s.Close()
+		t.Fatal("New listened on a port in use")
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("%v is not EADDRINUSE", err)
+	}
+	msg := err.Error()
+	if strings.Count(msg, "listen udp") != 1 || strings.Count(msg, addr) != 1 {
+		t.Errorf("error %q: want \"listen udp\" and %s said once each", msg, addr)
+	}
 }
