@@ -3,10 +3,12 @@ package blobs_test
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/natterim/natter/internal/blobs"
@@ -184,5 +186,53 @@ func TestOpenRemovesLeftovers(t *testing.T) {
 	want := filepath.Join(h[:2], h[2:4], h)
 	if got := files(t, dir); len(got) != 1 || got[0] != want {
 		t.Fatalf("files after Open: %q, want only %s", got, want)
+	}
+}
+
+// TestModes: whatever the umask, the store's folders are 0700 and its
+// blobs 0600, so that no other local user can read them (natterd's data
+// folder is private too, see internal/server).
+func TestModes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		umask int
+	}{
+		{"umask 022", 0o022},
+		{"umask 000", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prev := syscall.Umask(tc.umask) // not parallel: the umask is the process's
+			defer syscall.Umask(prev)
+			s, dir := open(t)
+			data := []byte("a chunk")
+			if err := s.Put(t.Context(), blobs.Sum(data), data); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				fi, err := d.Info()
+				if err != nil {
+					return err
+				}
+				want := fs.FileMode(0o600)
+				if d.IsDir() {
+					want = 0o700
+				}
+				if got := fi.Mode().Perm(); got != want {
+					t.Errorf("%s is %#o, want %#o", p, got, want)
+				}
+				n++
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 5 { // blobs, tmp, ab, ab/cd, the blob
+				t.Errorf("%d entries, want 5", n)
+			}
+		})
 	}
 }
