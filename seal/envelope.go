@@ -58,23 +58,28 @@ func (e *envelope) marshal() []byte {
 	b = appendBytes(b, []byte(e.FromDevice))
 	b = appendBytes(b, e.Body)
 	b = binary.AppendUvarint(b, uint64(len(e.Wraps)))
-	for _, w := range e.Wraps {
-		b = appendBytes(b, []byte(w.User))
-		b = appendBytes(b, []byte(w.Device))
-		b = append(b, w.Kind)
-		if w.Kind != wrapSelf {
-			b = append(b, w.SID...)
-			b = binary.AppendUvarint(b, uint64(w.Index))
-			if w.Kind == wrapInit {
-				b = binary.AppendUvarint(b, uint64(w.Init.Prekey))
-				b = appendBytes(b, w.Init.Enc)
-				b = appendBytes(b, w.Init.Sig)
-			}
-			b = appendBytes(b, w.Seen)
-		}
-		b = appendBytes(b, w.Key)
+	for i := range e.Wraps {
+		b = e.Wraps[i].append(b)
 	}
 	return b
+}
+
+// append appends the wrap's encoding to b.
+func (w *wrap) append(b []byte) []byte {
+	b = appendBytes(b, []byte(w.User))
+	b = appendBytes(b, []byte(w.Device))
+	b = append(b, w.Kind)
+	if w.Kind != wrapSelf {
+		b = append(b, w.SID...)
+		b = binary.AppendUvarint(b, uint64(w.Index))
+		if w.Kind == wrapInit {
+			b = binary.AppendUvarint(b, uint64(w.Init.Prekey))
+			b = appendBytes(b, w.Init.Enc)
+			b = appendBytes(b, w.Init.Sig)
+		}
+		b = appendBytes(b, w.Seen)
+	}
+	return appendBytes(b, w.Key)
 }
 
 func appendBytes(b, f []byte) []byte {

@@ -3,6 +3,7 @@ package seal
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -148,22 +149,175 @@ func TestForwardSecrecy(t *testing.T) {
 	}
 }
 
-func TestTamperingNeverOpensOrPanics(t *testing.T) {
-	w := newWorld(t)
-	a := w.add("alice", "phone")
-	w.add("bob", "phone")
-	id, env := w.seal(a, "bob", "hello bob")
-	for i := range env {
-		b := w.devices["bob"][0]
-		bad := bytes.Clone(env)
-		bad[i] ^= 0x41
-		if got, err := w.open(b, id, "alice", "bob", bad); err == nil && got != "hello bob" {
-			t.Fatalf("byte %d flipped: opened as %q", i, got)
-		}
+// TestTamperingNeverOpens flips every byte of real envelopes, each
+// opened by bob's phone from the same receiving state (a keyring loaded
+// afresh per flip: a flip that opened must not make the next one come from
+// the content key it left behind). A flip of a byte bob's phone
+// authenticates (the header, the body, its own wrap) is refused; only a
+// flip inside a wrap for another device, which bob's phone does not read,
+// may still open, and then to the same text.
+func TestTamperingNeverOpens(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// setup returns bob's phone's state before it opens env, and env.
+		setup func(w *world) (state []byte, id natter.MessageID, env []byte)
+	}{
+		{"a new session, to a one-time prekey", func(w *world) ([]byte, natter.MessageID, []byte) {
+			a, b := w.add("alice", "phone"), w.add("bob", "phone")
+			state := marshal(w.t, b)
+			id, env := w.seal(a, "bob", "hello bob")
+			return state, id, env
+		}},
+		{"a confirmed session, several devices", func(w *world) ([]byte, natter.MessageID, []byte) {
+			a := w.add("alice", "phone")
+			w.add("alice", "laptop")
+			b := w.add("bob", "phone")
+			w.add("bob", "tablet")
+			confirm(w, a, b)
+			state := marshal(w.t, b)
+			id, env := w.seal(a, "bob", "hello bob")
+			return state, id, env
+		}},
+		{"a skipped message", func(w *world) ([]byte, natter.MessageID, []byte) {
+			a, b := w.add("alice", "phone"), w.add("bob", "phone")
+			confirm(w, a, b)
+			id, env := w.seal(a, "bob", "hello bob")
+			lid, later := w.seal(a, "bob", "later")
+			if _, err := w.open(b, lid, "alice", "bob", later); err != nil {
+				w.t.Fatal(err)
+			}
+			return marshal(w.t, b), id, env
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			state, id, env := tc.setup(w)
+			bundles := map[natter.DeviceID]*Bundle{}
+			for _, k := range w.devices["alice"] {
+				bundles[k.Device()] = w.bundleOf(k)
+			}
+			resolve := func(u natter.UserID, dev natter.DeviceID) (*Bundle, error) {
+				if b := bundles[dev]; u == "alice" && b != nil {
+					return b, nil
+				}
+				return nil, ErrBadBundle
+			}
+			before, err := Load(state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			open := func(env []byte) (*Opened, error) {
+				return clone(before).Open(id, "alice", "bob", env, resolve)
+			}
+			// Untampered, it opens: the refusals below are the flips'.
+			if o, err := open(env); err != nil || string(o.Body) != "hello bob" {
+				t.Fatalf("intact envelope: %v", err)
+			}
+			others := otherWraps(t, env, "bob", "phone")
+			var refused, opened int
+			for i := range env {
+				bad := bytes.Clone(env)
+				bad[i] ^= 0x41
+				o, err := open(bad)
+				other := others(i)
+				switch {
+				case err == nil && other == "":
+					t.Errorf("byte %d of %d (authenticated) flipped: opened as %q", i, len(env), o.Body)
+				case err == nil && string(o.Body) != "hello bob":
+					t.Errorf("byte %d of %d (in %s's wrap) flipped: opened as %q", i, len(env), other, o.Body)
+				case err == nil:
+					opened++
+				case !errors.Is(err, ErrCannotOpen) && !errors.Is(err, ErrBadEnvelope) && !errors.Is(err, ErrNotForMe):
+					t.Errorf("byte %d of %d flipped: unexpected error %v", i, len(env), err)
+				default:
+					refused++
+				}
+			}
+			t.Logf("%d bytes: %d flips refused, %d opened (all in other devices' wraps)", len(env), refused, opened)
+		})
 	}
-	b := w.devices["bob"][0]
-	if got, err := w.open(b, id, "alice", "bob", env); err != nil || got != "hello bob" {
-		t.Fatalf("intact envelope after the flips: %q, %v", got, err)
+}
+
+// clone returns a copy of k's state that shares nothing Open changes (as
+// Load(k.Marshal()) would, without deriving the keys again).
+func clone(k *Keyring) *Keyring {
+	c := &Keyring{
+		dev: k.dev, id: k.id, created: k.created, nextPK: k.nextPK, dtlsPEM: k.dtlsPEM, archive: k.archive,
+		prekeys: maps.Clone(k.prekeys), opened: maps.Clone(k.opened),
+		in: make(map[string]*inSession, len(k.in)), pins: make(map[natter.UserID]*Pin, len(k.pins)),
+	}
+	for sid, s := range k.in {
+		cs := *s
+		cs.Skipped = maps.Clone(s.Skipped)
+		c.in[sid] = &cs
+	}
+	for u, p := range k.pins {
+		cp := *p
+		c.pins[u] = &cp
+	}
+	c.init()
+	return c
+}
+
+func marshal(t *testing.T, k *Keyring) []byte {
+	t.Helper()
+	b, err := k.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// confirm opens a session from a to b and has b tell a it holds it (a's
+// next message carries no init, and names b's session in Seen).
+func confirm(w *world, a, b *Keyring) {
+	w.t.Helper()
+	id, env := w.seal(a, b.User(), "first")
+	if _, err := w.open(b, id, a.User(), b.User(), env); err != nil {
+		w.t.Fatal(err)
+	}
+	rid, reply := w.seal(b, a.User(), "reply")
+	if _, err := w.open(a, rid, b.User(), a.User(), reply); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// otherWraps returns a function that names the device whose wrap holds
+// byte i of env, or "" if the byte is not in a wrap or is in the wrap of
+// user's dev.
+func otherWraps(t *testing.T, env []byte, user natter.UserID, dev natter.DeviceID) func(i int) string {
+	t.Helper()
+	e, err := parseEnvelope(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type span struct {
+		from, to int
+		name     string
+	}
+	var spans []span
+	at := len(env)
+	for i := range e.Wraps {
+		at -= len(e.Wraps[i].append(nil))
+	}
+	for i := range e.Wraps {
+		w := &e.Wraps[i]
+		n := len(w.append(nil))
+		if w.User != user || w.Device != dev {
+			spans = append(spans, span{at, at + n, string(w.User) + "/" + string(w.Device)})
+		}
+		at += n
+	}
+	if at != len(env) {
+		t.Fatalf("wraps end at %d of %d bytes", at, len(env))
+	}
+	return func(i int) string {
+		for _, s := range spans {
+			if i >= s.from && i < s.to {
+				return s.name
+			}
+		}
+		return ""
 	}
 }
 
