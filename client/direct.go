@@ -314,6 +314,14 @@ func (d *direct) noteReach(r *wire.Reach) {
 	}
 }
 
+// forget drops dev's connection info, as a Reach without candidates
+// does: natterd said it is not online.
+func (d *direct) forget(peer natter.UserID, dev natter.DeviceID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.reach[peer], dev)
+}
+
 // device picks the peer device to open a channel to: the one that
 // registered its connection info most recently.
 func (d *direct) device(peer natter.UserID) (natter.DeviceID, bool) {
@@ -381,6 +389,14 @@ func (d *direct) openBackground(peer natter.UserID) {
 			default:
 			}
 			dev, _ := d.device(peer)
+			var we *wire.Err
+			if errors.As(err, &we) && we.Code == wire.CodeOffline {
+				// The device went offline while we dialled: nothing
+				// failed, and there is nothing to dial until it (or
+				// another device of peer's) says it is reachable again.
+				d.forget(peer, dev)
+				return
+			}
 			d.c.push(PathEvent{Peer: peer, Device: dev, Path: PathServer, Err: err})
 			d.redial(peer)
 		}

@@ -50,6 +50,8 @@ func (r *runner) contactDetail(c wire.Contact) string {
 		return fmt.Sprintf("asks to be your contact: natter accept %s", c.User)
 	case natter.ContactPendingOut:
 		return fmt.Sprintf("waiting for %s to accept", c.User)
+	case natter.ContactBlocked:
+		return fmt.Sprintf("you blocked them: natter unblock %s", c.User)
 	}
 	return ""
 }

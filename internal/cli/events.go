@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -78,6 +79,8 @@ type eventPrinter struct {
 	me     natter.UserID
 	device natter.DeviceID
 	only   map[string]bool // nil: everything
+
+	shownPath map[natter.UserID]string // human output: the path last shown per peer
 }
 
 func (p *eventPrinter) wants(t string) bool { return p.only == nil || p.only[t] }
@@ -153,6 +156,10 @@ func (p *eventPrinter) print(ev client.Event) int {
 				cands = []natter.Candidate{}
 			}
 			p.r.emit(jsonReach{Type: evReach, User: ev.User, Device: ev.Device, Candidates: cands})
+		} else if !p.r.g.verbose {
+			// Connection info is for the software (peer to peer), not for
+			// the screen: --json and --verbose show it.
+			return 0
 		} else if len(ev.Candidates) == 0 {
 			p.r.printf("%s's device %s is no longer reachable directly\n", ev.User, ev.Device)
 		} else {
@@ -179,7 +186,7 @@ func (p *eventPrinter) print(ev client.Event) int {
 		} else if ev.Up {
 			p.r.printf("(connection back)\n")
 		} else if !ev.Final {
-			p.r.printf("(connection lost: %v; reconnecting)\n", ev.Err)
+			p.r.printf("(%s)\n", connLostText(ev.Err, p.r.g.verbose))
 		}
 		return 1
 	}
@@ -345,19 +352,53 @@ func (p *eventPrinter) path(peer natter.UserID, path string, rtt time.Duration, 
 		p.r.emit(j)
 		return 1
 	}
+	// People see where the conversation goes, once per change: a failed
+	// attempt while it already goes through the server changes nothing
+	// they need to know (--verbose shows it, with why).
+	if p.shownPath == nil {
+		p.shownPath = map[natter.UserID]string{}
+	}
+	before, shown := p.shownPath[peer]
+	p.shownPath[peer] = path
 	switch path {
 	case client.PathDirect:
 		p.r.printf("(%s: direct connection, round trip %s)\n", peer, rtt.Round(100*time.Microsecond))
 	case client.PathRelayed:
 		p.r.printf("(%s: connected through the server's relay, round trip %s)\n", peer, rtt.Round(100*time.Microsecond))
 	default:
-		why := ""
-		if err != nil {
-			why = ": " + firstLine(err.Error())
+		switch {
+		case p.r.g.verbose && err != nil:
+			p.r.printf("(%s: messages go through the server: %s)\n", peer, firstLine(err.Error()))
+		case shown && before == client.PathServer:
+			return 0
+		case shown:
+			p.r.printf("(%s: the direct connection closed; messages go through the server)\n", peer)
+		default:
+			p.r.printf("(%s: messages go through the server)\n", peer)
 		}
-		p.r.printf("(%s: messages go through the server%s)\n", peer, why)
 	}
 	return 1
+}
+
+// connLostText says that the connection to natterd dropped, and why in
+// words, not as an error chain (which --verbose adds).
+func connLostText(err error, verbose bool) string {
+	var we *wire.Err
+	why := "connection to the server lost"
+	if errors.As(err, &we) {
+		switch we.Code {
+		case wire.CodeShutdown:
+			why = "the server is restarting"
+		case wire.CodeSlowConsumer:
+			why = "the server dropped the connection: messages were not read fast enough"
+		case wire.CodeTimeout:
+			why = "the server stopped hearing from this device"
+		}
+	}
+	if verbose && err != nil {
+		return fmt.Sprintf("%s; reconnecting: %v", why, err)
+	}
+	return why + "; reconnecting"
 }
 
 // jsonPath is a "path" event: how messages to Peer travel now.

@@ -16,6 +16,9 @@ type globals struct {
 	json   bool   // --json: machine-readable output
 	// --no-direct: no peer-to-peer channels (chat and listen use them)
 	noDirect bool
+	// --verbose: also the details people need only to debug: contacts'
+	// network addresses, why a peer-to-peer attempt failed
+	verbose bool
 }
 
 // register adds the global flags to fs. The defaults are g's current values,
@@ -27,6 +30,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.ca, "ca", g.ca, "trust the server certificate(s) in PEM `FILE` instead of pinning on first use")
 	fs.BoolVar(&g.json, "json", g.json, "print machine-readable JSON")
 	fs.BoolVar(&g.noDirect, "no-direct", g.noDirect, "never talk to contacts peer to peer (chat and listen do by default)")
+	fs.BoolVar(&g.verbose, "verbose", g.verbose, "also print details for debugging: contacts' network addresses, why a peer-to-peer connection failed")
 }
 
 // usageError is a command line natter cannot make sense of: exit status 2.
