@@ -23,21 +23,21 @@ func commands() []command {
 		{"/accept", "NAME", "accept NAME's contact request"},
 		{"/add", "NAME", "ask NAME to be your contact"},
 		{"/block", "NAME", "block NAME"},
-		{"/close", "", "close the conversation on screen (ctrl-w)"},
-		{"/devices", "[approve ID]", "list your devices, or approve a new one"},
-		{"/files", "", "fetch the files that arrived into the files folder"},
+		{"/close", "", "close the conversation (ctrl-w)"},
+		{"/devices", "[approve ID]", "your devices; approve a new one"},
+		{"/files", "", "fetch the files that arrived"},
 		{"/help", "", "this list"},
 		{"/inbox", "", "show what arrived while you were away"},
-		{"/logout", "", "end the session (the next natter asks for the password)"},
+		{"/logout", "", "end the session on this device"},
 		{"/open", "NAME", "open the conversation with NAME"},
-		{"/quit", "", "leave natter (ctrl-c); the session stays"},
+		{"/quit", "", "leave natter (ctrl-c)"},
 		{"/refuse", "NAME", "refuse NAME's contact request"},
-		{"/remove", "NAME", "remove NAME from your contacts (or cancel your request)"},
+		{"/remove", "NAME", "remove a contact, or cancel a request"},
 		{"/search", "TEXT", "search the history on this device"},
 		{"/send", "PATH", "send a file to the contact on screen"},
-		{"/status", "online|away|busy [TEXT]", "set what your contacts see"},
+		{"/status", "STATUS [TEXT]", "online, away or busy: what your contacts see"},
 		{"/unblock", "NAME", "lift a block"},
-		{"/verify", "[confirm] [NAME]", "show the safety number; confirm marks NAME verified"},
+		{"/verify", "[confirm] [NAME]", "the safety number; confirm: verified"},
 	}
 }
 
@@ -378,18 +378,25 @@ func (a *App) help() tea.Cmd {
 	st := a.lk.st
 	p := &panel{title: "natter: commands and keys"}
 	for _, c := range commands() {
-		p.lines = append(p.lines, fmt.Sprintf("%s %s", st.bold.Render(fit(c.name+" "+c.args, 34)), c.help))
+		p.lines = append(p.lines, st.bold.Render(fit(c.name+" "+c.args, 25))+" "+c.help)
 	}
-	p.lines = append(p.lines, "",
-		st.bold.Render("keys"),
-		"↑/↓ j/k      move in the list     enter, double-click  open the conversation",
-		"alt-1…9      go to a conversation ctrl-n/ctrl-p        next/previous conversation",
-		"esc          back to the list     ctrl-w               close the conversation",
-		"pgup/pgdn    scroll the dialog    mouse wheel          scroll",
-		"enter        send                 alt-enter            new line",
-		"tab          complete a name      //text               send a line starting with /",
-		"a / x / u    accept / refuse or cancel / unblock the selected request",
-		"ctrl-c       quit (the session stays: the next natter goes straight here)")
+	p.lines = append(p.lines, "", st.bold.Render("keys"))
+	for _, k := range [][2]string{
+		{"↑ ↓ j k", "move in the list"},
+		{"enter, double-click", "open the conversation"},
+		{"esc", "back to the list"},
+		{"alt-1 … alt-9", "go to a conversation"},
+		{"ctrl-n ctrl-p", "next, previous conversation"},
+		{"ctrl-w", "close the conversation"},
+		{"pgup pgdn, wheel", "scroll the dialog (ctrl-end: the newest)"},
+		{"enter, alt-enter", "send; a new line"},
+		{"tab", "complete a name or a command"},
+		{"//text", "send a line that starts with /"},
+		{"a x u", "accept, refuse or cancel, unblock the selected request"},
+		{"ctrl-c", "quit; the session stays, the next natter comes straight here"},
+	} {
+		p.lines = append(p.lines, st.bold.Render(fit(k[0], 25))+" "+k[1])
+	}
 	return a.showPanel(panelMsg{p: p})
 }
 

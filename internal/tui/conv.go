@@ -68,6 +68,7 @@ type conv struct {
 	follow       bool
 	newBelow     int              // messages that arrived while scrolled up
 	mark         natter.MessageID // highlighted (a search hit)
+	want         natter.MessageID // a search hit to scroll to once read
 
 	// The local history, read backwards from cursor.
 	cursor  history.Cursor

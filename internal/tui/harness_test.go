@@ -2,7 +2,9 @@ package tui
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +24,15 @@ type harness struct {
 	b     *fakeBackend
 	l     *fakeLocal
 	msgs  chan tea.Msg
+	endMu sync.Mutex
 	ended []bool // End calls: loggedOut
+}
+
+// ends returns the End calls so far.
+func (h *harness) ends() []bool {
+	h.endMu.Lock()
+	defer h.endMu.Unlock()
+	return slices.Clone(h.ended)
 }
 
 // newHarness starts alice's session on a fake backend, w×h cells.
@@ -31,7 +41,12 @@ func newHarness(t *testing.T, w, h int) *harness {
 	b, l := newFakeBackend(), newFakeLocal("alice")
 	hs := &harness{t: t, b: b, l: l, msgs: make(chan tea.Msg, 4096)}
 	s := &Session{User: "alice", Device: "dev1", Server: "chat.example:7443", Backend: b, Local: l, FilesDir: "/home/alice/files"}
-	s.End = func(_ context.Context, loggedOut bool) error { hs.ended = append(hs.ended, loggedOut); return nil }
+	s.End = func(_ context.Context, loggedOut bool) error {
+		hs.endMu.Lock()
+		defer hs.endMu.Unlock()
+		hs.ended = append(hs.ended, loggedOut)
+		return nil
+	}
 	a := New(Config{Session: s, Now: func() time.Time { return t0 }, Location: time.UTC})
 	a.receiptDelay = time.Millisecond
 	hs.a = a
@@ -108,6 +123,14 @@ func (h *harness) keys(s string) {
 		r := []rune(s)[0]
 		h.send(tea.KeyPressMsg{Code: r, Text: string(r)})
 		s = s[len(string(r)):]
+	}
+	h.settle()
+}
+
+// press presses a named key n times, then settles.
+func (h *harness) press(name string, n int) {
+	for range n {
+		h.send(namedKey(name))
 	}
 	h.settle()
 }

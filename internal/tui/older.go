@@ -9,15 +9,14 @@ import (
 	"github.com/natterim/natter/internal/history"
 )
 
-// pageMsg is a page of the local history, older than what a conversation
-// shows. With target set, pages were read until that message was in them.
+// pageMsg is a page of the local history (or several), older than what a
+// conversation shows.
 type pageMsg struct {
 	gen     int
 	peer    natter.UserID
 	entries []history.Entry
 	cursor  history.Cursor
 	err     error
-	target  natter.MessageID
 }
 
 // checkOlder reads an older page of the conversation on screen when its
@@ -48,12 +47,12 @@ func (a *App) readPages(c *conv, target natter.MessageID) tea.Cmd {
 		for {
 			page, next, err := local.Page(ctx, peer, cursor, pageSize)
 			if err != nil {
-				return pageMsg{gen: gen, peer: peer, entries: all, cursor: cursor, err: err, target: target}
+				return pageMsg{gen: gen, peer: peer, entries: all, cursor: cursor, err: err}
 			}
 			all = append(page, all...)
 			cursor = next
 			if target == "" || next == "" || containsID(page, target) {
-				return pageMsg{gen: gen, peer: peer, entries: all, cursor: next, target: target}
+				return pageMsg{gen: gen, peer: peer, entries: all, cursor: next}
 			}
 		}
 	}
@@ -83,9 +82,13 @@ func (a *App) page(m pageMsg) tea.Cmd {
 	c.cursor = m.cursor
 	c.more = m.cursor != ""
 	c.prepend(m.entries)
-	if m.target != "" {
-		a.jump(c, m.target)
-		return nil
+	if c.want != "" {
+		if c.index(c.want) >= 0 || !c.more {
+			a.jump(c, c.want)
+			c.want = ""
+			return nil
+		}
+		return a.readPages(c, c.want)
 	}
 	return a.checkOlder()
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/natterim/natter"
 )
@@ -95,6 +96,7 @@ func (a *App) panelAction(it panelItem) tea.Cmd {
 			a.jump(c, it.id)
 			return cmd
 		}
+		c.want = it.id // the page being read, or the next, brings it
 		if a.sess.Local == nil || c.loading {
 			return cmd
 		}
@@ -114,6 +116,22 @@ func (p *panel) view(w, h int, a *App) []string {
 	lines := p.lines
 	if p.kind == panelFiles {
 		lines = a.filesLines()
+	}
+	if len(p.items) == 0 { // text: wrap what does not fit
+		var wrapped []string
+		for _, l := range lines {
+			if visibleWidth(l) <= w {
+				wrapped = append(wrapped, l)
+				continue
+			}
+			for j, part := range strings.Split(ansi.Wrap(l, max(w-4, 10), " "), "\n") {
+				if j > 0 {
+					part = "    " + part
+				}
+				wrapped = append(wrapped, part)
+			}
+		}
+		lines = wrapped
 	}
 	all := append([]string{st.title.Render(p.title), st.dim.Render(p.hint())}, lines...)
 	selLine := -1

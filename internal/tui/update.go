@@ -74,6 +74,7 @@ func (a *App) quit() tea.Cmd {
 // key handles a key press in the main screens.
 func (a *App) key(k tea.KeyPressMsg) tea.Cmd {
 	a.comp.reset(k)
+	a.notice, a.bad = "", false // a notice stays until the next key
 	s := k.String()
 	switch s {
 	case "alt+1", "alt+2", "alt+3", "alt+4", "alt+5", "alt+6", "alt+7", "alt+8", "alt+9":
