@@ -112,17 +112,3 @@ func TestArchiveKeyWrap(t *testing.T) {
 		t.Fatalf("seal without a key: %v", err)
 	}
 }
-
-// FuzzUnwrapArchiveKey: arbitrary wrapped keys give errors, never a panic
-// or a key.
-func FuzzUnwrapArchiveKey(f *testing.F) {
-	w := newWorld(&testing.T{})
-	w.add("alice", "phone")
-	laptop := w.add("alice", "laptop")
-	f.Fuzz(func(t *testing.T, data []byte) {
-		w.t = t
-		if err := laptop.UnwrapArchiveKey(data, w.ownDevice(laptop)); err == nil {
-			t.Fatal("a fuzzed wrapped key opened")
-		}
-	})
-}
