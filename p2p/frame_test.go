@@ -40,6 +40,7 @@ func TestReassemblerErrors(t *testing.T) {
 		{"empty fragment", [][]byte{{}}},
 		{"unknown flag", [][]byte{{7, 1, 2}}},
 		{"fragment too large", [][]byte{make([]byte, maxFragment+1)}},
+		{"message too large, as Send fragments it", fragments(make([]byte, MaxMessageSize+1))},
 		{"message too large", func() [][]byte {
 			f := fragments(make([]byte, MaxMessageSize+maxFragment))
 			for i := range f {
@@ -63,31 +64,70 @@ func TestReassemblerErrors(t *testing.T) {
 	}
 }
 
-// FuzzReassembler: any bytes cut into frames never panic, and a message
-// fragmented then reassembled comes back whole.
+// FuzzReassembler: frames cut anyhow from any bytes never panic, a
+// message given back is never over MaxMessageSize, and the messages given
+// back are exactly the payloads of the frames taken, in order (nothing
+// lost, nothing made up). And a message fragmented as Send does comes back
+// whole, if Send would take it (MaxMessageSize at most); a longer one
+// (which Send refuses with ErrTooLarge, so only a broken or hostile peer
+// sends it) is refused with ErrProtocol before it is all in.
 func FuzzReassembler(f *testing.F) {
 	f.Add([]byte("hello"), uint16(3))
 	f.Add([]byte{flagMore, 1, flagLast, 2}, uint16(2))
+	f.Add([]byte{flagMore, 1, 2, flagMore, 3, flagLast}, uint16(3))
 	f.Add([]byte{}, uint16(0))
 	f.Fuzz(func(t *testing.T, data []byte, cut uint16) {
 		var r reassembler
+		var taken, given []byte
 		rest := data
 		for len(rest) > 0 {
 			n := int(cut)%len(rest) + 1
-			if _, _, err := r.add(rest[:n]); err != nil {
-				break
-			}
+			frame := rest[:n]
 			rest = rest[n:]
+			msg, done, err := r.add(frame)
+			if err != nil {
+				if !errors.Is(err, ErrProtocol) {
+					t.Fatalf("err = %v, want ErrProtocol", err)
+				}
+				break // the channel is closed
+			}
+			taken = append(taken, frame[1:]...)
+			if done {
+				if msg == nil || len(msg) > MaxMessageSize {
+					t.Fatalf("gave back a message of %d bytes (nil: %v)", len(msg), msg == nil)
+				}
+				given = append(given, msg...)
+				if !bytes.Equal(given, taken) {
+					t.Fatal("the messages given back are not the payloads taken")
+				}
+			}
 		}
+
 		var r2 reassembler
-		for _, fr := range fragments(data) {
+		frames := fragments(data)
+		for i, fr := range frames {
 			msg, done, err := r2.add(fr)
+			if len(data) > MaxMessageSize {
+				if done {
+					t.Fatalf("reassembled a message of %d bytes, over %d", len(msg), MaxMessageSize)
+				}
+				if err != nil {
+					if !errors.Is(err, ErrProtocol) {
+						t.Fatalf("err = %v, want ErrProtocol", err)
+					}
+					return
+				}
+				continue
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if done && !bytes.Equal(msg, data) {
-				t.Fatal("round trip changed the message")
+			if done != (i == len(frames)-1) || done && !bytes.Equal(msg, data) {
+				t.Fatalf("fragment %d of %d: done %v, round trip changed the message", i, len(frames), done)
 			}
+		}
+		if len(data) > MaxMessageSize {
+			t.Fatalf("a message of %d bytes, over %d, was not refused", len(data), MaxMessageSize)
 		}
 	})
 }
