@@ -20,6 +20,21 @@ type contactList struct {
 	rows   []row
 	sel    natter.UserID // the selected contact
 	top    int           // the first row on screen
+	cache  map[natter.UserID]cachedRow
+}
+
+// cachedRow is a contact's rendered line and what it was rendered from.
+type cachedRow struct {
+	key  rowKey
+	line string
+}
+
+type rowKey struct {
+	c        wire.Contact
+	w        int
+	unread   int
+	selected bool
+	minute   int64 // "last seen" moves with the clock
 }
 
 // row is a line of the list: a section title or a contact.
@@ -58,6 +73,7 @@ func sectionTitle(s int) string {
 // set replaces the whole list (after a login or resume).
 func (l *contactList) set(list []wire.Contact) {
 	l.byUser = make(map[natter.UserID]*wire.Contact, len(list))
+	l.cache = nil
 	for i := range list {
 		c := list[i]
 		c.Text = clean(c.Text, false)
@@ -197,7 +213,18 @@ func (l *contactList) view(w, h int, focused bool, unread func(natter.UserID) in
 			out = append(out, fit(st.dim.Render(head+strings.Repeat("─", max(w-visibleWidth(head), 0))), w))
 			continue
 		}
-		out = append(out, l.rowText(l.byUser[r.user], w, unread(r.user), focused && r.user == l.sel, now, lk))
+		c := l.byUser[r.user]
+		k := rowKey{c: *c, w: w, unread: unread(r.user), selected: focused && r.user == l.sel, minute: now.Unix() / 60}
+		if cr, ok := l.cache[r.user]; ok && cr.key == k {
+			out = append(out, cr.line)
+			continue
+		}
+		line := l.rowText(c, w, k.unread, k.selected, now, lk)
+		if l.cache == nil {
+			l.cache = map[natter.UserID]cachedRow{}
+		}
+		l.cache[r.user] = cachedRow{k, line}
+		out = append(out, line)
 	}
 	for len(out) < h+1 {
 		out = append(out, strings.Repeat(" ", w))
@@ -246,7 +273,7 @@ func (l *contactList) rowText(c *wire.Contact, w, unread int, selected bool, now
 	if pad := w - ansi.StringWidth(s); pad > 0 {
 		s += rev(lipgloss.NewStyle()).Render(strings.Repeat(" ", pad))
 	}
-	return cut(s, w)
+	return fit(s, w)
 }
 
 // hint says what the keys do for the selected contact.

@@ -35,6 +35,9 @@ func (c *conv) lines(i, w int, lk *look) []string {
 		return e.lines
 	}
 	e.key, e.lines = k, renderEntry(e, k, lk)
+	for j, l := range e.lines { // exactly w cells, so that a frame need not measure them
+		e.lines[j] = fit(l, w)
+	}
 	return e.lines
 }
 
@@ -48,14 +51,14 @@ func renderEntry(e *entry, k renderKey, lk *look) []string {
 	if k.day {
 		out = append(out, dayLine(e.at.In(lk.loc), k.width, st))
 	}
-	tm := st.dim.Render(e.at.In(lk.loc).Format("15:04"))
+	tm := st.iDim.paint(e.at.In(lk.loc).Format("15:04"))
 	if e.kind == kindNote {
 		for j, l := range wrap(e.text, max(k.width-8, 8)) {
 			head := tm + " "
 			if j > 0 {
 				head = "      "
 			}
-			out = append(out, head+st.note.Render("— "+l))
+			out = append(out, head+st.iNote.paint("— "+l))
 		}
 		return out
 	}
@@ -65,15 +68,15 @@ func renderEntry(e *entry, k renderKey, lk *look) []string {
 	if bodyW < 16 { // too narrow for a column: the text goes under the name
 		bodyW, indent = max(k.width-2, 4), "  "
 	}
-	nameStyle := st.peer
+	nameInk := st.iPeer
 	if e.out {
-		nameStyle = st.me
+		nameInk = st.iMe
 	}
-	name := nameStyle.Render(fit(string(e.from), k.nameW))
+	name := nameInk.paint(fit(string(e.from), k.nameW))
 	body := wrap(e.text, bodyW)
 	if k.marked {
 		for j := range body {
-			body[j] = st.highlight.Render(body[j])
+			body[j] = st.iHighlight.paint(body[j])
 		}
 	}
 	suffix := stateText(k.state, e.err, st)
@@ -106,15 +109,15 @@ func renderEntry(e *entry, k renderKey, lk *look) []string {
 func stateText(s sendState, err string, st styles) string {
 	switch s {
 	case stateSending:
-		return st.dim.Render("… sending")
+		return st.iDim.paint("… sending")
 	case stateSent:
-		return st.dim.Render("✓ sent")
+		return st.iDim.paint("✓ sent")
 	case stateDelivered:
-		return st.dim.Render("✓✓ delivered")
+		return st.iDim.paint("✓✓ delivered")
 	case stateRead:
-		return st.read.Render("✓✓ read")
+		return st.iRead.paint("✓✓ read")
 	case stateFailed:
-		return st.err.Render("✗ not sent: " + clean(err, false))
+		return st.iErr.paint("✗ not sent: " + clean(err, false))
 	}
 	return ""
 }
@@ -123,7 +126,7 @@ func stateText(s sendState, err string, st styles) string {
 func dayLine(t time.Time, w int, st styles) string {
 	label := " " + t.Format("Monday, 2 January 2006") + " "
 	side := max((w-ansi.StringWidth(label))/2, 1)
-	return st.rule.Render(strings.Repeat("─", side) + label + strings.Repeat("─", max(w-side-ansi.StringWidth(label), 1)))
+	return st.iRule.paint(strings.Repeat("─", side) + label + strings.Repeat("─", max(w-side-ansi.StringWidth(label), 1)))
 }
 
 // bottom is the entry at the bottom edge and how many of its lines are
@@ -154,7 +157,12 @@ func (c *conv) view(w, h int, lk *look) ([]string, int) {
 		out[l], out[r] = out[r], out[l]
 	}
 	if pad := h - len(out); pad > 0 {
-		out = append(make([]string, pad, h), out...)
+		blank := strings.Repeat(" ", w)
+		top := make([]string, pad, h)
+		for i := range top {
+			top[i] = blank
+		}
+		out = append(top, out...)
 	}
 	return out, top
 }

@@ -205,13 +205,3 @@ func (h *harness) lacks(nots ...string) {
 		}
 	}
 }
-
-// line returns the screen line that holds s.
-func (h *harness) line(s string) string {
-	for _, l := range strings.Split(h.screen(), "\n") {
-		if strings.Contains(l, s) {
-			return l
-		}
-	}
-	return ""
-}

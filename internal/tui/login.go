@@ -16,6 +16,9 @@ import (
 // loginTimeout bounds a login, the trust question included.
 const loginTimeout = 3 * time.Minute
 
+// fieldWidth is the width of the form's fields.
+const fieldWidth = 32
+
 // loginForm asks for the server, the user name and the password, and
 // whether to sign up or log in; then, on a first connection, whether to
 // trust the server's certificate.
@@ -44,7 +47,10 @@ func newLoginForm(server string, user natter.UserID) *loginForm {
 		t.Prompt = ""
 		t.Placeholder = ph
 		t.SetVirtualCursor(false)
-		t.SetWidth(32)
+		t.SetWidth(fieldWidth - 1) // the input draws one cell more, for the cursor
+		plain := lipgloss.NewStyle()
+		state := textinput.StyleState{Text: plain, Placeholder: plain.Faint(true), Suggestion: plain.Faint(true), Prompt: plain}
+		t.SetStyles(textinput.Styles{Focused: state, Blurred: state, Cursor: textinput.CursorStyle{Shape: tea.CursorBar}})
 		t.CharLimit = 256
 		f.fields[i] = t
 	}
@@ -257,7 +263,7 @@ func (f *loginForm) view(w, h int, st styles) (string, *tea.Cursor) {
 		} else {
 			label = st.dim.Render(label)
 		}
-		lines = append(lines, label+"[ "+fit(f.fields[i].View(), 32)+" ]")
+		lines = append(lines, label+"[ "+fit(f.fields[i].View(), fieldWidth)+" ]")
 	}
 	login, signup := "( ) log in", "( ) sign up"
 	if f.signup {

@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"strings"
+
 	"charm.land/lipgloss/v2"
 
 	"github.com/natterim/natter"
@@ -16,11 +18,14 @@ type styles struct {
 	me, peer, note, warn, err   lipgloss.Style
 	read, highlight, rule       lipgloss.Style
 	tab, tabActive, badge       lipgloss.Style
+
+	// Inks of the dialog's styles.
+	iDim, iMe, iPeer, iNote, iRead, iErr, iRule, iHighlight ink
 }
 
 func newStyles() styles {
 	s := lipgloss.NewStyle()
-	return styles{
+	st := styles{
 		online:    s.Foreground(lipgloss.Green),
 		away:      s.Foreground(lipgloss.Yellow),
 		busy:      s.Foreground(lipgloss.Red),
@@ -41,6 +46,31 @@ func newStyles() styles {
 		tabActive: s.Bold(true).Reverse(true),
 		badge:     s.Bold(true),
 	}
+	st.iDim, st.iMe, st.iPeer, st.iNote = inkOf(st.dim), inkOf(st.me), inkOf(st.peer), inkOf(st.note)
+	st.iRead, st.iErr, st.iRule, st.iHighlight = inkOf(st.read), inkOf(st.err), inkOf(st.rule), inkOf(st.highlight)
+	return st
+}
+
+// ink is a style reduced to the sequences around its text: painting with it
+// costs two concatenations, where lipgloss's Render parses the style each
+// time. It is for single-line text on the hot paths (the dialog's lines).
+type ink struct{ pre, post string }
+
+func inkOf(s lipgloss.Style) ink {
+	r := s.Render("x")
+	i := strings.Index(r, "x")
+	if i < 0 {
+		return ink{}
+	}
+	return ink{pre: r[:i], post: r[i+1:]}
+}
+
+// paint styles one line of text.
+func (k ink) paint(text string) string {
+	if text == "" {
+		return ""
+	}
+	return k.pre + text + k.post
 }
 
 // presence returns the style of a status.

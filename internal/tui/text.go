@@ -86,7 +86,7 @@ func fit(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	n := ansi.StringWidth(s)
+	n := visibleWidth(s)
 	if n > w {
 		s = ansi.Truncate(s, w, "…")
 		n = ansi.StringWidth(s)
@@ -102,7 +102,7 @@ func cut(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	if ansi.StringWidth(s) <= w {
+	if visibleWidth(s) <= w {
 		return s
 	}
 	return ansi.Truncate(s, w, "…")
@@ -115,7 +115,7 @@ func wrap(s string, w int) []string {
 	}
 	var out []string
 	for _, para := range strings.Split(s, "\n") {
-		if ansi.StringWidth(para) <= w {
+		if visibleWidth(para) <= w {
 			out = append(out, para)
 			continue
 		}
@@ -124,8 +124,30 @@ func wrap(s string, w int) []string {
 	return out
 }
 
-// visibleWidth is how many cells a styled line takes.
-func visibleWidth(s string) int { return ansi.StringWidth(s) }
+// visibleWidth is how many cells a styled line takes. Lines of ASCII text
+// and SGR sequences (most of them) are counted byte by byte; others are
+// measured by grapheme, which is much slower.
+func visibleWidth(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 0x80:
+			return ansi.StringWidth(s)
+		case c == 0x1b && i+1 < len(s) && s[i+1] == '[':
+			j := i + 2
+			for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+				j++
+			}
+			i = j
+		case c >= 0x20 && c < 0x7f:
+			n++
+		default:
+			return ansi.StringWidth(s)
+		}
+	}
+	return n
+}
 
 // stripANSI removes the styling from a line.
 func stripANSI(s string) string { return ansi.Strip(s) }

@@ -113,21 +113,22 @@ func (a *App) screen() (string, *tea.Cursor) {
 		cur.X += mainX
 		cur.Y++
 	}
+	// Every part is exactly as wide as its place: only the bars are fitted.
 	lines := make([]string, 0, a.h)
-	lines = append(lines, a.topBar())
+	lines = append(lines, fit(a.topBar(), a.w))
 	lines = append(lines, body...)
 	if a.cmdMode && !(a.focus == focusMain && a.pane == paneChat) {
 		in := strings.Split(a.input.View(), "\n")
-		lines = append(lines[:len(lines)-len(in)+1], in...)
+		lines = lines[:len(lines)-len(in)+1]
+		for _, l := range in {
+			lines = append(lines, fit(l, a.w))
+		}
 		if c := a.input.Cursor(); c != nil {
 			c.Y += len(lines) - len(in)
 			cur = c
 		}
 	} else {
-		lines = append(lines, a.statusLine())
-	}
-	for i := range lines {
-		lines[i] = fit(lines[i], a.w)
+		lines = append(lines, fit(a.statusLine(), a.w))
 	}
 	return strings.Join(lines, "\n"), cur
 }
@@ -233,12 +234,16 @@ func (a *App) chatView(c *conv, w, h int) ([]string, *tea.Cursor) {
 			st.warn.Render(fit(fmt.Sprintf("⚠ %s's identity key changed since you verified it: nothing is sent to them.", c.peer), w)),
 			st.warn.Render(fit(fmt.Sprintf("  Compare safety numbers (/verify), then /verify confirm %s.", c.peer), w)))
 	}
+	for i := range out {
+		out[i] = fit(out[i], w)
+	}
 	dw, dh := a.dialogSize()
-	dialog, _ := c.view(dw, dh, &a.lk)
+	dialog, _ := c.view(dw, dh, &a.lk) // lines of exactly dw cells
 	if c.newBelow > 0 && !c.follow {
-		dialog[len(dialog)-1] = st.badge.Render(fmt.Sprintf("  ↓ %s below (ctrl-end)", plural(c.newBelow, "new message")))
+		dialog[len(dialog)-1] = fit(st.badge.Render(fmt.Sprintf("  ↓ %s below (ctrl-end)", plural(c.newBelow, "new message"))), dw)
 	}
 	out = append(out, dialog...)
+	rest := len(out)
 	for _, t := range c.transfers {
 		out = append(out, transferLine(t, "sending", w, a))
 	}
@@ -257,7 +262,7 @@ func (a *App) chatView(c *conv, w, h int) ([]string, *tea.Cursor) {
 	for len(out) < h {
 		out = append(out, "")
 	}
-	for i := range out {
+	for i := rest; i < len(out); i++ {
 		out[i] = fit(out[i], w)
 	}
 	return out[:h], cur
