@@ -10,16 +10,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/natterim/natter/internal/testenv"
 )
 
 // ErrUnavailable is wrapped by Available's error: this machine cannot run
 // the lab (not root, or iproute2 or iptables missing or not working).
 var ErrUnavailable = errors.New("NAT lab unavailable")
 
-// RequireEnv names the environment variable that turns SkipIfUnavailable's
-// skip into a failure. CI sets it, so a broken CI machine cannot pass by
-// skipping the lab.
-const RequireEnv = "NATLAB_REQUIRE"
+// RequireEnv names an environment variable that turns SkipIfUnavailable's
+// skip into a failure (so does CI=true: see internal/testenv). .ci/run sets
+// it as root, so a broken CI machine cannot pass by skipping the lab.
+const RequireEnv = testenv.RequireEnv
 
 // Available returns nil if this machine can run the lab: root, iproute2 and
 // iptables, checked by making a namespace with a NAT rule, a conntrack
@@ -59,18 +61,14 @@ func Available() error {
 }
 
 // SkipIfUnavailable skips the test with the reason when Available fails,
-// or fails it instead when the environment variable NATLAB_REQUIRE is set
-// (as CI does).
+// or fails it instead in CI (NATLAB_REQUIRE set, or CI=true): it calls
+// testenv.Unavailable, so a package whose TestMain runs testenv.Main
+// reports the skip even without go test -v.
 func SkipIfUnavailable(t testing.TB) {
 	t.Helper()
-	err := Available()
-	if err == nil {
-		return
+	if err := Available(); err != nil {
+		testenv.Unavailable(t, "NAT lab needs root, iproute2 and iptables: %v", err)
 	}
-	if os.Getenv(RequireEnv) != "" {
-		t.Fatalf("NAT lab needs root, iproute2 and iptables, and %s is set: %v", RequireEnv, err)
-	}
-	t.Skipf("NAT lab needs root, iproute2 and iptables: %v", err)
 }
 
 // run runs a command with stdin, returning its standard output, or an

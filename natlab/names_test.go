@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/natterim/natter/internal/testenv"
 )
 
 func TestStalePID(t *testing.T) {
@@ -36,7 +38,7 @@ func TestStalePID(t *testing.T) {
 func TestZombie(t *testing.T) {
 	cmd := exec.Command("true")
 	if err := cmd.Start(); err != nil {
-		t.Skip(err)
+		testenv.Unavailable(t, "cannot start a child process: %v", err)
 	}
 	defer cmd.Wait()
 	deadline := time.Now().Add(5 * time.Second)

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/natterim/natter/internal/testenv"
 	"github.com/natterim/natter/natlab"
 	"github.com/natterim/natter/natlab/internal/probe"
 )
@@ -35,7 +36,7 @@ const (
 func TestMain(m *testing.M) {
 	switch os.Getenv(envRole) {
 	case "":
-		os.Exit(m.Run())
+		os.Exit(testenv.Main(m)) // says what skipped, even without -v
 	case "echo":
 		os.Exit(report(echoMain()))
 	case "client":

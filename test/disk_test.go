@@ -4,19 +4,23 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/natterim/natter/internal/testenv"
 )
 
 // smallDisk mounts a tmpfs of size (e.g. "3m") for a real full-disk test
-// and returns its folder; it skips the test unless run as root.
+// and returns its folder. Where it cannot (not root, no mount allowed) the
+// test skips, or fails in CI (testenv.Unavailable).
 func smallDisk(t *testing.T, size string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs for a real full disk")
+		testenv.Unavailable(t, "a real full disk needs root to mount a small tmpfs")
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs (%v: %s): skipping the real full-disk test", err, out)
+		testenv.Unavailable(t, "a real full disk needs a small tmpfs, and mount failed: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
 	return dir

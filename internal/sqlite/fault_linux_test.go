@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/natterim/natter"
+	"github.com/natterim/natter/internal/testenv"
 )
 
 // These tests make the disk fail for real: a read-only file system and a full
@@ -22,18 +23,19 @@ import (
 // it they skip, and TestReadOnlyFiles covers the read-only case with chmod.
 
 // mountTmpfs mounts a tmpfs of the given size (e.g. "2m") on a new directory
-// and unmounts it when the test ends, or skips the test if it cannot.
+// and unmounts it when the test ends. If it cannot, the test skips, or
+// fails in CI (testenv.Unavailable).
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("skipping: mounting a tmpfs to make the disk fail for real needs root")
+		testenv.Unavailable(t, "mounting a tmpfs to make the disk fail for real needs root")
 	}
 	dir := filepath.Join(t.TempDir(), "mnt")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("skipping: cannot mount a tmpfs on %s (no CAP_SYS_ADMIN in this sandbox?): %v", dir, err)
+		testenv.Unavailable(t, "cannot mount a tmpfs to make the disk fail for real (no CAP_SYS_ADMIN in this sandbox?): %v", err)
 	}
 	t.Cleanup(func() {
 		if err := syscall.Unmount(dir, 0); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/internal/leaktest"
 	"github.com/natterim/natter/internal/storetest"
+	"github.com/natterim/natter/internal/testenv"
 )
 
 // openTemp opens a store on a new file in t.TempDir() and checks, when the
@@ -39,11 +40,20 @@ func openTemp(t *testing.T, opts Options) *DB {
 	return db
 }
 
-// TestMain fails the run if, once every test has finished, a goroutine is
-// still running this package's code: a store that was never closed, or a
-// Close that returned before its writer stopped.
+// TestMain says which tests skipped for want of setup (the real-disk
+// tests without root: testenv.Main), and fails the run if, once every test
+// has passed, a goroutine is still running this package's code: a store
+// that was never closed, or a Close that returned before its writer
+// stopped.
 func TestMain(m *testing.M) {
-	leaktest.Main(m, "natter/internal/sqlite.(*writer)")
+	code := testenv.Main(m)
+	if code == 0 {
+		if leaked := leaktest.Leaked(5*time.Second, "natter/internal/sqlite.(*writer)"); leaked != "" {
+			fmt.Fprintf(os.Stderr, "goroutines still running after the tests:\n%s\n", leaked)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func TestStore(t *testing.T) {
