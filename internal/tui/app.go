@@ -183,7 +183,11 @@ func (a *App) start(s *Session) tea.Cmd {
 	a.myStatus, a.myText = natter.StatusOnline, ""
 	a.input.Reset()
 	a.input.Placeholder = "type / for commands"
-	a.setNotice(false, "logged in as %s on %s · /help lists the commands", s.User, s.Server)
+	if s.Server != "" {
+		a.setNotice(false, "logged in as %s on %s · /help lists the commands", s.User, s.Server)
+	} else {
+		a.setNotice(false, "logged in as %s · /help lists the commands", s.User)
+	}
 	cmds := []tea.Cmd{a.pump(), a.fetchContacts(), a.input.Focus()}
 	if s.Status != "" {
 		a.myStatus, a.myText = s.Status, s.StatusText

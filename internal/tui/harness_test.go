@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ type harness struct {
 	b     *fakeBackend
 	l     *fakeLocal
 	msgs  chan tea.Msg
+	raw   []string // what went to the terminal raw (the bell)
 	endMu sync.Mutex
 	ended []bool // End calls: loggedOut
 }
@@ -79,6 +81,9 @@ func (h *harness) send(m tea.Msg) {
 		return
 	case tea.QuitMsg:
 		h.a.quitting = true
+		return
+	case tea.RawMsg:
+		h.raw = append(h.raw, fmt.Sprint(m.Msg))
 		return
 	}
 	_, cmd := h.a.Update(m)

@@ -164,6 +164,9 @@ func (a *App) listKey(k tea.KeyPressMsg) tea.Cmd {
 	case "tab":
 		if a.pane != paneNone {
 			a.focus = focusMain
+			if c := a.activeConv(); c != nil && a.pane == paneChat {
+				a.input.SetValue(c.draft)
+			}
 			return a.scheduleReceipts()
 		}
 	case "i":

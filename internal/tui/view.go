@@ -77,12 +77,28 @@ func (a *App) dialogSize() (int, int) {
 	return a.mainWidth(), max(a.bodyHeight()-a.chrome(a.activeConv()), 1)
 }
 
-// layout sizes the input line for the current screen.
+// layout sizes the input line for the current screen: the main area's
+// width, or the whole last line for a command typed from elsewhere.
 func (a *App) layout() {
-	a.input.SetWidth(max(a.mainWidth(), 10))
-	if a.cmdMode && !(a.focus == focusMain && a.pane == paneChat) {
-		a.input.SetWidth(a.w)
+	w := a.mainWidth()
+	if a.cmdMode {
+		w = a.w
 	}
+	if w = max(w, 10); a.input.Width() != w {
+		a.input.SetWidth(w)
+	}
+}
+
+// inputView is the input line as the chat or welcome area shows it: the
+// input itself when it has the keys, else a dim reminder of the draft.
+func (a *App) inputView(draft, hint string) []string {
+	if !a.cmdMode && a.focus == focusMain {
+		return strings.Split(a.input.View(), "\n")
+	}
+	if draft == "" {
+		draft = hint
+	}
+	return []string{a.lk.st.dim.Render("› " + strings.ReplaceAll(draft, "\n", " "))}
 }
 
 // screen renders the main screens.
@@ -117,7 +133,7 @@ func (a *App) screen() (string, *tea.Cursor) {
 	lines := make([]string, 0, a.h)
 	lines = append(lines, fit(a.topBar(), a.w))
 	lines = append(lines, body...)
-	if a.cmdMode && !(a.focus == focusMain && a.pane == paneChat) {
+	if a.cmdMode {
 		in := strings.Split(a.input.View(), "\n")
 		lines = lines[:len(lines)-len(in)+1]
 		for _, l := range in {
@@ -201,7 +217,7 @@ func (a *App) welcome(w, h int) ([]string, *tea.Cursor) {
 	if n := a.inbox.count(); n > 0 {
 		out = append(out, "", "  "+st.dim.Render(fmt.Sprintf("/inbox shows the %s that arrived while you were away", plural(n, "message"))))
 	}
-	in := strings.Split(a.input.View(), "\n")
+	in := a.inputView("", "/ types a command")
 	for len(out) < h-len(in)-1 {
 		out = append(out, "")
 	}
@@ -258,7 +274,7 @@ func (a *App) chatView(c *conv, w, h int) ([]string, *tea.Cursor) {
 			cur.Y += len(out)
 		}
 	}
-	out = append(out, strings.Split(a.input.View(), "\n")...)
+	out = append(out, a.inputView(c.draft, "tab comes back to "+string(c.peer))...)
 	for len(out) < h {
 		out = append(out, "")
 	}
