@@ -117,6 +117,7 @@ type App struct {
 	nextTransfer int
 	lastClick    click
 	quitting     bool
+	loggingOut   bool
 	receiptDelay time.Duration // receiptDelay; tests shorten it
 }
 
@@ -189,6 +190,9 @@ func (a *App) start(s *Session) tea.Cmd {
 		a.setNotice(false, "logged in as %s · /help lists the commands", s.User)
 	}
 	cmds := []tea.Cmd{a.pump(), a.fetchContacts(), a.input.Focus()}
+	if len(s.Kept) > 0 {
+		cmds = append(cmds, a.inboxEvent(client.InboxEvent{Groups: s.Kept}))
+	}
 	if s.Status != "" {
 		a.myStatus, a.myText = s.Status, s.StatusText
 		st, text := s.Status, s.StatusText

@@ -85,6 +85,10 @@ type Session struct {
 	// session starts (the status natter remembers).
 	Status     natter.Status
 	StatusText string
+	// Kept is what arrived in earlier runs of the app and was not shown
+	// yet (natter's unread file): it joins the offline inbox view and its
+	// conversations, as the inbox that follows a login does.
+	Kept []wire.InboxGroup
 	// SaveStatus, if set, is called (from a Cmd) after /status succeeds,
 	// so that the app remembers it.
 	SaveStatus func(natter.Status, string) error

@@ -408,6 +408,10 @@ type loggedOutMsg struct {
 
 // logout ends the session on the server, then lets the app forget it.
 func (a *App) logout() tea.Cmd {
+	if a.loggingOut {
+		return nil
+	}
+	a.loggingOut = true
 	s, gen := a.sess, a.gen
 	a.setNotice(false, "logging out…")
 	return func() tea.Msg {
@@ -427,6 +431,7 @@ func (a *App) logout() tea.Cmd {
 
 // loggedOut goes back to the login form once /logout is through.
 func (a *App) loggedOut(err error) tea.Cmd {
+	a.loggingOut = false
 	if err != nil {
 		a.setNotice(true, "log out: %v", err)
 		return nil

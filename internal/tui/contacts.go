@@ -21,6 +21,8 @@ type contactList struct {
 	sel    natter.UserID // the selected contact
 	top    int           // the first row on screen
 	cache  map[natter.UserID]cachedRow
+	// version counts changes, for views that show contacts.
+	version int
 }
 
 // cachedRow is a contact's rendered line and what it was rendered from.
@@ -113,6 +115,7 @@ func (l *contactList) presence(p wire.Presence) {
 // rebuild sorts the contacts into rows, keeping the selection (or selecting
 // the first contact).
 func (l *contactList) rebuild() {
+	l.version++
 	users := make([]*wire.Contact, 0, len(l.byUser))
 	for _, c := range l.byUser {
 		users = append(users, c)

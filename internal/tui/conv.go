@@ -83,6 +83,7 @@ type conv struct {
 
 	path      string
 	rtt       time.Duration
+	pathSeq   int // counts PathEvents
 	pathAsked bool
 	verified  bool
 	// keyChanged: a verified contact's identity key changed; sending is

@@ -89,11 +89,10 @@ func (a *App) sessionMsg(msg tea.Msg) tea.Cmd {
 	case pageMsg:
 		return a.page(msg)
 	case pathMsg:
-		if msg.gen == a.gen {
-			c := a.conv(msg.peer)
-			if msg.err == nil || c.path == "" {
-				c.path, c.rtt = msg.path, msg.rtt
-			}
+		// The SDK's PathEvents are the truth: the answer to OpenDirect
+		// counts only if none came meanwhile.
+		if c := a.conv(msg.peer); msg.gen == a.gen && c.pathSeq == msg.seq {
+			c.path, c.rtt = msg.path, msg.rtt
 		}
 	case safetyMsg:
 		return a.safetyResult(msg)
@@ -137,6 +136,7 @@ func (a *App) event(ev client.Event) tea.Cmd {
 	case client.PathEvent:
 		c := a.conv(ev.Peer)
 		c.path, c.rtt = ev.Path, ev.RTT
+		c.pathSeq++
 	case client.KeysEvent:
 		a.keys(ev)
 	case client.ConnEvent:
@@ -250,6 +250,7 @@ func (a *App) fetchContacts() tea.Cmd {
 // pathMsg is how opening a peer-to-peer channel ended.
 type pathMsg struct {
 	gen  int
+	seq  int // the conversation's pathSeq when it was asked
 	peer natter.UserID
 	path string
 	rtt  time.Duration
@@ -259,10 +260,10 @@ type pathMsg struct {
 // openDirect tries a peer-to-peer channel to peer (the SDK falls back to
 // the server by itself); PathEvents then keep the header current.
 func (a *App) openDirect(peer natter.UserID) tea.Cmd {
-	b, gen := a.sess.Backend, a.gen
+	b, gen, seq := a.sess.Backend, a.gen, a.conv(peer).pathSeq
 	return func() tea.Msg {
 		if path, rtt := b.PathTo(peer); path != "" && path != client.PathServer {
-			return pathMsg{gen: gen, peer: peer, path: path, rtt: rtt}
+			return pathMsg{gen: gen, seq: seq, peer: peer, path: path, rtt: rtt}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -270,7 +271,7 @@ func (a *App) openDirect(peer natter.UserID) tea.Cmd {
 		if err != nil {
 			path = client.PathServer
 		}
-		return pathMsg{gen: gen, peer: peer, path: path, rtt: rtt, err: err}
+		return pathMsg{gen: gen, seq: seq, peer: peer, path: path, rtt: rtt, err: err}
 	}
 }
 

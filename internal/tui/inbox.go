@@ -18,6 +18,17 @@ type inboxView struct {
 	sel    int
 	top    int // first line on screen
 	done   bool
+
+	// The lines, built again only when what they show changes.
+	key     inboxKey
+	lines   []string
+	selLine int
+}
+
+type inboxKey struct {
+	n, sel, w int
+	minute    int64
+	contacts  int // a version of the contact list (presence colours)
 }
 
 type inboxGroup struct {
@@ -98,6 +109,32 @@ func (a *App) inboxKey(k tea.KeyPressMsg) tea.Cmd {
 
 // view renders the inbox in w×h cells.
 func (v *inboxView) view(w, h int, a *App) []string {
+	k := inboxKey{n: v.count(), sel: v.sel, w: w, minute: a.now().Unix() / 60, contacts: a.contacts.version}
+	if k != v.key || v.lines == nil {
+		v.key = k
+		v.lines, v.selLine = v.build(a)
+	}
+	lines, selLine := v.lines, v.selLine
+	if selLine < v.top {
+		v.top = max(selLine-1, 0)
+	}
+	if selLine >= v.top+h {
+		v.top = selLine - h + 2
+	}
+	v.top = max(min(v.top, len(lines)-h), 0)
+	out := make([]string, 0, h)
+	for i := v.top; i < len(lines) && len(out) < h; i++ {
+		out = append(out, fit(lines[i], w))
+	}
+	for len(out) < h {
+		out = append(out, strings.Repeat(" ", w))
+	}
+	return out
+}
+
+// build makes every line of the inbox, and says which is the selected
+// sender's.
+func (v *inboxView) build(a *App) ([]string, int) {
 	st := a.lk.st
 	var lines []string
 	selLine := 0
@@ -124,21 +161,7 @@ func (v *inboxView) view(w, h int, a *App) []string {
 			lines = append(lines, "    "+st.dim.Render(clock(e.at, a.now(), a.lk.loc))+" "+text)
 		}
 	}
-	if selLine < v.top {
-		v.top = max(selLine-1, 0)
-	}
-	if selLine >= v.top+h {
-		v.top = selLine - h + 2
-	}
-	v.top = max(min(v.top, len(lines)-h), 0)
-	out := make([]string, 0, h)
-	for i := v.top; i < len(lines) && len(out) < h; i++ {
-		out = append(out, fit(lines[i], w))
-	}
-	for len(out) < h {
-		out = append(out, strings.Repeat(" ", w))
-	}
-	return out
+	return lines, selLine
 }
 
 func plural(n int, what string) string {

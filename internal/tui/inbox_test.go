@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
+
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
 	"github.com/natterim/natter/wire"
@@ -74,4 +76,20 @@ func TestInboxReceiptsApply(t *testing.T) {
 		{From: "bob", Receipts: []wire.Rcpt{{Seq: 4, From: "bob", To: "alice", Upto: 1, State: natter.ReceiptRead}}},
 	}})
 	h.contains("one ✓✓ read")
+}
+
+func TestKeptMessagesJoinTheInbox(t *testing.T) {
+	b, l := newFakeBackend(), newFakeLocal("alice")
+	defer close(b.events)
+	h := &harness{t: t, b: b, l: l, msgs: make(chan tea.Msg, 4096)}
+	s := &Session{User: "alice", Backend: b, Local: l, Kept: []wire.InboxGroup{
+		{From: "carol", Messages: []wire.Msg{{Seq: 1, Message: msgFrom("carol", 1, "kept from yesterday", t0.Add(-24*time.Hour))}}},
+	}}
+	h.a = New(Config{Session: s, Now: func() time.Time { return t0 }, Location: time.UTC})
+	h.send(tea.WindowSizeMsg{Width: 100, Height: 24})
+	h.run(h.a.Init())
+	h.settle()
+	b.events <- awayInbox()[1] // the login's inbox: carol again, then Done
+	h.settle()
+	h.contains("While you were away: 2 messages from 1 contact", "Mar 4 14:30 kept from yesterday", "13:30 call me")
 }
