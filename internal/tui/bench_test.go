@@ -10,7 +10,6 @@ import (
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
-	"github.com/natterim/natter/internal/history"
 	"github.com/natterim/natter/wire"
 )
 
@@ -143,5 +142,3 @@ func BenchmarkContacts500(b *testing.B) {
 	b.ReportMetric(heap, "bytes/model")
 	runtime.KeepAlive(a)
 }
-
-var _ = history.Cursor("") // the history's types are what Local pages
