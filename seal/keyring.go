@@ -64,7 +64,8 @@ type Keyring struct {
 	pins        map[natter.UserID]*Pin
 	out         map[devRef]*outSession // never persisted: a restart starts new sessions
 	persist     func([]byte) error
-	changed     func() []byte // see SetChanged
+	changed     func() []byte          // see SetChanged
+	lock        func() (func(), error) // see SetLock
 	dtlsPEM     string
 	archive     []byte // the archive key (archive.go), nil if none
 	// When the identity, the archive key and the DTLS certificate last
@@ -168,9 +169,28 @@ func (k *Keyring) SetChanged(f func() []byte) {
 	k.changed = f
 }
 
+// SetLock sets the function that each save calls first to hold off the
+// other processes sharing the keys file (see SetChanged) until what it
+// read, merged and wrote is written; it returns the function that lets
+// them go on. Without it, two processes that save at the same moment lose
+// one of the two writes, and with it, if that process exits before it
+// saves again, the record of a key it used up (docs/security.md).
+func (k *Keyring) SetLock(lock func() (unlock func(), err error)) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.lock = lock
+}
+
 func (k *Keyring) save() error {
 	if k.persist == nil {
 		return nil
+	}
+	if k.lock != nil {
+		unlock, err := k.lock()
+		if err != nil {
+			return fmt.Errorf("seal: locking the keys: %w", err)
+		}
+		defer unlock()
 	}
 	k.refreshLocked()
 	b, err := k.marshal()

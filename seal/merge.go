@@ -43,12 +43,11 @@ import (
 //   - The identity, the archive key, the DTLS certificate and each pin
 //     are the ones changed last (each carries when it changed).
 //
-// Merging is not atomic with the file: two processes that read the file
-// at the same time and then both write it lose one write. The rules keep
-// what a process made across that (it writes it again), but a prekey used
-// up by a process that exits right after such a lost write stays in the
-// file until the other process's next merge that sees it used up; making
-// read, merge and write one step under a file lock closes that window.
+// Reading, merging and writing are one step only under a lock (SetLock):
+// without one, two processes that read the file at the same time and then
+// both write it lose one write. The rules keep what a process made across
+// that (it writes it again), but what a process used up stays in the file
+// if that process exits before it saves again.
 
 // Bounds on the tombstones kept in the keys file.
 const (

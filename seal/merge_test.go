@@ -23,6 +23,10 @@ type sharedHome struct {
 	alice  *Keyring
 	bundle *Bundle // alice's, verified
 	path   string
+	// onRead, if set, runs once, right after a process read the file to
+	// merge it (and before it writes): the moment another process's
+	// save can slip in.
+	onRead func()
 }
 
 func newSharedHome(t *testing.T) *sharedHome {
@@ -56,13 +60,17 @@ func (h *sharedHome) process() *Keyring {
 	last := sha256.Sum256(b)
 	k.SetChanged(func() []byte {
 		disk, err := os.ReadFile(h.path)
+		if f := h.onRead; f != nil {
+			h.onRead = nil
+			f()
+		}
 		if err != nil || sha256.Sum256(disk) == last {
 			return nil
 		}
 		return disk
 	})
 	k.SetPersist(func(b []byte) error {
-		tmp := h.path + ".tmp"
+		tmp := fmt.Sprintf("%s.%p.tmp", h.path, k)
 		if err := os.WriteFile(tmp, b, 0o600); err != nil {
 			return err
 		}
@@ -73,6 +81,23 @@ func (h *sharedHome) process() *Keyring {
 		return nil
 	})
 	return k
+}
+
+// fileLock is an exclusive lock on the keys file, as an flock would be
+// between processes; asked tells when a process waits for it.
+type fileLock struct {
+	held  chan struct{}
+	asked chan struct{}
+}
+
+func newFileLock() *fileLock {
+	return &fileLock{held: make(chan struct{}, 1), asked: make(chan struct{}, 16)}
+}
+
+func (l *fileLock) lock() (func(), error) {
+	l.asked <- struct{}{}
+	l.held <- struct{}{}
+	return func() { <-l.held }, nil
 }
 
 // stolen is the keys file as a thief copying it now would have it.
@@ -557,4 +582,49 @@ func TestSharedKeysFileOpensWhatTheOtherPrepared(t *testing.T) {
 			h.receive(listen, h.send("needs what the one-shot made"), true)
 		})
 	}
+}
+
+// TestSharedKeysFileLockedSaves: a one-shot command uses up a prekey and
+// saves right after natter listen read the file to merge it and before it
+// wrote. Without a lock the listener's write, from what it read, would
+// bring the prekey back and drop the one-shot's record of it (and the
+// one-shot exits). With the processes' saves under one lock (SetLock) the
+// one-shot waits, then merges the listener's write into its own.
+func TestSharedKeysFileLockedSaves(t *testing.T) {
+	h := newSharedHome(t)
+	lk := newFileLock()
+	listen, oneShot := h.process(), h.process()
+	listen.SetLock(lk.lock)
+	oneShot.SetLock(lk.lock)
+	m := h.send("opened by the one-shot while the listener saves")
+	done := make(chan error, 1)
+	h.onRead = func() { // the listener has read the file and holds the lock
+		select { // the listener's own
+		case <-lk.asked:
+		default:
+		}
+		go func() {
+			_, err := oneShot.Open(m.id, "alice", "bob", m.env, h.aliceBundle)
+			if err == nil {
+				err = oneShot.Forget(m.id)
+			}
+			done <- err
+		}()
+		select {
+		case <-lk.asked: // the one-shot waits for the lock
+		case err := <-done:
+			done <- err
+		}
+	}
+	h.topUp(listen)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.stolen().prekeys[m.prekey]; ok {
+		t.Error("the used prekey is back in the keys file")
+	}
+	if got, how, ok := h.thiefOpens(m); ok {
+		t.Errorf("the stolen keys file opens %q (%s), received and acknowledged before the theft", got, how)
+	}
+	h.checkWhole()
 }
