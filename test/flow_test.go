@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/natterim/natter"
-	"github.com/natterim/natter/internal/server"
 	"github.com/natterim/natter/internal/servertest"
 	"github.com/natterim/natter/wire"
 )
@@ -372,13 +371,28 @@ func TestConnectionInfoLivesInMemoryOnly(t *testing.T) {
 	}
 }
 
+// TestKeepaliveDropsSilentClient: a client silent for the keepalive is
+// told so and dropped, and its contacts see it offline. The users sign up
+// and befriend each other under the default keepalive (a signup's hashing
+// may take longer than the short one under load), then come back to a
+// natterd restarted with a 700 ms keepalive, resuming with their tokens
+// (no hashing).
 func TestKeepaliveDropsSilentClient(t *testing.T) {
-	in := servertest.Start(t, func(c *server.Config) { c.Keepalive = 700 * time.Millisecond })
+	in := servertest.Start(t)
 	a := signup(t, in, "alice")
 	b := signup(t, in, "bob")
 	befriend(t, a, b)
-	start := time.Now()
-	// alice keeps pinging; bob says nothing.
+	in.Config.Keepalive = 700 * time.Millisecond
+	in.Restart()
+	resume := func(old *raw) *raw {
+		r := hello(t, in)
+		au := r.call(wire.Resume{Token: old.token}, wire.TAuthed).(*wire.Authed)
+		r.user, r.device, r.token = au.User, au.Device, old.token
+		r.drainLogin()
+		return r
+	}
+	a = resume(a)
+	// alice keeps pinging; bob says nothing once he has resumed.
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -394,6 +408,8 @@ func TestKeepaliveDropsSilentClient(t *testing.T) {
 			}
 		}
 	}()
+	b = resume(b)
+	start := time.Now()
 	if bye := b.closed(5 * time.Second); bye == nil || bye.Code != wire.CodeTimeout ||
 		bye.Message != "no frame within the keepalive timeout (700ms)" {
 		t.Fatalf("silent bob: bye %+v; want timeout, saying which", bye)

@@ -109,6 +109,10 @@ func (c *client) checkPassword(ctx context.Context, ref uint64, user natter.User
 		}
 	}
 	if !ok {
+		// The back-off runs from the answer, not from the request: the
+		// hashing took time (much of it when the pool is busy), and the
+		// client is told to wait d from now.
+		now := h.now()
 		d := max(h.cfg.Throttle.Fail(userKey, now), h.cfg.IPThrottle.Fail(ipKey, now))
 		h.met.logins.WithLabelValues("bad_credentials").Inc()
 		c.log.Info("wrong password", "user", user, "backoff", d)
