@@ -190,7 +190,12 @@ func TestChatTabs(t *testing.T) {
 	h.keys("<ctrl+n>")
 	h.contains("◐ carol away", "› draft for carol", "psst")
 	h.lacks("(1)")
-	h.keys("<ctrl+w>")
+	h.keys("<ctrl+w>") // with a draft: deletes a word
+	if got := h.a.input.Value(); got != "draft for " {
+		t.Fatalf("ctrl-w left %q", got)
+	}
+	h.a.input.Reset()
+	h.keys("<ctrl+w>") // with none: closes the conversation
 	h.contains("● bob online")
 	h.lacks(" 2 carol")
 }

@@ -17,6 +17,17 @@
 // that hands them over one at a time, so a slow server or a key fetch never
 // freezes typing.
 //
+// # Wiring
+//
+// The natter command fills a Config: the resumed Session if the home has
+// one (Backend: the *client.Client, dialled with Direct on and without
+// AutoDeliveredReceipts, since the UI confirms deliveries itself; Local:
+// the home's history and its notes of events; End: close the client, and
+// forget the stored session when loggedOut), a LoginFunc for the form (the
+// home's dial and signup or login, asking TrustFunc instead of printing the
+// trust-on-first-use notice), and Translate, which turns the SDK's typing
+// event into a TypingMsg. Nothing may write to the terminal while Run runs.
+//
 // # Screens
 //
 // The model is one App holding a model per screen: loginForm (login.go),

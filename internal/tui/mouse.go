@@ -17,8 +17,11 @@ func (a *App) overList(x int) bool {
 
 // click selects the contact under the mouse; a double click opens it.
 func (a *App) click(m tea.Mouse) tea.Cmd {
-	if m.Button != tea.MouseLeft || !a.overList(m.X) {
+	if m.Button != tea.MouseLeft {
 		return nil
+	}
+	if !a.overList(m.X) {
+		return a.focusMain()
 	}
 	i := a.contacts.top + m.Y - 2 // the top bar and the list's title
 	if i < 0 || i >= len(a.contacts.rows) || a.contacts.rows[i].user == "" {

@@ -88,5 +88,4 @@ func (a *App) receiptSent(m receiptSentMsg) {
 	if !m.read && c.deliveredSent == m.upto {
 		c.deliveredSent = m.prev
 	}
-	a.log.Debug("receipt", "peer", m.peer, "read", m.read, "err", m.err)
 }

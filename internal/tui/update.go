@@ -91,8 +91,10 @@ func (a *App) key(k tea.KeyPressMsg) tea.Cmd {
 			d = len(a.tabs) - 1
 		}
 		return a.switchTo((max(a.active, 0) + d) % len(a.tabs))
-	case "ctrl+w":
-		return a.closeTab()
+	case "ctrl+w": // with text in the input, it deletes a word, as readline does
+		if !a.inputActive() || a.input.Value() == "" {
+			return a.closeTab()
+		}
 	case "esc":
 		return a.escape()
 	}
@@ -162,13 +164,7 @@ func (a *App) listKey(k tea.KeyPressMsg) tea.Cmd {
 			return a.open(c.User)
 		}
 	case "tab":
-		if a.pane != paneNone {
-			a.focus = focusMain
-			if c := a.activeConv(); c != nil && a.pane == paneChat {
-				a.input.SetValue(c.draft)
-			}
-			return a.scheduleReceipts()
-		}
+		return a.focusMain()
 	case "i":
 		if len(a.inbox.groups) > 0 {
 			a.pane, a.focus = paneInbox, focusMain
@@ -177,6 +173,19 @@ func (a *App) listKey(k tea.KeyPressMsg) tea.Cmd {
 		return a.listAction(k.String())
 	}
 	return nil
+}
+
+// focusMain gives the keys to the main area (and the conversation's draft
+// back to the input).
+func (a *App) focusMain() tea.Cmd {
+	if a.pane == paneNone || a.focus == focusMain {
+		return nil
+	}
+	a.focus, a.cmdMode = focusMain, false
+	if c := a.activeConv(); c != nil && a.pane == paneChat {
+		a.input.SetValue(c.draft)
+	}
+	return a.scheduleReceipts()
 }
 
 // listAction acts on the selected contact's request or block.
