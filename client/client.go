@@ -206,6 +206,7 @@ func (c *Client) Session() (Session, bool) {
 // will be delivered again at the next login.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		c.syncBeforeClose()
 		close(c.stopDispatch)
 		<-c.dispatchDone
 		c.flushArchive()
@@ -235,6 +236,28 @@ func (c *Client) Close() error {
 		close(c.events)
 	})
 	return nil
+}
+
+// closeSyncWait bounds how long Close waits to learn the inbox entries of
+// what this Client sent, so that it can acknowledge them.
+const closeSyncWait = 2 * time.Second
+
+// syncBeforeClose has the dispatcher send what it holds back and learn the
+// inbox entries this Client caused (closeSync), waiting at most
+// closeSyncWait: so a clean Close leaves nothing unacknowledged that this
+// device has seen, and the next login's inbox does not bring it back.
+func (c *Client) syncBeforeClose() {
+	if c.liveConn() == nil {
+		return
+	}
+	done := make(chan struct{})
+	c.dq.pushForce(closeSync{done: done})
+	t := time.NewTimer(closeSyncWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // Signup creates the account user with password and logs in.

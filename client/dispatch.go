@@ -96,6 +96,10 @@ type tracker struct {
 	base      bool
 	above     map[uint64]struct{}
 	ackedUpto uint64 // the last Ack queued on the current connection
+	// own is set when this Client sends a message or a receipt: the
+	// server stores an inbox entry for it that it does not push back to
+	// this device, so Close syncs to learn (and acknowledge) it.
+	own bool
 }
 
 func (t *tracker) init(size int) {
@@ -117,6 +121,7 @@ func (t *tracker) reset(user natter.UserID) {
 func (t *tracker) noteOwnID(id natter.MessageID) {
 	t.mu.Lock()
 	t.ids.Add(id)
+	t.own = true
 	t.mu.Unlock()
 }
 
@@ -124,6 +129,7 @@ func (t *tracker) noteOwnID(id natter.MessageID) {
 func (t *tracker) noteOwnReceipt(peer natter.UserID, upto uint64, state natter.ReceiptState) {
 	t.mu.Lock()
 	t.rcpts.Add(rcptKey{peer, upto, state})
+	t.own = true
 	t.mu.Unlock()
 }
 
@@ -264,6 +270,16 @@ func (t *timer) fired() { t.armed = false }
 // syncDone tells the dispatcher that its Sync was answered or failed.
 type syncDone struct{}
 
+// closeSync asks the dispatcher, as Close begins, to send the receipts
+// waiting for their timer and then Sync, so that the inbox entries of what
+// this Client sent (which the server does not push back to it) are known
+// and acknowledged before it closes. done is closed once the answer has
+// been handled, or at once if there is nothing to learn.
+type closeSync struct{ done chan struct{} }
+
+// closeSyncDone says that the Sync of a closeSync was answered or failed.
+type closeSyncDone struct{ done chan struct{} }
+
 // dispatcher is the state of the dispatcher goroutine.
 type dispatcher struct {
 	c  *Client
@@ -381,6 +397,23 @@ func (d *dispatcher) handle(it any) bool {
 	case syncDone:
 		d.syncing = false
 		d.schedule()
+		return true
+	case closeSync:
+		d.sendDelivered()
+		d.tr.mu.Lock()
+		own := d.tr.own
+		d.tr.own = false
+		d.tr.mu.Unlock()
+		_, _, after := d.tr.state()
+		if !own || d.backlog || d.c.liveConn() == nil ||
+			!d.c.fireAndForget("sync at close", func(ref uint64) any { return &wire.Sync{Ref: ref, After: after} },
+				func() { d.c.dq.pushForce(closeSyncDone(v)) }) {
+			close(v.done)
+		}
+		return true
+	case closeSyncDone:
+		d.schedule()
+		close(v.done)
 		return true
 	case *wire.Contacts:
 		return d.emit(ContactsEvent{Contacts: v.Contacts})

@@ -586,11 +586,13 @@ func TestServerAllAcknowledged(t *testing.T) {
 	alice := signup(t, inst, "alice", "a1", auto)
 	bob := signup(t, inst, "bob", "b1", auto)
 	befriend(t, alice, bob)
+	var lastA uint64
 	for i := range 5 {
 		res, err := alice.Send(ctx, "bob", fmt.Appendf(nil, "a%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
+		lastA = res.ConvSeq
 		bob.ev.message(res.ID)
 		res, err = bob.Send(ctx, "alice", fmt.Appendf(nil, "b%d", i))
 		if err != nil {
@@ -601,8 +603,13 @@ func TestServerAllAcknowledged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Let the last receipts, Syncs and Acks go out, then close.
-	time.Sleep(500 * time.Millisecond)
+	// The conversation is quiet once bob's device confirmed alice's last
+	// message (its automatic receipt); what each Client still holds back
+	// (receipts, Acks, its own entries' positions) is Close's to settle.
+	alice.ev.until(func(e client.Event) bool {
+		rc, ok := e.(client.ReceiptEvent)
+		return ok && rc.From == "bob" && rc.State == natter.ReceiptDelivered && rc.Upto >= lastA
+	})
 	alice.Close()
 	bob.Close()
 	for _, u := range []*user{alice, bob} {
