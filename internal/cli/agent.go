@@ -44,6 +44,9 @@ const (
 	agentOut  byte = 1
 	agentErr  byte = 2
 	agentExit byte = 3
+	// agentGone: the long-lived command is ending and ran nothing; the
+	// command connects to the server itself.
+	agentGone byte = 4
 )
 
 // agentRequest is a command handed to the agent.
@@ -87,6 +90,8 @@ type agent struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	parent *runner // the long-lived command: its streams and clock
+
+	running sync.WaitGroup // the handed-over commands under way
 
 	mu       sync.Mutex
 	c        *client.Client // the current connection, nil between sessions
@@ -193,22 +198,41 @@ func (a *agent) publish(ev client.Event) {
 	}
 }
 
-// stop closes the socket and waits for the commands that run.
+// stop ends the agent: it takes no more commands (those that come now
+// run by themselves), lets the ones under way finish on the connection,
+// which the caller closes only after, and removes the socket. It may be
+// called more than once.
 func (a *agent) stop() {
 	if a == nil {
 		return
 	}
 	a.mu.Lock()
+	if a.ended {
+		a.mu.Unlock()
+		return
+	}
 	a.ended = true
 	if a.c == nil {
-		close(a.ready)
+		close(a.ready) // commands waiting for a connection give up
 		a.ready = make(chan struct{})
 	}
 	a.mu.Unlock()
 	a.ln.Close()
 	os.Remove(a.path)
+	a.running.Wait()
 	a.cancel()
 	a.wg.Wait()
+}
+
+// begin registers a handed-over command, unless the agent is ending.
+func (a *agent) begin() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ended {
+		return false
+	}
+	a.running.Add(1)
+	return true
 }
 
 func (a *agent) accept(ctx context.Context) {
@@ -238,13 +262,18 @@ func (a *agent) serve(ctx context.Context, conn net.Conn) {
 	if err := json.Unmarshal(line, &req); err != nil {
 		return
 	}
+	fw := &frameWriter{w: conn}
+	if !a.begin() {
+		fw.frame(agentGone, nil)
+		return
+	}
+	defer a.running.Done()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { // the caller went away (Ctrl-C): end its command
 		io.Copy(io.Discard, br)
 		cancel()
 	}()
-	fw := &frameWriter{w: conn}
 	sub := &runner{
 		stdio:  Stdio{In: strings.NewReader(""), Out: fw.stream(agentOut), Err: fw.stream(agentErr)},
 		getenv: func(k string) string { return req.Env[k] },
@@ -345,6 +374,8 @@ func (r *runner) handOver(ctx context.Context, args []string) (code int, ok bool
 				return int(p[0]), true
 			}
 			return ExitError, true
+		case agentGone:
+			return 0, false // it ran nothing: connect ourselves
 		}
 	}
 }

@@ -92,6 +92,9 @@ func (ch *chat) session(ctx context.Context, in input, first bool) error {
 	ch.p = &eventPrinter{r: r, me: s.User, device: s.Device}
 	err = ch.run(ctx, in, first)
 	ch.d.flush(context.WithoutCancel(ctx), c)
+	if err == nil || ctx.Err() != nil {
+		r.agent.stop() // the chat ends: see listener.session
+	}
 	r.agent.unset()
 	c.Close()
 	for ev := range c.Events() { // acknowledged by the SDK: show or keep them

@@ -22,6 +22,8 @@ import (
 //	server.pin     SHA-256 of the server's certificate (trust on first use)
 //	keys-USER.json the device's end-to-end keys and contacts' pinned
 //	               identity keys (see keys.go and docs/security.md)
+//	keys-USER.json.lock
+//	               held while a process reads, merges and writes them
 //	history-USER.sqlite
 //	               every message USER received or sent on this device,
 //	               with a full-text index (SQLite, with its -wal and -shm

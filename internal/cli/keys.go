@@ -59,6 +59,20 @@ func (h home) keyring(user natter.UserID, device natter.DeviceID) (*seal.Keyring
 		last = sha256.Sum256(b)
 		return nil
 	})
+	// Read, merge and write are one step across the processes of the home,
+	// so no write of one is lost to the other's (with the record of a key
+	// it used up).
+	kr.SetLock(func() (func(), error) {
+		f, err := os.OpenFile(h.path(name+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("lock keys: %w", err)
+		}
+		if err := lockExclusive(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock keys: %w", err)
+		}
+		return func() { unlock(f); f.Close() }, nil
+	})
 	return kr, nil
 }
 

@@ -130,6 +130,11 @@ func (l *listener) session(ctx context.Context) error {
 	// Events still queued were acknowledged by the SDK: print them (after
 	// an interrupt, say) or, beyond --count, keep them.
 	d.flush(context.WithoutCancel(ctx), c)
+	if l.done() || ctx.Err() != nil {
+		// listen ends: the commands handed to it finish on c first, and
+		// those that come now connect by themselves.
+		r.agent.stop()
+	}
 	r.agent.unset()
 	c.Close()
 	for ev := range c.Events() {

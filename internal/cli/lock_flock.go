@@ -19,6 +19,16 @@ func lockShared(f *os.File) error {
 	}
 }
 
+// lockExclusive waits for an exclusive lock.
+func lockExclusive(f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
 // tryLockExclusive takes an exclusive lock if nobody holds the file.
 func tryLockExclusive(f *os.File) (bool, error) {
 	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)

@@ -50,7 +50,7 @@ func runStatus(ctx context.Context, r *runner, args []string) error {
 		r.printf("status: %s\n", p.Status)
 	}
 	if r.via == nil { // a running listen or chat already keeps it
-		fmt.Fprintf(r.stdio.Err, "natter: contacts see it while you are online: natter listen or natter chat keep you online with it.\n")
+		fmt.Fprintf(r.stdio.Err, "natter: contacts see the status while you are online (natter listen or natter chat keep you online with it), and the text also while you are away.\n")
 	}
 	return nil
 }
