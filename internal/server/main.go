@@ -103,6 +103,10 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 		fmt.Fprintf(stderr, "natterd: --bind %q: need an IP address of this host\n", cfg.Bind)
 		return cfg, 0, fmt.Errorf("usage")
 	}
+	if err := checkNode(cfg.Node); err != nil {
+		fmt.Fprintf(stderr, "natterd: --node: %v\n", err)
+		return cfg, 0, fmt.Errorf("usage")
+	}
 	if cfg.CertFile != "" && cfg.KeyFile == "" || cfg.CertFile == "" && cfg.KeyFile != "" {
 		fmt.Fprintln(stderr, "natterd: --cert and --key go together")
 		return cfg, 0, fmt.Errorf("usage")
@@ -119,4 +123,21 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 		return cfg, 0, err
 	}
 	return cfg, lv, nil
+}
+
+// maxNodeName bounds --node: a node's name is part of every connection ID
+// that crosses the bus, whose events give it one length byte.
+const maxNodeName = 64
+
+// checkNode refuses a node name natterd could not carry in its events.
+func checkNode(name string) error {
+	if len(name) > maxNodeName {
+		return fmt.Errorf("%d bytes long; at most %d", len(name), maxNodeName)
+	}
+	for _, r := range name {
+		if r <= ' ' || r == 0x7f {
+			return fmt.Errorf("%q has a space or control character", name)
+		}
+	}
+	return nil
 }

@@ -114,6 +114,9 @@ type Server struct {
 // New opens the store and certificate and binds every listener, so that
 // addresses are known (and port clashes reported) before Serve.
 func New(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if err := checkNode(cfg.Node); err != nil {
+		return nil, fmt.Errorf("node name: %w", err)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -496,3 +496,29 @@ func waitGauge(t *testing.T, in *servertest.Instance, tls, ws float64) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestNodeName: a --node name too long for the bus's events, or with a
+// blank or control character, is refused before anything starts.
+func TestNodeName(t *testing.T) {
+	for _, tc := range []struct {
+		node string
+		ok   bool
+	}{
+		{"", true},
+		{"node-1", true},
+		{strings.Repeat("n", 64), true},
+		{strings.Repeat("n", 65), false},
+		{strings.Repeat("n", 300), false},
+		{"a b", false},
+		{"a\x00b", false},
+	} {
+		var stderr strings.Builder
+		_, _, err := server.ParseFlags([]string{"--node", tc.node}, &stderr)
+		if (err == nil) != tc.ok {
+			t.Errorf("--node %q: err %v, stderr %q", tc.node, err, stderr.String())
+		}
+		if !tc.ok && !strings.Contains(stderr.String(), "natterd: --node: ") {
+			t.Errorf("--node %q: stderr %q", tc.node, stderr.String())
+		}
+	}
+}
