@@ -45,35 +45,12 @@ func (r *runner) authenticate(ctx context.Context, name string, create bool) err
 	if err != nil {
 		return err
 	}
-	var sess client.Session
-	for try := 1; ; try++ {
-		if create {
-			sess, err = c.Signup(ctx, user, pw)
-		} else {
-			sess, err = c.Login(ctx, user, pw)
-		}
-		// The server throttles logins per address after failures; a short
-		// wait it asks for is worth waiting out rather than failing.
-		var we *wire.Err
-		if try == maxAuthTries || !errors.As(err, &we) || we.Code != wire.CodeRateLimited {
-			break
-		}
-		// A wait under a millisecond is sent as 0 (no hint): wait a little.
-		wait := max(time.Duration(we.RetryAfter)*time.Millisecond, 100*time.Millisecond)
-		if wait > maxAuthWait {
-			break
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			c.Close()
-			return ctx.Err()
-		}
-	}
+	sess, err := signIn(ctx, c, user, pw, create)
 	if err != nil {
 		c.Close()
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
 		return serverErr(err, user)
 	}
 	s := storedSession{Server: addr, User: sess.User, Device: sess.Device, Token: sess.Token, Expires: sess.Expires}
@@ -130,4 +107,36 @@ func runLogout(ctx context.Context, r *runner, _ []string) error {
 		r.printf("logged out %s\n", s.User)
 	}
 	return nil
+}
+
+// signIn signs up (create) or logs in on c, waiting out the server's login
+// throttle when it asks for a short wait.
+func signIn(ctx context.Context, c *client.Client, user natter.UserID, pw string, create bool) (client.Session, error) {
+	for try := 1; ; try++ {
+		var sess client.Session
+		var err error
+		if create {
+			sess, err = c.Signup(ctx, user, pw)
+		} else {
+			sess, err = c.Login(ctx, user, pw)
+		}
+		// The server throttles logins per address after failures; a short
+		// wait it asks for is worth waiting out rather than failing.
+		var we *wire.Err
+		if try == maxAuthTries || !errors.As(err, &we) || we.Code != wire.CodeRateLimited {
+			return sess, err
+		}
+		// A wait under a millisecond is sent as 0 (no hint): wait a little.
+		wait := max(time.Duration(we.RetryAfter)*time.Millisecond, 100*time.Millisecond)
+		if wait > maxAuthWait {
+			return sess, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return sess, ctx.Err()
+		}
+	}
 }

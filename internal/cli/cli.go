@@ -97,6 +97,10 @@ type runner struct {
 	agent      *agent   // listen, chat: the home's agent socket they serve
 	via        *agent   // a command handed to a running listen or chat: its connection
 	cwd        string   // the caller's working folder, for a handed-over command
+	// trust, if set, asks the person whether to trust a server's
+	// certificate on first use (the terminal UI's form) instead of the
+	// notice on stderr.
+	trust func(addr, fingerprint string) bool
 
 	// The history messages are logged in (see record in history.go).
 	histMu   sync.Mutex
@@ -127,8 +131,15 @@ func (r *runner) main(ctx context.Context, args []string) int {
 	}
 	rest := top.Args()
 	if len(rest) == 0 {
-		r.overview(r.stdio.Err)
-		return ExitUsage
+		if !isTerminal(r.stdio.In, r.stdio.Out) {
+			r.overview(r.stdio.Err)
+			return ExitUsage
+		}
+		// On a terminal, natter alone is the terminal UI.
+		if err := r.resolve(); err != nil {
+			return r.report(err)
+		}
+		return r.report(r.runTUI(ctx))
 	}
 	name, rest := rest[0], rest[1:]
 	if name == "help" {

@@ -33,7 +33,7 @@ func (r *runner) dial(ctx context.Context, fallback string, user natter.UserID) 
 	if err != nil {
 		return nil, "", err
 	}
-	p := &pinner{file: r.home.path(pinFile), addr: addr, notice: r.stdio.Err, now: r.now}
+	p := &pinner{file: r.home.path(pinFile), addr: addr, notice: r.stdio.Err, now: r.now, ask: r.trust}
 	if r.g.ca == "" {
 		if err := r.home.ensure(); err != nil {
 			return nil, "", err
@@ -68,6 +68,9 @@ func (r *runner) dial(ctx context.Context, fallback string, user natter.UserID) 
 		}
 		if errors.Is(err, context.Canceled) {
 			return nil, "", err
+		}
+		if errors.Is(err, errNotTrusted) || p.wasRefused() {
+			return nil, "", withCode("certificate", "%v: not connected to %s", errNotTrusted, addr)
 		}
 		var ve *tls.CertificateVerificationError
 		if errors.As(err, &ve) {

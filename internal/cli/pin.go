@@ -54,6 +54,9 @@ and connect again: natter will trust the new certificate on first use.`,
 		e.Addr, e.Pinned, e.Presented, e.PinFile)
 }
 
+// errNotTrusted: the person did not trust the server's certificate.
+var errNotTrusted = errors.New("you did not trust the server's certificate")
+
 // fingerprint returns the hex SHA-256 of a DER certificate.
 func fingerprint(der []byte) string {
 	sum := sha256.Sum256(der)
@@ -68,9 +71,13 @@ type pinner struct {
 	addr   string    // the server address, for messages
 	notice io.Writer // where the trust-on-first-use notice goes
 	now    func() time.Time
+	// ask, if set, asks the person on first use instead of printing the
+	// notice (the terminal UI's login form): false refuses the server.
+	ask func(addr, fingerprint string) bool
 
 	mu       sync.Mutex
 	mismatch *pinMismatchError // the last mismatch seen, if any
+	refused  bool              // ask said no
 }
 
 // verify is tls.Config.VerifyConnection for pinning.
@@ -86,6 +93,16 @@ func (p *pinner) verify(cs tls.ConnectionState) error {
 		return err
 	}
 	if pinned == "" {
+		if p.ask != nil {
+			if !p.ask(p.addr, got) {
+				p.refused = true
+				return errNotTrusted
+			}
+			if err := writePin(p.file, got, p.addr, p.now()); err != nil {
+				return fmt.Errorf("pin the server certificate: %w", err)
+			}
+			return nil
+		}
 		if err := writePin(p.file, got, p.addr, p.now()); err != nil {
 			return fmt.Errorf("pin the server certificate: %w", err)
 		}
@@ -99,6 +116,13 @@ func (p *pinner) verify(cs tls.ConnectionState) error {
 		return p.mismatch
 	}
 	return nil
+}
+
+// wasRefused reports whether the person did not trust the certificate.
+func (p *pinner) wasRefused() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused
 }
 
 // lastMismatch returns the mismatch seen, if any. The TLS stack returns
