@@ -31,7 +31,8 @@ type Subscription interface {
 // by natter itself: for one node it is memory; for many it is the cluster's
 // shared registry. Every implementation passes internal/bustest.
 type Registry interface {
-	// Put records or replaces the live session of (s.User, s.Device).
+	// Put records or replaces the live session of (s.User, s.Device),
+	// every field as given (Quiet included).
 	Put(ctx context.Context, s LiveSession) error
 	// Delete removes the live session of (user, device), but only if it still
 	// belongs to connection conn: a device that reconnected elsewhere keeps
@@ -51,6 +52,11 @@ type LiveSession struct {
 	Text   string
 	Reach  []Candidate // how the device can be reached (connection info)
 	Since  time.Time   // when the session began
+	// Quiet marks a session that does not count for presence (a one-shot
+	// command's): it is live for requests and pushes, but PresenceOf
+	// leaves it out, so a user whose only sessions are quiet is offline
+	// to contacts. A registry keeps it as put, like every other field.
+	Quiet bool
 }
 
 // Candidate is one way to reach a device: an address and port it can be
@@ -66,11 +72,15 @@ type Candidate struct {
 // PresenceOf folds a user's live sessions into what contacts see: online if
 // any device is online, else busy, else away; offline with no sessions. The
 // status text is the one of the most recently started session that has one.
+// Quiet sessions are left out: they count for nothing.
 func PresenceOf(user UserID, sessions []LiveSession, lastSeen time.Time) Presence {
 	p := Presence{User: user, Status: StatusOffline, LastSeen: lastSeen}
 	rank := map[Status]int{StatusOffline: 0, StatusAway: 1, StatusBusy: 2, StatusOnline: 3}
 	var textAt time.Time
 	for _, s := range sessions {
+		if s.Quiet {
+			continue
+		}
 		if rank[s.Status] > rank[p.Status] {
 			p.Status = s.Status
 		}

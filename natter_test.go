@@ -103,6 +103,8 @@ func TestPresenceOf(t *testing.T) {
 		{"online wins", []LiveSession{{Status: StatusAway, Since: t0}, {Status: StatusOnline, Since: t0}, {Status: StatusBusy, Since: t0}}, Presence{User: "u", Status: StatusOnline, LastSeen: seen}},
 		{"busy over away", []LiveSession{{Status: StatusAway, Since: t0}, {Status: StatusBusy, Since: t0}}, Presence{User: "u", Status: StatusBusy, LastSeen: seen}},
 		{"newest text", []LiveSession{{Status: StatusOnline, Text: "old", Since: t0}, {Status: StatusAway, Text: "new", Since: t0.Add(time.Second)}}, Presence{User: "u", Status: StatusOnline, Text: "new", LastSeen: seen}},
+		{"only quiet", []LiveSession{{Status: StatusOnline, Text: "cron", Since: t0, Quiet: true}}, Presence{User: "u", Status: StatusOffline, LastSeen: seen}},
+		{"quiet left out", []LiveSession{{Status: StatusAway, Text: "lunch", Since: t0}, {Status: StatusOnline, Text: "newer", Since: t0.Add(time.Second), Quiet: true}}, Presence{User: "u", Status: StatusAway, Text: "lunch", LastSeen: seen}},
 	} {
 		if got := PresenceOf("u", tc.sessions, seen); got != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)

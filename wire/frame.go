@@ -44,6 +44,7 @@ const (
 	TArchivePut     Type = 0x1B
 	TArchiveGet     Type = 0x1C
 	TArchiveKeyPut  Type = 0x1D
+	TTyping         Type = 0x1E
 	TWelcome        Type = 0x80
 	TAuthed         Type = 0x81
 	TOK             Type = 0x82
@@ -66,6 +67,7 @@ const (
 	TChunks         Type = 0x93
 	TChunk          Type = 0x94
 	TArchiveState   Type = 0x95
+	TTypingIn       Type = 0x96
 )
 
 var typeNames = map[Type]string{
@@ -81,6 +83,7 @@ var typeNames = map[Type]string{
 	TKeys: "keys", TKeysChanged: "keys_changed",
 	TPutChunk: "put_chunk", THaveChunks: "have_chunks", TGetChunk: "get_chunk", TChunks: "chunks", TChunk: "chunk",
 	TArchiveSet: "archive_set", TArchivePut: "archive_put", TArchiveGet: "archive_get", TArchiveKeyPut: "archive_key_put", TArchiveState: "archive_state",
+	TTyping: "typing", TTypingIn: "typing_in",
 }
 
 // String returns the type's name, or its number if unknown.

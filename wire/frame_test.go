@@ -34,16 +34,16 @@ var msg = wire.Message{
 // complete.
 var payloads = []any{
 	&wire.Hello{V: wire.Version, Client: "natter-cli/0.1"},
-	&wire.Signup{Ref: 1, User: "alice", Password: "correct horse", Device: "laptop"},
-	&wire.Login{Ref: 2, User: "alice", Password: "pässwörd \"quoted\" \n", Device: "laptop"},
-	&wire.Resume{Ref: 3, Token: "tok_abc"},
+	&wire.Signup{Ref: 1, User: "alice", Password: "correct horse", Device: "laptop", Quiet: true},
+	&wire.Login{Ref: 2, User: "alice", Password: "pässwörd \"quoted\" \n", Device: "laptop", Quiet: true},
+	&wire.Resume{Ref: 3, Token: "tok_abc", Quiet: true},
 	&wire.Logout{Ref: 4},
 	&wire.ContactOp{Ref: 5, Op: natter.OpAdd, User: "bob"},
 	&wire.ListContacts{Ref: 6},
 	&wire.SetPresence{Ref: 7, Status: natter.StatusBusy, Text: "in a meeting ☕"},
 	&wire.SetReach{Ref: 8, Candidates: cands},
 	&wire.Send{Ref: 9, ID: msg.ID, To: "bob", Body: []byte{0, 1, 2, 0xfe, 0xff}, Chunks: []string{chunkHash}},
-	&wire.Receipt{Ref: 10, Peer: "bob", Upto: 41, State: natter.ReceiptRead},
+	&wire.Receipt{Ref: 10, Peer: "bob", Upto: 41, ID: msg.ID, State: natter.ReceiptRead},
 	&wire.Ack{Upto: 1 << 40},
 	&wire.Sync{Ref: 11, After: 17},
 	&wire.History{Ref: 12, Peer: "bob", After: 3, Limit: 100},
@@ -60,7 +60,7 @@ var payloads = []any{
 	&wire.Presence{User: "bob", Status: natter.StatusAway, Text: "brb", LastSeen: t0},
 	&wire.ContactUpdate{Contact: wire.Contact{User: "dave", State: natter.ContactPendingOut}},
 	&wire.Msg{Seq: 7, Message: msg, Direct: true},
-	&wire.Rcpt{Seq: 8, From: "bob", To: "alice", Upto: 42, State: natter.ReceiptDelivered, At: t0},
+	&wire.Rcpt{Seq: 8, From: "bob", To: "alice", Upto: 42, ID: msg.ID, State: natter.ReceiptDelivered, At: t0},
 	&wire.Inbox{Ref: 11, Through: 9, Done: true, Groups: []wire.InboxGroup{
 		{From: "bob", Messages: []wire.Msg{{Seq: 7, Message: msg}}, Receipts: []wire.Rcpt{{Seq: 9, From: "bob", To: "alice", Upto: 1, State: natter.ReceiptRead, At: t0}}},
 		{From: "carol", Receipts: []wire.Rcpt{{Seq: 8, From: "carol", To: "alice", Upto: 5, State: natter.ReceiptDelivered, At: t0}}},
@@ -95,6 +95,8 @@ var payloads = []any{
 	&wire.ArchiveState{Ref: 24, On: true, Key: []byte{1, 2}, KeyDevices: []natter.DeviceID{"laptop", "phone"}, Records: []wire.ArchiveRecord{{Seq: 8, At: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC), Data: []byte{9, 9}}}, More: true},
 	&wire.GetChunk{Ref: 22, Hash: chunkHash},
 	&wire.Chunk{Ref: 22, Hash: chunkHash, Data: []byte("sealed \x00\xff chunk")},
+	&wire.Typing{To: "bob"},
+	&wire.TypingIn{From: "alice"},
 }
 
 // chunkHash is a chunk hash as the protocol spells them: lowercase hex SHA-256.
@@ -382,9 +384,9 @@ func TestDecodeErrors(t *testing.T) {
 		want    error
 	}{
 		{"TypeZero", 0x00, `{}`, wire.ErrUnknownType},
-		{"TypeAfterClientTypes", 0x1E, `{}`, wire.ErrUnknownType},
+		{"TypeAfterClientTypes", 0x1F, `{}`, wire.ErrUnknownType},
 		{"LastClientType", 0x7f, `{}`, wire.ErrUnknownType},
-		{"TypeAfterServerTypes", 0x96, `{}`, wire.ErrUnknownType},
+		{"TypeAfterServerTypes", 0x97, `{}`, wire.ErrUnknownType},
 		{"TypeFF", 0xff, ``, wire.ErrUnknownType},
 		{"Truncated", wire.THello, `{"v":1`, wire.ErrBadPayload},
 		{"NotJSON", wire.TSend, `hello`, wire.ErrBadPayload},
@@ -486,7 +488,7 @@ func TestTypeNames(t *testing.T) {
 		wire.TSendAck: true, wire.TPresence: true, wire.TContactUpdate: true, wire.TMsg: true, wire.TRcpt: true,
 		wire.TInbox: true, wire.TReach: true, wire.TMessages: true, wire.TPong: true, wire.TBye: true,
 		wire.TIceConfig: true, wire.TSignalIn: true, wire.TKeys: true, wire.TKeysChanged: true,
-		wire.TChunks: true, wire.TChunk: true, wire.TArchiveState: true,
+		wire.TChunks: true, wire.TChunk: true, wire.TArchiveState: true, wire.TTypingIn: true,
 	}
 	for _, v := range payloads {
 		if typ := typeOf(t, v); fromServer[typ] != (typ >= 0x80) {

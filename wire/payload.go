@@ -22,26 +22,41 @@ type Welcome struct {
 	Keepalive int    `json:"keepalive"` // seconds of silence after which the server drops the client; ping well within it
 }
 
-// Signup creates an account and logs in.
+// Signup creates an account and logs in. Quiet makes the connection a
+// quiet session (see Login).
 type Signup struct {
 	Ref      uint64          `json:"ref"`
 	User     natter.UserID   `json:"user"`
 	Password string          `json:"password"`
 	Device   natter.DeviceID `json:"device"`
+	Quiet    bool            `json:"quiet,omitempty"`
 }
 
 // Login logs in with a password.
+//
+// Quiet makes the connection a quiet session: a full session for requests,
+// which receives pushes like any other, but which does not count for
+// presence (the server neither announces the user online when it starts
+// nor offline when it ends, and contacts see the user as the other,
+// non-quiet sessions make them: offline, with the last seen of the last of
+// those, if there are none), and which takes no connection info
+// (SetReach is refused). For one-shot commands run beside, or instead of,
+// the user's real session.
 type Login struct {
 	Ref      uint64          `json:"ref"`
 	User     natter.UserID   `json:"user"`
 	Password string          `json:"password"`
 	Device   natter.DeviceID `json:"device"`
+	Quiet    bool            `json:"quiet,omitempty"`
 }
 
 // Resume logs in with the token of an earlier login, without a password.
+// Quiet makes the connection a quiet session (see Login), whatever the
+// earlier connections of the session were.
 type Resume struct {
 	Ref   uint64 `json:"ref"`
 	Token string `json:"token"`
+	Quiet bool   `json:"quiet,omitempty"`
 }
 
 // Authed answers Signup, Login and Resume.
@@ -176,20 +191,32 @@ type Msg struct {
 
 // Receipt tells the sender of messages that the user received (delivered) or
 // read every message from Peer up to conversation sequence number Upto.
+//
+// ID, if set, names by its ID the newest message of Peer's that the
+// receipt is about, whatever path it took: a message that went peer to
+// peer has no conversation sequence number, so Upto cannot name it. The
+// receipt then also covers that message and every message Peer sent
+// before it (in Peer's order). The server relays ID to the devices that
+// are online and does not store it: a receipt replayed from the inbox
+// carries Upto only.
 type Receipt struct {
 	Ref   uint64              `json:"ref"`
 	Peer  natter.UserID       `json:"peer"`
 	Upto  uint64              `json:"upto"`
+	ID    natter.MessageID    `json:"id,omitempty"`
 	State natter.ReceiptState `json:"state"`
 }
 
 // Rcpt pushes a receipt: From received or read every message of To's up to
-// Upto in their conversation. Seq is its place in the receiving user's inbox.
+// Upto in their conversation, and, if ID is set (live pushes only; see
+// Receipt), the message ID of To's and every message To sent before it.
+// Seq is its place in the receiving user's inbox.
 type Rcpt struct {
 	Seq   uint64              `json:"seq"`
 	From  natter.UserID       `json:"from"`
 	To    natter.UserID       `json:"to"`
 	Upto  uint64              `json:"upto"`
+	ID    natter.MessageID    `json:"id,omitempty"`
 	State natter.ReceiptState `json:"state"`
 	At    time.Time           `json:"at"`
 }
@@ -329,4 +356,21 @@ type Copy struct {
 type PathReport struct {
 	Peer natter.UserID `json:"peer"`
 	Path string        `json:"path"`
+}
+
+// Typing tells an approved contact that the user is typing to them. It is
+// ephemeral: the server relays it as TypingIn to the contact's online,
+// non-quiet devices, stores nothing and sends nothing to a contact who is
+// offline. It has no answer; typing to someone who is not an approved
+// contact, and typing over the per-user rate (a few a second), is dropped
+// silently. Clients send it at most every few seconds while the user
+// types, and over a peer-to-peer channel instead when one is up.
+type Typing struct {
+	To natter.UserID `json:"to"`
+}
+
+// TypingIn is pushed to a user's devices when an approved contact is typing
+// to them (Typing). It lasts a few seconds unless renewed.
+type TypingIn struct {
+	From natter.UserID `json:"from"`
 }

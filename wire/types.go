@@ -61,6 +61,10 @@ func newPayload(t Type) any {
 		return new(ArchiveKeyPut)
 	case TArchiveState:
 		return new(ArchiveState)
+	case TTyping:
+		return new(Typing)
+	case TTypingIn:
+		return new(TypingIn)
 	case THaveChunks:
 		return new(HaveChunks)
 	case TGetChunk:
@@ -161,6 +165,10 @@ func TypeOf(v any) (Type, bool) {
 		return TKeys, true
 	case PutChunk, *PutChunk:
 		return TPutChunk, true
+	case Typing, *Typing:
+		return TTyping, true
+	case TypingIn, *TypingIn:
+		return TTypingIn, true
 	case HaveChunks, *HaveChunks:
 		return THaveChunks, true
 	case GetChunk, *GetChunk:

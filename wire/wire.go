@@ -24,6 +24,7 @@
 //	                              ◀──      SendAck{id, conv_seq, recipient_online}
 //	                              ◀──      Msg / Rcpt / Presence / ContactUpdate / Reach  (pushed as they happen)
 //	Ack{upto}                     ──▶      (device's inbox cursor; no answer)
+//	Typing{to}                    ──▶      (no answer; the contact's online devices get TypingIn{from})
 //	IceServers                    ──▶
 //	                              ◀──      IceConfig{stun/turn port, short-lived credentials}
 //	Signal{to, device, data}      ──▶      (offer, answer, candidates for a direct connection)
@@ -52,10 +53,16 @@
 //	   GetChunk, Send.Chunks).
 //	4  the archive, server-side history (ArchiveSet, ArchivePut,
 //	   ArchiveGet, ArchiveKeyPut, ArchiveState).
+//	5  quiet sessions (Signup, Login and Resume take quiet: a session
+//	   that does not count for presence and takes no connection info);
+//	   typing notifications (Typing, and TypingIn pushed, never stored);
+//	   receipts that name a message by ID (Receipt.ID and Rcpt.ID), so
+//	   that a message that went peer to peer can be marked delivered or
+//	   read.
 package wire
 
 // Version is the protocol version spoken by this package.
-const Version = 4
+const Version = 5
 
 // DefaultMaxFrame is the default limit on a frame's size (type byte and
 // payload), in bytes.

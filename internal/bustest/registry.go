@@ -27,6 +27,7 @@ func RunRegistry(t *testing.T, open func(t *testing.T) natter.Registry) {
 		{"Delete", testDelete},
 		{"DeleteConnMismatch", testDeleteConnMismatch},
 		{"DeleteMissing", testDeleteMissing},
+		{"Quiet", testQuiet},
 		{"OrderedByDevice", testOrderedByDevice},
 		{"IndependentUsers", testIndependentUsers},
 		{"Concurrent", testRegistryConcurrent},
@@ -97,14 +98,14 @@ func checkSessions(t *testing.T, reg natter.Registry, user natter.UserID, want .
 func sameSession(a, b natter.LiveSession) bool {
 	return a.User == b.User && a.Device == b.Device && a.Conn == b.Conn && a.Node == b.Node &&
 		a.Status == b.Status && a.Text == b.Text && a.Since.Equal(b.Since) &&
-		slices.Equal(a.Reach, b.Reach)
+		slices.Equal(a.Reach, b.Reach) && a.Quiet == b.Quiet
 }
 
 func describeSessions(ss []natter.LiveSession) string {
 	var parts []string
 	for _, s := range ss {
-		parts = append(parts, fmt.Sprintf("{%s/%s conn=%s node=%s %s %q reach=%v since=%s}",
-			s.User, s.Device, s.Conn, s.Node, s.Status, s.Text, s.Reach, s.Since.Format(time.RFC3339Nano)))
+		parts = append(parts, fmt.Sprintf("{%s/%s conn=%s node=%s %s %q reach=%v since=%s quiet=%v}",
+			s.User, s.Device, s.Conn, s.Node, s.Status, s.Text, s.Reach, s.Since.Format(time.RFC3339Nano), s.Quiet))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
 }
@@ -179,6 +180,47 @@ func testDeleteMissing(t *testing.T, reg natter.Registry) {
 	if !del(t, reg, "alice", "laptop", "c1") || del(t, reg, "alice", "laptop", "c1") {
 		t.Fatal("a second Delete of the same session reported a removal")
 	}
+}
+
+// testQuiet: Quiet is kept as put, beside the user's other sessions, and
+// follows the session when it is replaced (a device's quiet one-shot
+// command replacing its real session, or the other way round); Delete and
+// Sessions treat a quiet session like any other.
+func testQuiet(t *testing.T, reg natter.Registry) {
+	laptop := session("alice", "laptop", "c1")
+	phone := session("alice", "phone", "c2")
+	phone.Quiet, phone.Reach = true, nil
+	put(t, reg, laptop, phone)
+	checkSessions(t, reg, "alice", laptop, phone)
+
+	// The laptop's real session is replaced by a quiet one, and back.
+	quiet := session("alice", "laptop", "c3")
+	quiet.Quiet, quiet.Reach = true, nil
+	put(t, reg, quiet)
+	checkSessions(t, reg, "alice", quiet, phone)
+	if del(t, reg, "alice", "laptop", "c1") {
+		t.Fatal("Delete by the replaced connection removed the quiet session")
+	}
+	real := session("alice", "laptop", "c4")
+	put(t, reg, real)
+	checkSessions(t, reg, "alice", real, phone)
+
+	// With the real session gone, what is left counts for no presence.
+	if !del(t, reg, "alice", "laptop", "c4") {
+		t.Fatal("Delete of the owning connection reported nothing removed")
+	}
+	checkSessions(t, reg, "alice", phone)
+	ss, err := reg.Sessions(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := natter.PresenceOf("alice", ss, since); p.Status != natter.StatusOffline || p.Text != "" {
+		t.Fatalf("presence of a user with only a quiet session, as the registry gave it: %+v", p)
+	}
+	if !del(t, reg, "alice", "phone", "c2") {
+		t.Fatal("Delete of a quiet session reported nothing removed")
+	}
+	checkSessions(t, reg, "alice")
 }
 
 // testOrderedByDevice: Sessions orders by device ID, whatever the order of
