@@ -32,6 +32,7 @@ type client struct {
 	user      natter.UserID
 	device    natter.DeviceID
 	tokenHash []byte
+	quiet     bool // a quiet session: no presence, no connection info
 
 	// Reader-goroutine state.
 	cursor       uint64    // highest inbox seq this device acknowledged
@@ -287,6 +288,8 @@ func (c *client) handle(f wire.Frame) string {
 		c.copyDirect(ctx, m)
 	case *wire.PathReport:
 		c.pathReport(m)
+	case *wire.Typing:
+		c.typing(ctx, m)
 	case *wire.PublishKeys:
 		c.publishKeys(ctx, m)
 	case *wire.FetchKeys:
@@ -466,6 +469,10 @@ func (c *client) deliver(e event) {
 	switch e.kind {
 	case evFrame:
 		c.pushFrame(e.frame)
+	case evLive:
+		if !c.quiet {
+			c.pushFrame(e.frame)
+		}
 	case evKick:
 		c.w.Finish(e.frame)
 		c.endReader("replaced")

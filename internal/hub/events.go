@@ -22,6 +22,7 @@ const (
 	evFrame  eventKind = 1 // push the frame
 	evKick   eventKind = 2 // push the frame (a Bye), then close: the device logged in elsewhere
 	evLogout eventKind = 3 // push the frame (a Bye), then close: the user's password changed
+	evLive   eventKind = 4 // push the frame, but not to quiet connections: an ephemeral (typing)
 )
 
 type event struct {

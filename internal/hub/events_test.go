@@ -24,6 +24,8 @@ var events = []struct {
 	{"kick one device", event{kind: evKick, device: "dev1", skipConn: "n1-2", frame: []byte("bye")},
 		"02" + "0000000000000000" + "04" + hex.EncodeToString([]byte("dev1")) + "04" + hex.EncodeToString([]byte("n1-2")) + hex.EncodeToString([]byte("bye"))},
 	{"logout", event{kind: evLogout, skipConn: "n1-a"}, "03" + "0000000000000000" + "00" + "04" + hex.EncodeToString([]byte("n1-a"))},
+	{"ephemeral, not to quiet connections", event{kind: evLive, frame: []byte{0, 0, 0, 1, 0x96}},
+		"04" + "0000000000000000" + "00" + "00" + "0000000196"},
 	{"longest names", event{kind: evFrame, seq: 1, device: natter.DeviceID(strings.Repeat("d", 255)), skipConn: strings.Repeat("c", 255)},
 		"01" + "0000000000000001" + "ff" + strings.Repeat("64", 255) + "ff" + strings.Repeat("63", 255)},
 }

@@ -96,6 +96,7 @@ type Hub struct {
 
 	msgLimit     *userLimits
 	contactLimit *userLimits
+	typingLimit  *userLimits
 
 	// chunkMu orders uploads (shared) against the file sweeper
 	// (exclusive): without it a sweep could delete a blob between an
@@ -167,7 +168,8 @@ func New(cfg Config) *Hub {
 	}
 	h := &Hub{cfg: cfg, log: cfg.Logger, met: cfg.Metrics, now: cfg.Now, conns: make(map[*client]struct{}), paths: newPaths(),
 		msgLimit:     newUserLimits(cfg.MsgsPerSecond, max(1, int(4*cfg.MsgsPerSecond))),
-		contactLimit: newUserLimits(cfg.ContactReqsPerHour/3600, max(1, int(cfg.ContactReqsPerHour/5)))}
+		contactLimit: newUserLimits(cfg.ContactReqsPerHour/3600, max(1, int(cfg.ContactReqsPerHour/5))),
+		typingLimit:  newUserLimits(typingPerSecond, typingBurst)}
 	cfg.Metrics.watchPaths(h.paths, h.now)
 	return h
 }

@@ -43,7 +43,7 @@ func (c *client) signup(ctx context.Context, m *wire.Signup) string {
 	}
 	h.met.logins.WithLabelValues("signup").Inc()
 	c.log.Info("signed up", "user", m.User)
-	return c.newSession(ctx, m.Ref, m.User, m.Device, "")
+	return c.newSession(ctx, m.Ref, m.User, m.Device, "", m.Quiet)
 }
 
 func validatePassword(pw string) error {
@@ -64,7 +64,7 @@ func (c *client) login(ctx context.Context, m *wire.Login) string {
 		return ""
 	}
 	h.met.logins.WithLabelValues("password").Inc()
-	return c.newSession(ctx, m.Ref, m.User, m.Device, hash)
+	return c.newSession(ctx, m.Ref, m.User, m.Device, hash, m.Quiet)
 }
 
 // checkPassword checks password against user's stored hash, for Login and
@@ -129,8 +129,8 @@ func (c *client) checkPassword(ctx context.Context, ref uint64, user natter.User
 // verified is the password hash a login checked the password against ("" for
 // a signup): if the password changed meanwhile, the new session is dropped
 // and the login refused, so that a login racing a password change with the
-// old password cannot outlive the change.
-func (c *client) newSession(ctx context.Context, ref uint64, user natter.UserID, device natter.DeviceID, verified string) string {
+// old password cannot outlive the change. quiet makes it a quiet session.
+func (c *client) newSession(ctx context.Context, ref uint64, user natter.UserID, device natter.DeviceID, verified string, quiet bool) string {
 	h := c.h
 	token, hash := auth.NewToken()
 	now := h.now()
@@ -155,7 +155,7 @@ func (c *client) newSession(ctx context.Context, ref uint64, user natter.UserID,
 			return ""
 		}
 	}
-	return c.start(ctx, ref, s, token)
+	return c.start(ctx, ref, s, token, quiet)
 }
 
 func (c *client) resume(ctx context.Context, m *wire.Resume) string {
@@ -171,13 +171,18 @@ func (c *client) resume(ctx context.Context, m *wire.Resume) string {
 		return ""
 	}
 	h.met.logins.WithLabelValues("token").Inc()
-	return c.start(ctx, m.Ref, s, m.Token)
+	return c.start(ctx, m.Ref, s, m.Token, m.Quiet)
 }
 
 // start makes the connection a live session of s: it registers it, answers
 // Authed, sends the contact list with presence, contacts' connection info and
 // the stored inbox, then lets live events through and tells contacts.
-func (c *client) start(ctx context.Context, ref uint64, s natter.Session, token string) string {
+//
+// A quiet session tells contacts nothing, unless registering it changed
+// what they see: it replaced a real session of the same device (say, of a
+// process that was killed and whose connection had not timed out yet),
+// which then ends as if it had logged out.
+func (c *client) start(ctx context.Context, ref uint64, s natter.Session, token string, quiet bool) string {
 	h := c.h
 	now := h.now()
 	cursor, err := h.cfg.Store.TouchDevice(ctx, s.User, s.Device, now)
@@ -186,7 +191,7 @@ func (c *client) start(ctx context.Context, ref uint64, s natter.Session, token 
 		return ""
 	}
 	c.user, c.device, c.tokenHash, c.cursor, c.storedCursor = s.User, s.Device, s.TokenHash, cursor, cursor
-	c.status, c.since = natter.StatusOnline, now
+	c.status, c.since, c.quiet = natter.StatusOnline, now, quiet
 	c.log = c.log.With("user", s.User, "device", s.Device)
 
 	// Subscribe before reading the inbox, holding events until the replay is
@@ -217,11 +222,31 @@ func (c *client) start(ctx context.Context, ref uint64, s natter.Session, token 
 		c.fail(ref, err)
 		return ""
 	}
+	before, err := h.cfg.Registry.Sessions(ctx, s.User)
+	if err != nil {
+		c.fail(ref, err)
+		return "registry: " + err.Error()
+	}
 	if err := h.cfg.Registry.Put(ctx, c.liveSession()); err != nil {
 		c.fail(ref, err)
 		return "registry: " + err.Error()
 	}
 	h.met.sessions.Inc()
+	after := []natter.LiveSession{c.liveSession()}
+	staleReach := false
+	for _, old := range before {
+		if old.Device == s.Device {
+			// The session this one replaces: its connection info
+			// belongs to a connection that is going away.
+			staleReach = len(old.Reach) > 0
+			continue
+		}
+		after = append(after, old)
+	}
+	changed := !samePresence(natter.PresenceOf(s.User, before, timeZero), natter.PresenceOf(s.User, after, timeZero))
+	if staleReach {
+		h.publishReach(ctx, s.User, s.Device, nil)
+	}
 	// Another connection of the same device (a stale one, or a second login)
 	// is replaced by this one.
 	bye, _ := wire.Encode(wire.Bye{Code: wire.CodeReplaced, Message: "this device logged in on another connection"})
@@ -238,13 +263,15 @@ func (c *client) start(ctx context.Context, ref uint64, s natter.Session, token 
 		c.log.Error("inbox replay", "err", err)
 	}
 	c.goLive(through)
-	h.announce(ctx, s.User)
+	if !c.quiet || changed {
+		h.announce(ctx, s.User)
+	}
 	return ""
 }
 
 func (c *client) liveSession() natter.LiveSession {
 	return natter.LiveSession{User: c.user, Device: c.device, Conn: c.id, Node: c.h.cfg.Node,
-		Status: c.status, Text: c.text, Reach: c.reach, Since: c.since}
+		Status: c.status, Text: c.text, Reach: c.reach, Since: c.since, Quiet: c.quiet}
 }
 
 func (c *client) logout(ctx context.Context, m *wire.Logout) string {
@@ -296,7 +323,7 @@ func (c *client) changePassword(ctx context.Context, m *wire.ChangePassword) {
 }
 
 // cleanup runs when the reader ends: it drops the live session and, unless
-// the device reconnected elsewhere, tells contacts.
+// the device reconnected elsewhere or the session was quiet, tells contacts.
 func (c *client) cleanup() {
 	if c.user == "" {
 		return
@@ -322,6 +349,12 @@ func (c *client) cleanup() {
 	if len(c.reach) > 0 {
 		c.reach = nil
 		h.publishReach(ctx, c.user, c.device, nil)
+	}
+	if c.quiet {
+		// Nothing contacts see changed: no presence, no last seen. The
+		// relay allocations still end with the user's last session.
+		h.revokeIfGone(ctx, c.user)
+		return
 	}
 	h.announce(ctx, c.user)
 }

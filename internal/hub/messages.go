@@ -62,7 +62,11 @@ func (c *client) send(ctx context.Context, m *wire.Send) {
 	if err != nil {
 		c.log.Error("registry", "err", err)
 	}
-	c.push(wire.SendAck{Ref: m.Ref, ID: app.Message.ID, ConvSeq: app.Message.ConvSeq, SentAt: app.Message.SentAt, Online: len(ss) > 0})
+	online := false // a quiet session does not count: the recipient is offline to the sender
+	for _, s := range ss {
+		online = online || !s.Quiet
+	}
+	c.push(wire.SendAck{Ref: m.Ref, ID: app.Message.ID, ConvSeq: app.Message.ConvSeq, SentAt: app.Message.SentAt, Online: online})
 	h.met.sendSeconds.Observe(time.Since(start).Seconds())
 }
 
@@ -76,9 +80,16 @@ func (c *client) receipt(ctx context.Context, m *wire.Receipt) {
 		c.fail(m.Ref, fmt.Errorf("%w: receipt state must be delivered or read", natter.ErrBadRequest))
 		return
 	}
+	if m.ID != "" {
+		if err := natter.ValidateMessageID(string(m.ID)); err != nil {
+			c.fail(m.Ref, err)
+			return
+		}
+	}
 	if !c.requireContact(ctx, m.Ref, m.Peer) {
 		return
 	}
+	// The Store keeps Upto; the ID goes to the devices online only.
 	r := natter.Receipt{From: c.user, To: m.Peer, Upto: m.Upto, State: m.State, At: h.now()}
 	toSeq, fromSeq, err := h.cfg.Store.AppendReceipt(ctx, r)
 	if err != nil {
@@ -87,9 +98,11 @@ func (c *client) receipt(ctx context.Context, m *wire.Receipt) {
 		return
 	}
 	c.push(wire.OK{Ref: m.Ref})
-	to, _ := wire.Encode(rcptFrame(toSeq, r))
+	rt, rf := rcptFrame(toSeq, r), rcptFrame(fromSeq, r)
+	rt.ID, rf.ID = m.ID, m.ID
+	to, _ := wire.Encode(rt)
 	h.publish(ctx, m.Peer, event{kind: evFrame, seq: toSeq, frame: to})
-	from, _ := wire.Encode(rcptFrame(fromSeq, r))
+	from, _ := wire.Encode(rf)
 	h.publish(ctx, c.user, event{kind: evFrame, seq: fromSeq, frame: from})
 }
 

@@ -21,6 +21,7 @@ type Metrics struct {
 	presencePushes  prometheus.Counter
 	sendSeconds     prometheus.Histogram
 	signals         prometheus.Counter
+	typing          prometheus.Counter
 	copies          prometheus.Counter
 	rateLimited     *prometheus.CounterVec
 	keyChanges      prometheus.Counter
@@ -87,6 +88,8 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time to handle a send, including the durable commit.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		signals: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_signals_total",
 			Help: "Peer-to-peer signalling frames passed between devices."}),
+		typing: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_typing_total",
+			Help: "Typing notifications relayed to contacts (never stored; those dropped over the rate count in natter_rate_limited_total{what=\"typing\"})."}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "natter_rate_limited_total",
 			Help: "Requests refused by a per-user limit, by what was limited."}, []string{"what"}),
 		copies: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_direct_copies_total",
@@ -115,7 +118,7 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 	m.reg = reg
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.framesIn, m.messages, m.duplicates, m.logins,
-			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds, m.signals, m.copies, m.rateLimited,
+			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds, m.signals, m.typing, m.copies, m.rateLimited,
 			m.keyChanges, m.prekeyClaims, m.chunksStored, m.chunkBytes, m.chunkDedup, m.chunksServed, m.chunksExpired,
 			m.archiveSwitches, m.archiveRecords, m.archiveServed)
 	}

@@ -43,9 +43,11 @@ func (h *Hub) presence(ctx context.Context, user natter.UserID) (natter.Presence
 }
 
 // announce recomputes user's presence and pushes it to every approved
-// contact. When the user has just gone offline it records last seen first,
-// and sends it with the status text the user last set (which the Store
-// keeps: the live sessions that carried it are gone).
+// contact. When the user has just gone offline (no session but quiet ones
+// left) it records last seen first, and sends it with the status text the
+// user last set (which the Store keeps: the live sessions that carried it
+// are gone). Only the start and end of real (not quiet) sessions, and
+// their SetPresence, call it.
 func (h *Hub) announce(ctx context.Context, user natter.UserID) {
 	ss, err := h.cfg.Registry.Sessions(ctx, user)
 	if err != nil {
@@ -63,11 +65,42 @@ func (h *Hub) announce(ctx context.Context, user natter.UserID) {
 		} else {
 			p.Text = ls[user].Text
 		}
-		// The user's relay allocations end with their last session.
-		if r, ok := h.cfg.ICE.(interface{ Revoke(natter.UserID) int }); ok {
-			r.Revoke(user)
-		}
 	}
+	if len(ss) == 0 {
+		h.revoke(user)
+	}
+	h.publishPresence(ctx, p)
+}
+
+// revoke ends user's relay allocations: they end with the user's last
+// session, quiet ones included.
+func (h *Hub) revoke(user natter.UserID) {
+	if r, ok := h.cfg.ICE.(interface{ Revoke(natter.UserID) int }); ok {
+		r.Revoke(user)
+	}
+}
+
+// revokeIfGone ends user's relay allocations if no session of theirs is
+// left.
+func (h *Hub) revokeIfGone(ctx context.Context, user natter.UserID) {
+	ss, err := h.cfg.Registry.Sessions(ctx, user)
+	if err != nil {
+		h.log.Error("sessions", "user", user, "err", err)
+		return
+	}
+	if len(ss) == 0 {
+		h.revoke(user)
+	}
+}
+
+// samePresence reports whether contacts would see a and b alike.
+func samePresence(a, b natter.Presence) bool {
+	return a.Status == b.Status && a.Text == b.Text && a.LastSeen.Equal(b.LastSeen)
+}
+
+// publishPresence pushes p to every approved contact of p.User.
+func (h *Hub) publishPresence(ctx context.Context, p natter.Presence) {
+	user := p.User
 	contacts, err := h.approved(ctx, user)
 	if err != nil {
 		h.log.Error("presence contacts", "user", user, "err", err)
@@ -182,6 +215,13 @@ func (h *Hub) publishReach(ctx context.Context, user natter.UserID, device natte
 	}
 }
 
+// setPresence sets the connection's status and status text.
+//
+// On a quiet connection the text is kept as on any other (it is the user's
+// status text, shown while they are offline), and both are recorded in the
+// live session, but the status shows nowhere (presence leaves quiet
+// sessions out). Contacts hear only of what they see change: the kept text
+// of a user who has no real session online.
 func (c *client) setPresence(ctx context.Context, m *wire.SetPresence) {
 	if !m.Status.Valid() {
 		c.fail(m.Ref, fmt.Errorf("%w: status must be online, away or busy", natter.ErrBadRequest))
@@ -190,6 +230,14 @@ func (c *client) setPresence(ctx context.Context, m *wire.SetPresence) {
 	if len(m.Text) > natter.MaxStatusText {
 		c.fail(m.Ref, fmt.Errorf("%w: status text over %d bytes", natter.ErrBadRequest, natter.MaxStatusText))
 		return
+	}
+	var before natter.Presence
+	if c.quiet {
+		var err error
+		if before, _, err = c.h.presence(ctx, c.user); err != nil {
+			c.fail(m.Ref, err)
+			return
+		}
 	}
 	// The text is kept for when the user is offline: stored before the
 	// answer, so that an OK means it is kept. Most SetPresence frames
@@ -205,7 +253,18 @@ func (c *client) setPresence(ctx context.Context, m *wire.SetPresence) {
 		return
 	}
 	c.push(wire.OK{Ref: m.Ref})
-	c.h.announce(ctx, c.user)
+	if !c.quiet {
+		c.h.announce(ctx, c.user)
+		return
+	}
+	after, _, err := c.h.presence(ctx, c.user)
+	if err != nil {
+		c.log.Error("presence", "err", err)
+		return
+	}
+	if !samePresence(before, after) {
+		c.h.publishPresence(ctx, after)
+	}
 }
 
 // keepStatusText stores text as the status text user last set, unless the
@@ -231,6 +290,11 @@ const (
 )
 
 func (c *client) setReach(ctx context.Context, m *wire.SetReach) {
+	if c.quiet {
+		// Contacts are never to dial a device that is offline to them.
+		c.fail(m.Ref, fmt.Errorf("%w: a quiet session takes no connection info", natter.ErrBadRequest))
+		return
+	}
 	if len(m.Candidates) > maxCandidates {
 		c.fail(m.Ref, fmt.Errorf("%w: at most %d candidates", natter.ErrBadRequest, maxCandidates))
 		return
