@@ -263,14 +263,14 @@ func (c *Client) syncBeforeClose() {
 // Signup creates the account user with password and logs in.
 func (c *Client) Signup(ctx context.Context, user natter.UserID, password string) (Session, error) {
 	return c.authenticate(ctx, "signup "+string(user), func(ref uint64) any {
-		return &wire.Signup{Ref: ref, User: user, Password: password, Device: c.opts.Device}
+		return &wire.Signup{Ref: ref, User: user, Password: password, Device: c.opts.Device, Quiet: c.opts.Quiet}
 	})
 }
 
 // Login logs in as user with password.
 func (c *Client) Login(ctx context.Context, user natter.UserID, password string) (Session, error) {
 	return c.authenticate(ctx, "login "+string(user), func(ref uint64) any {
-		return &wire.Login{Ref: ref, User: user, Password: password, Device: c.opts.Device}
+		return &wire.Login{Ref: ref, User: user, Password: password, Device: c.opts.Device, Quiet: c.opts.Quiet}
 	})
 }
 
@@ -279,7 +279,7 @@ func (c *Client) Login(ctx context.Context, user natter.UserID, password string)
 // wire.CodeSessionExpired.
 func (c *Client) Resume(ctx context.Context, token string) (Session, error) {
 	return c.authenticate(ctx, "resume", func(ref uint64) any {
-		return &wire.Resume{Ref: ref, Token: token}
+		return &wire.Resume{Ref: ref, Token: token, Quiet: c.opts.Quiet}
 	})
 }
 
@@ -497,6 +497,9 @@ func (c *Client) sendID(ctx context.Context, id natter.MessageID, to natter.User
 	if err != nil {
 		return res, fmt.Errorf("send %s to %s: %w", id, to, err)
 	}
+	// Its place among the user's messages to to, whatever path it takes,
+	// for the receipts that will cover it.
+	c.tr.noteOut(to, id, 0)
 	if d := c.dr.Load(); d != nil && chunks == nil {
 		if r, ok := d.send(ctx, id, to, body); ok {
 			c.archiveSent(id, to, plain, r.SentAt, r.Path)
@@ -552,27 +555,6 @@ func (c *Client) sendID(ctx context.Context, id natter.MessageID, to natter.User
 	return res, nil
 }
 
-// MarkRead tells peer that the user has read their messages up to
-// conversation sequence number upto (a "read" receipt).
-func (c *Client) MarkRead(ctx context.Context, peer natter.UserID, upto uint64) error {
-	return c.sendReceipt(ctx, peer, upto, natter.ReceiptRead)
-}
-
-// MarkDelivered tells peer that the user's device received their messages
-// up to conversation sequence number upto (a "delivered" receipt). See also
-// Options.AutoDeliveredReceipts.
-func (c *Client) MarkDelivered(ctx context.Context, peer natter.UserID, upto uint64) error {
-	return c.sendReceipt(ctx, peer, upto, natter.ReceiptDelivered)
-}
-
-func (c *Client) sendReceipt(ctx context.Context, peer natter.UserID, upto uint64, state natter.ReceiptState) error {
-	c.tr.noteOwnReceipt(peer, upto, state)
-	_, err := roundTrip[wire.OK](ctx, c, fmt.Sprintf("%s receipt to %s", state, peer), func(ref uint64) any {
-		return &wire.Receipt{Ref: ref, Peer: peer, Upto: upto, State: state}
-	})
-	return err
-}
-
 // History returns up to limit messages between the user and peer with
 // conversation sequence numbers above after, in order, opened where this
 // device still can (its own, and those whose keys it has not used and
@@ -594,24 +576,30 @@ func (c *Client) History(ctx context.Context, peer natter.UserID, after uint64, 
 	return out, nil
 }
 
+// sessionConn returns the connection a request that needs a session goes
+// on, or why there is none.
+func (c *Client) sessionConn() (*conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cn := c.cn
+	switch {
+	case c.closed:
+		return nil, ErrClosed
+	case !c.authed && c.endErr != nil:
+		// Ended by the server (replaced, logged out, expired): say why.
+		return nil, fmt.Errorf("%w (%w)", ErrNotLoggedIn, c.endErr)
+	case !c.authed:
+		return nil, ErrNotLoggedIn
+	case cn == nil || !cn.authed:
+		return nil, fmt.Errorf("%w: reconnecting", ErrConnLost)
+	}
+	return cn, nil
+}
+
 // roundTrip sends a request that needs a session and returns its answer,
 // which must be a *T.
 func roundTrip[T any](ctx context.Context, c *Client, what string, build func(ref uint64) any) (*T, error) {
-	c.mu.Lock()
-	cn := c.cn
-	var err error
-	switch {
-	case c.closed:
-		err = ErrClosed
-	case !c.authed && c.endErr != nil:
-		// Ended by the server (replaced, logged out, expired): say why.
-		err = fmt.Errorf("%w (%w)", ErrNotLoggedIn, c.endErr)
-	case !c.authed:
-		err = ErrNotLoggedIn
-	case cn == nil || !cn.authed:
-		err = fmt.Errorf("%w: reconnecting", ErrConnLost)
-	}
-	c.mu.Unlock()
+	cn, err := c.sessionConn()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -759,8 +747,10 @@ func (c *Client) handleFrame(cn *conn, v any) error {
 		}
 		if k.kind == kindSend {
 			// Before the next frame is read: a reply to this message must
-			// not look like a gap in the conversation.
+			// not look like a gap in the conversation, and a receipt for
+			// it must find its sequence number.
 			c.tr.noteConv(k.to, f.ConvSeq)
+			c.tr.noteOut(k.to, f.ID, f.ConvSeq)
 		}
 		k.finish(f, nil)
 	case *wire.OK:
@@ -805,7 +795,7 @@ func (c *Client) handleFrame(cn *conn, v any) error {
 			}
 		}
 		return c.push(f)
-	case *wire.Msg, *wire.Rcpt, *wire.Presence, *wire.ContactUpdate:
+	case *wire.Msg, *wire.Rcpt, *wire.Presence, *wire.ContactUpdate, *wire.TypingIn:
 		return c.push(f)
 	default:
 		c.log.Warn("unexpected frame from server", "type", fmt.Sprintf("%T", v))
@@ -1062,7 +1052,7 @@ func (c *Client) resumeOnce(ctx context.Context, token string) error {
 		return err
 	}
 	if _, err := c.request(actx, cn, kindReconnect, func(ref uint64) any {
-		return &wire.Resume{Ref: ref, Token: token}
+		return &wire.Resume{Ref: ref, Token: token, Quiet: c.opts.Quiet}
 	}); err != nil {
 		cn.shutdown()
 		return fmt.Errorf("resume: %w", err)

@@ -36,10 +36,14 @@ const (
 	redialMin        = time.Second
 	redialMax        = time.Minute
 	gatherTimeout    = 5 * time.Second
+	// typingEvery is the least time between two TypingEvents of one
+	// channel: more frequent typing frames are dropped.
+	typingEvery = 250 * time.Millisecond
 )
 
-// directFrame is what travels on a peer-to-peer channel: a message ("m")
-// or the acknowledgement of one ("a").
+// directFrame is what travels on a peer-to-peer channel: a message ("m"),
+// the acknowledgement of one ("a"), or a typing notification ("t", with
+// from and to only; never acknowledged, never stored).
 type directFrame struct {
 	T      string           `json:"t"`
 	ID     natter.MessageID `json:"id"`
@@ -117,7 +121,8 @@ func (c *Client) startDirect(user natter.UserID) {
 	c.wg.Go(func() { d.accept() })
 }
 
-// run keeps credentials fresh and the device's candidates registered.
+// run keeps credentials fresh and the device's candidates registered (a
+// quiet Client registers none: contacts are never to dial it).
 func (d *direct) run() {
 	c := d.c
 	for {
@@ -126,10 +131,13 @@ func (d *direct) run() {
 		if err == nil {
 			servers := p2p.ICEServers(cfg, d.host)
 			d.mgr.SetICEServers(servers)
-			if cands, err := gather(ctx, servers, c.opts); err != nil {
-				c.log.Warn("gather candidates", "err", err)
-			} else if err := c.SetReach(ctx, cands); err != nil {
-				c.log.Warn("register candidates", "err", err)
+			// The channels a quiet Client opens gather their own candidates.
+			if !c.opts.Quiet {
+				if cands, err := gather(ctx, servers, c.opts); err != nil {
+					c.log.Warn("gather candidates", "err", err)
+				} else if err := c.SetReach(ctx, cands); err != nil {
+					c.log.Warn("register candidates", "err", err)
+				}
 			}
 		} else if !errors.Is(err, ErrConnLost) {
 			c.log.Warn("ice servers", "err", err)
@@ -218,6 +226,7 @@ func pathName(p p2p.Path) string {
 func (d *direct) read(conn *p2p.Conn) {
 	peer, dev := conn.Peer()
 	in := &incoming{offered: map[string]string{}}
+	var typedAt time.Time
 	for b := range conn.Messages() {
 		if len(b) > 0 && b[0] == chunkFrame {
 			d.takeChunk(conn, in, b[1:])
@@ -243,6 +252,15 @@ func (d *direct) read(conn *p2p.Conn) {
 			d.mu.Unlock()
 			if ch != nil {
 				close(ch)
+			}
+		case "t":
+			if f.From != peer || f.To != d.self {
+				d.c.log.Warn("peer-to-peer typing with wrong parties", "peer", peer, "from", f.From, "to", f.To)
+				continue
+			}
+			if now := time.Now(); now.Sub(typedAt) >= typingEvery {
+				typedAt = now
+				d.c.push(TypingEvent{From: peer})
 			}
 		case "m":
 			if f.From != peer || f.To != d.self || natter.ValidateMessageID(string(f.ID)) != nil {
@@ -468,6 +486,19 @@ func (d *direct) send(ctx context.Context, id natter.MessageID, to natter.UserID
 	m := wire.Message{ID: id, From: d.self, FromDevice: d.c.opts.Device, To: to, Body: body, SentAt: now}
 	d.copy(m)
 	return SendResult{ID: id, SentAt: now, Online: true, Path: pathName(conn.Path()), Device: dev}, true
+}
+
+// typing tells peer that the user is typing, over the channel to them. It
+// reports whether a channel took it.
+func (d *direct) typing(ctx context.Context, peer natter.UserID) bool {
+	d.mu.Lock()
+	conn := d.conns[peer]
+	d.mu.Unlock()
+	if conn == nil {
+		return false
+	}
+	b, err := json.Marshal(directFrame{T: "t", From: d.self, To: peer})
+	return err == nil && conn.SendContext(ctx, b) == nil
 }
 
 func (d *direct) close() {

@@ -74,6 +74,7 @@ func (q *pushQueue) take() []any {
 type rcptKey struct {
 	peer  natter.UserID
 	upto  uint64
+	id    natter.MessageID
 	state natter.ReceiptState
 }
 
@@ -84,9 +85,10 @@ type tracker struct {
 	mu    sync.Mutex
 	user  natter.UserID
 	size  int
-	ids   *ringSet[natter.MessageID] // emitted, or sent by this Client
-	rcpts *ringSet[rcptKey]          // receipts this Client sent
-	conv  map[natter.UserID]uint64   // last conversation seq seen, by peer
+	ids   *ringSet[natter.MessageID]  // emitted, or sent by this Client
+	rcpts *ringSet[rcptKey]           // receipts this Client sent
+	conv  map[natter.UserID]uint64    // last conversation seq seen, by peer
+	book  map[natter.UserID]*convBook // messages seen, to resolve receipts (receipts.go)
 
 	// Inbox sequence numbers: every entry up to contig was handled (handed
 	// to the app or dropped as a duplicate); above holds handled entries
@@ -112,6 +114,7 @@ func (t *tracker) reset(user natter.UserID) {
 	t.ids = newRingSet[natter.MessageID](t.size)
 	t.rcpts = newRingSet[rcptKey](sentReceiptsSize)
 	t.conv = make(map[natter.UserID]uint64)
+	t.book = make(map[natter.UserID]*convBook)
 	t.contig, t.base, t.ackedUpto = 0, false, 0
 	t.above = make(map[uint64]struct{})
 }
@@ -125,10 +128,12 @@ func (t *tracker) noteOwnID(id natter.MessageID) {
 	t.mu.Unlock()
 }
 
-// noteOwnReceipt records a receipt this Client sends.
-func (t *tracker) noteOwnReceipt(peer natter.UserID, upto uint64, state natter.ReceiptState) {
+// noteOwnReceipt records a receipt this Client sends: as the server
+// echoes it live (with its ID) and as it keeps it (without).
+func (t *tracker) noteOwnReceipt(peer natter.UserID, upto uint64, id natter.MessageID, state natter.ReceiptState) {
 	t.mu.Lock()
-	t.rcpts.Add(rcptKey{peer, upto, state})
+	t.rcpts.Add(rcptKey{peer, upto, id, state})
+	t.rcpts.Add(rcptKey{peer, upto, "", state})
 	t.own = true
 	t.mu.Unlock()
 }
@@ -293,8 +298,8 @@ type dispatcher struct {
 	syncAfter uint64 // the After of the last Sync
 	syncTries int    // Syncs sent with that After
 
-	delivered map[natter.UserID]uint64 // delivered receipts to send, by peer
-	rcptSent  map[natter.UserID]uint64 // delivered receipts sent, by peer
+	delivered map[natter.UserID]autoRcpt // delivered receipts to send, by peer
+	rcptSent  map[natter.UserID]autoRcpt // delivered receipts sent, by peer
 
 	ackT, gapT, rcptT, backlogT timer
 }
@@ -307,8 +312,8 @@ func (c *Client) dispatchLoop() {
 	d := &dispatcher{
 		c:         c,
 		tr:        &c.tr,
-		delivered: make(map[natter.UserID]uint64),
-		rcptSent:  make(map[natter.UserID]uint64),
+		delivered: make(map[natter.UserID]autoRcpt),
+		rcptSent:  make(map[natter.UserID]autoRcpt),
 	}
 	defer d.ackT.stop()
 	defer d.gapT.stop()
@@ -426,6 +431,10 @@ func (d *dispatcher) handle(it any) bool {
 	case PathEvent:
 		return d.emit(v)
 	case KeysEvent:
+		return d.emit(v)
+	case *wire.TypingIn:
+		return d.emit(TypingEvent{From: v.From})
+	case TypingEvent: // over a peer-to-peer channel
 		return d.emit(v)
 	case directMsg:
 		return d.direct(v)
@@ -574,6 +583,11 @@ func (d *dispatcher) inboxEvent(in *wire.Inbox) bool {
 			t.handledLocked(r.Seq)
 		}
 	}
+	for _, g := range groups {
+		for _, m := range g.Messages {
+			t.noteSeenLocked(&m.Message)
+		}
+	}
 	t.mu.Unlock()
 	for _, g := range groups {
 		for _, m := range g.Messages {
@@ -585,7 +599,7 @@ func (d *dispatcher) inboxEvent(in *wire.Inbox) bool {
 
 // isOwnReceiptLocked reports whether r is a receipt this Client sent.
 func (d *dispatcher) isOwnReceiptLocked(r *wire.Rcpt) bool {
-	return r.From == d.tr.user && d.tr.rcpts.Has(rcptKey{r.To, r.Upto, r.State})
+	return r.From == d.tr.user && d.tr.rcpts.Has(rcptKey{r.To, r.Upto, r.ID, r.State})
 }
 
 // entry processes one inbox entry (a *wire.Msg or *wire.Rcpt), live or from
@@ -603,6 +617,7 @@ func (d *dispatcher) entry(e any, offline bool) bool {
 			t.ids.Add(e.ID)
 			t.noteConvLocked(peer, e.ConvSeq)
 			t.handledLocked(e.Seq)
+			t.learnSeqLocked(&e.Message)
 		}
 		t.mu.Unlock()
 		if dup {
@@ -640,13 +655,18 @@ func (d *dispatcher) entry(e any, offline bool) bool {
 		t.ids.Add(e.ID)
 		t.noteConvLocked(peer, e.ConvSeq)
 		t.handledLocked(e.Seq)
+		t.noteSeenLocked(&e.Message)
 		t.mu.Unlock()
 		d.noteDelivered(&e.Message)
 	case *wire.Rcpt:
 		t.mu.Lock()
 		dup := t.seenLocked(e.Seq) || d.isOwnReceiptLocked(e)
+		var direct []natter.MessageID
+		if !dup {
+			direct = t.resolveLocked(e)
+		}
 		t.mu.Unlock()
-		if !dup && !d.emit(ReceiptEvent{Rcpt: *e}) {
+		if !dup && !d.emit(ReceiptEvent{Rcpt: *e, Direct: direct}) {
 			return false
 		}
 		t.mu.Lock()
@@ -705,6 +725,7 @@ func (d *dispatcher) fill(peer natter.UserID, last, upto uint64) bool {
 		t.mu.Lock()
 		t.ids.Add(m.ID)
 		t.noteConvLocked(peer, m.ConvSeq)
+		t.noteSeenLocked(m)
 		t.mu.Unlock()
 		d.noteDelivered(m)
 	}
@@ -799,15 +820,26 @@ func (d *dispatcher) checkGap() {
 	}
 }
 
+// autoRcpt is an automatic delivered receipt: up to a conversation
+// sequence number and a message (the newest handed to the app, whatever
+// its path).
+type autoRcpt struct {
+	upto uint64
+	id   natter.MessageID
+}
+
 // noteDelivered schedules a delivered receipt for m if the app wants them.
+// m was handed to the app after every message of its sender's it was
+// handed before: the receipt names it, and the highest sequence number.
 func (d *dispatcher) noteDelivered(m *wire.Message) {
 	if !d.c.opts.AutoDeliveredReceipts || m.From == d.tr.user {
 		return
 	}
-	if m.ConvSeq > d.delivered[m.From] {
-		d.delivered[m.From] = m.ConvSeq
-		d.rcptT.arm(receiptDelay)
-	}
+	p := d.delivered[m.From]
+	p.upto = max(p.upto, m.ConvSeq, d.rcptSent[m.From].upto)
+	p.id = m.ID
+	d.delivered[m.From] = p
+	d.rcptT.arm(receiptDelay)
 }
 
 // sendDelivered sends the delivered receipts scheduled, one per peer.
@@ -818,15 +850,15 @@ func (d *dispatcher) sendDelivered() {
 		}
 		return
 	}
-	for peer, upto := range d.delivered {
+	for peer, p := range d.delivered {
 		delete(d.delivered, peer)
-		if upto <= d.rcptSent[peer] {
+		if p == d.rcptSent[peer] {
 			continue
 		}
-		d.rcptSent[peer] = upto
-		d.tr.noteOwnReceipt(peer, upto, natter.ReceiptDelivered)
+		d.rcptSent[peer] = p
+		d.tr.noteOwnReceipt(peer, p.upto, p.id, natter.ReceiptDelivered)
 		d.c.fireAndForget("delivered receipt", func(ref uint64) any {
-			return &wire.Receipt{Ref: ref, Peer: peer, Upto: upto, State: natter.ReceiptDelivered}
+			return &wire.Receipt{Ref: ref, Peer: peer, Upto: p.upto, ID: p.id, State: natter.ReceiptDelivered}
 		}, nil)
 	}
 }
@@ -862,7 +894,9 @@ func (d *dispatcher) direct(v directMsg) bool {
 	}
 	t.mu.Lock()
 	t.ids.Add(v.m.ID)
+	t.noteSeenLocked(&v.m)
 	t.mu.Unlock()
+	d.noteDelivered(&v.m)
 	return true
 }
 

@@ -68,6 +68,8 @@
 //     inbox order (not as an InboxEvent: for the app the session never ended).
 //   - ReceiptEvent, ContactsEvent, ContactEvent, PresenceEvent, ReachEvent:
 //     the server's pushes.
+//   - TypingEvent: a contact is typing (ephemeral: over a peer-to-peer
+//     channel or relayed by the server, never stored; see SendTyping).
 //   - ConnEvent: the connection went down or came back.
 //
 // Messages sent from this device (Options.Device) are never emitted: the
@@ -102,7 +104,7 @@
 // De-duplication: message IDs already emitted (and IDs this Client sent) are
 // kept in a bounded set (the last Options.DedupSize IDs), so a message
 // delivered again after a reconnect or a Sync never reaches Events twice.
-// Receipts, which have no ID, are de-duplicated by inbox sequence number.
+// Receipts are de-duplicated by inbox sequence number.
 //
 // Per conversation the SDK remembers the last conversation sequence number
 // it has seen (from messages and from this Client's SendAcks). If a live
@@ -113,5 +115,25 @@
 //
 // With Options.AutoDeliveredReceipts the SDK sends a "delivered" receipt for
 // every message of someone else's it hands to the app, coalesced per peer
-// (one receipt per peer up to the highest conversation sequence number).
+// (one receipt per peer, naming the newest message handed over and the
+// highest conversation sequence number).
+//
+// # Receipts on every path
+//
+// A message that went peer to peer has no conversation sequence number, so
+// a receipt up to a number (MarkRead, MarkDelivered) cannot cover it. The
+// app marks what it has shown by message instead: MarkReadID and
+// MarkDeliveredID name the newest message shown, whatever path each took,
+// and the SDK adds the highest sequence number up to it. On the sender's
+// side ReceiptEvent.Covers(id, convSeq) says whether a receipt covers one
+// of the user's messages (ReceiptEvent.Direct lists those without a number
+// that it covers, as this Client saw the conversation). The server relays
+// the message ID live but stores only the number: a receipt replayed from
+// the inbox (an InboxEvent's, or after a reconnect) names no message.
+//
+// # Quiet sessions
+//
+// Options.Quiet makes the Client's sessions quiet (wire.Login): they work
+// like any other but do not count for presence and register no connection
+// info, for one-shot commands run beside the user's real session.
 package client

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"slices"
 	"time"
 
 	"github.com/natterim/natter"
@@ -53,10 +54,35 @@ type PathEvent struct {
 }
 
 // ReceiptEvent says that Rcpt.From received or read every message of
-// Rcpt.To's in their conversation up to Rcpt.Upto. If From is the user, it
-// was sent by one of the user's other devices.
+// Rcpt.To's in their conversation up to Rcpt.Upto and, if Rcpt.ID is set,
+// the message Rcpt.ID and every message Rcpt.To sent before it, whatever
+// path each took. If From is the user, it was sent by one of the user's
+// other devices. Use Covers to tell whether it covers a message.
 type ReceiptEvent struct {
 	wire.Rcpt
+	// Direct lists the messages of Rcpt.To's that went peer to peer (they
+	// have no conversation sequence number, so Upto cannot cover them)
+	// that this receipt covers, among those this Client sent or handed
+	// to the app: the message Rcpt.ID names, and those before it or
+	// before the newest message with a sequence number up to Upto, in the
+	// order this Client saw them. Once a read receipt covered a message,
+	// later receipts no longer list it.
+	Direct []natter.MessageID
+}
+
+// Covers reports whether the receipt covers the message id of Rcpt.To's,
+// whose conversation sequence number is convSeq (0 for one that went peer
+// to peer). Receipts are cumulative and states only move forward
+// (delivered, then read): keep the highest state a message was covered by.
+func (e ReceiptEvent) Covers(id natter.MessageID, convSeq uint64) bool {
+	return convSeq > 0 && convSeq <= e.Upto || id != "" && id == e.ID || slices.Contains(e.Direct, id)
+}
+
+// TypingEvent says that an approved contact, From, is typing to the user.
+// It is ephemeral (never stored, lost if the user is offline); show it for
+// a few seconds unless another comes. See Client.SendTyping.
+type TypingEvent struct {
+	From natter.UserID
 }
 
 // InboxEvent carries the stored inbox that follows an explicit Signup, Login
@@ -114,6 +140,7 @@ func (PresenceEvent) isEvent() {}
 func (ReachEvent) isEvent()    {}
 func (ConnEvent) isEvent()     {}
 func (PathEvent) isEvent()     {}
+func (TypingEvent) isEvent()   {}
 
 // KeysEvent says that a contact's (or the user's own) end-to-end keys
 // changed: a device was added or approved, or the identity key changed.

@@ -109,6 +109,7 @@ func FuzzChannelFrame(f *testing.F) {
 	for _, v := range []any{
 		directFrame{T: "m", ID: id, From: "alice", To: "bob", Body: []byte("sealed"), SentAt: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)},
 		directFrame{T: "a", ID: id},
+		directFrame{T: "t", From: "alice", To: "bob"},
 		fileFrame{T: "fo", X: "x1", Chunks: []string{hash, hash}, Size: 300 << 10},
 		fileFrame{T: "fh", X: "x1", Chunks: []string{hash}},
 		fileFrame{T: "fh", X: "x1", Err: "not enough disk space"},

@@ -38,6 +38,19 @@ type Options struct {
 	// AutoDeliveredReceipts makes the SDK send "delivered" receipts for the
 	// messages of others it hands to the app, coalesced per peer.
 	AutoDeliveredReceipts bool
+	// Quiet makes every session of this Client quiet (Signup, Login,
+	// Resume and the automatic resumes after a drop; see wire.Login): it
+	// sends and receives like any other, but does not count for presence
+	// (contacts see no change when it starts or ends, the user stays as
+	// their other devices make them, offline with their last seen if
+	// there are none, and senders are told the user is offline), and it
+	// never registers connection info, so contacts never dial it: with
+	// Direct it can open peer-to-peer channels but takes none, and
+	// SetReach fails. For one-shot commands (send a message, list
+	// contacts) that must not make the user flash online. A status set
+	// with SetPresence keeps its text (shown while the user is offline);
+	// the status itself shows nowhere.
+	Quiet bool
 
 	// ReconnectMin and ReconnectMax bound the back-off between reconnection
 	// attempts: it starts at ReconnectMin, doubles after every failure up to
