@@ -33,6 +33,8 @@ type SDK interface {
 	FetchFile(ctx context.Context, f *client.FileInfo, dir string, progress client.Progress) (string, error)
 	MarkDelivered(ctx context.Context, peer natter.UserID, upto uint64) error
 	MarkRead(ctx context.Context, peer natter.UserID, upto uint64) error
+	MarkDeliveredID(ctx context.Context, peer natter.UserID, id natter.MessageID) error
+	MarkReadID(ctx context.Context, peer natter.UserID, id natter.MessageID) error
 
 	Add(ctx context.Context, user natter.UserID) error
 	Accept(ctx context.Context, user natter.UserID) error

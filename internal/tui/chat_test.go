@@ -86,10 +86,16 @@ func TestChatSendAndDeliveryStates(t *testing.T) {
 	h.contains("hello bob ✓✓ delivered")
 	h.event(client.ReceiptEvent{Rcpt: wire.Rcpt{From: "bob", To: "alice", Upto: 1, State: natter.ReceiptRead}})
 	h.contains("hello bob ✓✓ read")
-	// Peer to peer: acknowledged by bob's device, so delivered at once.
+	// Peer to peer: acknowledged by bob's device, so delivered at once;
+	// read once a receipt covers it by ID (it has no conv seq).
 	h.b.path = client.PathDirect
 	h.keys("direct<enter>")
 	h.contains("direct ✓✓ delivered")
+	c := h.a.convs["bob"]
+	direct := c.entries[len(c.entries)-1]
+	direct.convSeq = 0 // as the SDK gives it for a message that went peer to peer
+	h.event(client.ReceiptEvent{Rcpt: wire.Rcpt{From: "bob", To: "alice", Upto: 1, ID: "bob-saw-it", State: natter.ReceiptRead}, Direct: []natter.MessageID{direct.id}})
+	h.contains("direct ✓✓ read")
 	// A failure says why.
 	h.b.sendErr = client.ErrNoKeys
 	h.keys("nope<enter>")
@@ -115,6 +121,15 @@ func TestChatIncomingAndTyping(t *testing.T) {
 	h.lacks("is typing")
 	if !h.b.has("MarkRead bob 7") || !h.b.has("MarkDelivered bob 7") {
 		t.Errorf("receipts: %v", h.b.called())
+	}
+	// A message that went peer to peer has no conv seq: the receipts name
+	// it by ID.
+	direct := msgFrom("bob", 0, "over the channel", t0)
+	direct.ID = "bob-direct"
+	h.event(client.MessageEvent{Message: direct, Path: client.PathDirect})
+	h.contains("over the channel")
+	if !h.b.has("MarkReadID bob bob-direct") || !h.b.has("MarkDeliveredID bob bob-direct") {
+		t.Errorf("receipts for a message that went peer to peer: %v", h.b.called())
 	}
 	// Typing notifications: one, however fast the user types, until
 	// typingEvery passes.

@@ -76,10 +76,16 @@ type conv struct {
 	loading bool
 	loaded  bool // the first page was asked for
 
-	// Receipts: the peer's, and those the UI sent.
+	// Receipts: the peer's, and those the UI sent. A message that went
+	// peer to peer has no conv seq: receipts name it by ID, and the SDK
+	// lists those of the user's it covers (client.ReceiptEvent.Direct).
 	deliveredUpto, readUpto uint64
-	maxIn                   uint64 // the peer's newest message (conv seq)
-	deliveredSent, readSent uint64
+	deliveredIDs, readIDs   map[natter.MessageID]bool
+	maxIn                   uint64           // the peer's highest conv seq
+	lastIn                  natter.MessageID // the peer's newest message, by ID
+	lastInSeq               uint64           // its conv seq (0: it went peer to peer)
+	inCount                 int              // the peer's messages that arrived
+	deliveredSent, readSent int              // inCount when the receipts were sent
 
 	path      string
 	rtt       time.Duration
@@ -100,12 +106,14 @@ type conv struct {
 
 func newConv(peer, me natter.UserID) *conv {
 	return &conv{
-		peer:   peer,
-		nameW:  min(max(len(peer), len(me), 3), 12),
-		byKey:  map[msgKey]*entry{},
-		follow: true,
-		more:   true,
-		path:   client.PathServer,
+		peer:         peer,
+		nameW:        min(max(len(peer), len(me), 3), 12),
+		byKey:        map[msgKey]*entry{},
+		deliveredIDs: map[natter.MessageID]bool{},
+		readIDs:      map[natter.MessageID]bool{},
+		follow:       true,
+		more:         true,
+		path:         client.PathServer,
 	}
 }
 
@@ -165,11 +173,18 @@ func (c *conv) index(id natter.MessageID) int {
 }
 
 // receipt applies the peer's receipt.
-func (c *conv) receipt(state natter.ReceiptState, upto uint64) {
-	if state == natter.ReceiptRead {
-		c.readUpto = max(c.readUpto, upto)
+func (c *conv) receipt(r client.ReceiptEvent) {
+	read := r.State == natter.ReceiptRead
+	if read {
+		c.readUpto = max(c.readUpto, r.Upto)
 	}
-	c.deliveredUpto = max(c.deliveredUpto, upto)
+	c.deliveredUpto = max(c.deliveredUpto, r.Upto)
+	for _, id := range append(r.Direct, r.ID) {
+		if id != "" {
+			c.deliveredIDs[id] = true
+			c.readIDs[id] = c.readIDs[id] || read
+		}
+	}
 }
 
 // stateOf is what an entry shows of its delivery: receipts move the user's
@@ -179,13 +194,11 @@ func (c *conv) stateOf(e *entry) sendState {
 		return e.state
 	}
 	s := e.state
-	if e.convSeq > 0 {
-		switch {
-		case e.convSeq <= c.readUpto:
-			return stateRead
-		case e.convSeq <= c.deliveredUpto:
-			s = max(s, stateDelivered)
-		}
+	switch {
+	case e.convSeq > 0 && e.convSeq <= c.readUpto, c.readIDs[e.id]:
+		return stateRead
+	case e.convSeq > 0 && e.convSeq <= c.deliveredUpto, c.deliveredIDs[e.id]:
+		s = max(s, stateDelivered)
 	}
 	return s
 }

@@ -125,7 +125,7 @@ func (a *App) event(ev client.Event) tea.Cmd {
 	case client.InboxEvent:
 		return a.inboxEvent(ev)
 	case client.ReceiptEvent:
-		a.receipt(ev.Rcpt)
+		a.receipt(ev)
 	case client.ContactsEvent:
 		a.contacts.set(ev.Contacts)
 	case client.ContactEvent:
@@ -174,6 +174,8 @@ func (a *App) message(m wire.Message, path string, openErr error, live bool) tea
 	}
 	c.typing = false
 	c.maxIn = max(c.maxIn, m.ConvSeq)
+	c.lastIn, c.lastInSeq = m.ID, m.ConvSeq
+	c.inCount++
 	var cmds []tea.Cmd
 	if !a.onScreen(c) {
 		c.unread++
@@ -185,14 +187,15 @@ func (a *App) message(m wire.Message, path string, openErr error, live bool) tea
 }
 
 // receipt applies a receipt: the peer's moves the user's messages on; the
-// user's own (from another device) clears the unread count.
-func (a *App) receipt(r wire.Rcpt) {
+// user's own (from another device) clears the unread count if it covers
+// the peer's newest message.
+func (a *App) receipt(r client.ReceiptEvent) {
 	me := a.sess.User
 	switch {
 	case r.To == me && r.From != me:
-		a.conv(r.From).receipt(r.State, r.Upto)
+		a.conv(r.From).receipt(r)
 	case r.From == me && r.State == natter.ReceiptRead:
-		if c, ok := a.convs[r.To]; ok && r.Upto >= c.maxIn {
+		if c, ok := a.convs[r.To]; ok && (c.lastIn == "" || r.Covers(c.lastIn, c.lastInSeq)) {
 			c.unread = 0
 		}
 	}

@@ -115,6 +115,16 @@ func (f *fakeBackend) MarkRead(ctx context.Context, peer natter.UserID, upto uin
 	return nil
 }
 
+func (f *fakeBackend) MarkDeliveredID(ctx context.Context, peer natter.UserID, id natter.MessageID) error {
+	f.record("MarkDeliveredID %s %s", peer, id)
+	return nil
+}
+
+func (f *fakeBackend) MarkReadID(ctx context.Context, peer natter.UserID, id natter.MessageID) error {
+	f.record("MarkReadID %s %s", peer, id)
+	return nil
+}
+
 func (f *fakeBackend) Add(ctx context.Context, u natter.UserID) error {
 	f.record("Add %s", u)
 	return nil

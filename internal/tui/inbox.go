@@ -56,7 +56,7 @@ func (a *App) inboxEvent(ev client.InboxEvent) tea.Cmd {
 			}
 		}
 		for _, r := range g.Receipts {
-			a.receipt(r)
+			a.receipt(client.ReceiptEvent{Rcpt: r})
 		}
 	}
 	if ev.Done && !a.inbox.done {

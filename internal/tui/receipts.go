@@ -12,18 +12,20 @@ import (
 // Receipts: every message from a peer is confirmed "delivered", and
 // "read" once its conversation is on screen. They are coalesced: a burst of
 // messages, or switching between conversations, sends one receipt per peer
-// after receiptDelay.
+// after receiptDelay. A receipt covers the peer's messages up to the newest
+// that arrived: up to its conv seq (MarkRead, MarkDelivered) or, if it went
+// peer to peer and has none, up to it by ID (MarkReadID, MarkDeliveredID).
 
 // flushMsg sends the receipts that are due.
 type flushMsg struct{ gen int }
 
 // receiptSentMsg is the result of one receipt.
 type receiptSentMsg struct {
-	gen        int
-	peer       natter.UserID
-	read       bool
-	upto, prev uint64
-	err        error
+	gen     int
+	peer    natter.UserID
+	read    bool
+	n, prev int // the conversation's inCount covered, and before
+	err     error
 }
 
 // scheduleReceipts arranges a flush, unless one is pending.
@@ -41,12 +43,12 @@ func (a *App) scheduleReceipts() tea.Cmd {
 func (a *App) flushReceipts() tea.Cmd {
 	var cmds []tea.Cmd
 	for _, c := range a.convs {
-		if c.maxIn > c.deliveredSent {
+		if c.inCount > c.deliveredSent {
 			cmds = append(cmds, a.sendReceipt(c, false))
 		}
 		if a.onScreen(c) {
 			c.unread = 0
-			if c.maxIn > c.readSent {
+			if c.inCount > c.readSent {
 				cmds = append(cmds, a.sendReceipt(c, true))
 			}
 		}
@@ -55,23 +57,33 @@ func (a *App) flushReceipts() tea.Cmd {
 }
 
 func (a *App) sendReceipt(c *conv, read bool) tea.Cmd {
-	b, gen, peer, upto := a.sess.Backend, a.gen, c.peer, c.maxIn
+	b, gen, peer, upto, n := a.sess.Backend, a.gen, c.peer, c.maxIn, c.inCount
+	// The newest message went peer to peer: only its ID names it.
+	id := natter.MessageID("")
+	if c.lastInSeq == 0 {
+		id = c.lastIn
+	}
 	prev := c.deliveredSent
 	if read {
-		prev, c.readSent = c.readSent, upto
+		prev, c.readSent = c.readSent, n
 	} else {
-		c.deliveredSent = upto
+		c.deliveredSent = n
 	}
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
 		var err error
-		if read {
+		switch {
+		case read && id != "":
+			err = b.MarkReadID(ctx, peer, id)
+		case read:
 			err = b.MarkRead(ctx, peer, upto)
-		} else {
+		case id != "":
+			err = b.MarkDeliveredID(ctx, peer, id)
+		default:
 			err = b.MarkDelivered(ctx, peer, upto)
 		}
-		return receiptSentMsg{gen: gen, peer: peer, read: read, upto: upto, prev: prev, err: err}
+		return receiptSentMsg{gen: gen, peer: peer, read: read, n: n, prev: prev, err: err}
 	}
 }
 
@@ -82,10 +94,10 @@ func (a *App) receiptSent(m receiptSentMsg) {
 		return
 	}
 	c := a.conv(m.peer)
-	if m.read && c.readSent == m.upto {
+	if m.read && c.readSent == m.n {
 		c.readSent = m.prev
 	}
-	if !m.read && c.deliveredSent == m.upto {
+	if !m.read && c.deliveredSent == m.n {
 		c.deliveredSent = m.prev
 	}
 }
