@@ -44,12 +44,12 @@ type Options struct {
 	// (contacts see no change when it starts or ends, the user stays as
 	// their other devices make them, offline with their last seen if
 	// there are none, and senders are told the user is offline), and it
-	// never registers connection info, so contacts never dial it: with
-	// Direct it can open peer-to-peer channels but takes none, and
-	// SetReach fails. For one-shot commands (send a message, list
-	// contacts) that must not make the user flash online. A status set
-	// with SetPresence keeps its text (shown while the user is offline);
-	// the status itself shows nowhere.
+	// never registers connection info, so contacts never dial it (with
+	// Direct it can still open channels itself; SetReach fails). It gets
+	// no typing notifications relayed by natterd. For one-shot commands
+	// (send a message, list contacts) that must not make the user flash
+	// online. A status set with SetPresence keeps its text (shown while
+	// the user is offline); the status itself shows nowhere.
 	Quiet bool
 
 	// ReconnectMin and ReconnectMax bound the back-off between reconnection
