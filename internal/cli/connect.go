@@ -55,7 +55,11 @@ func (r *runner) dial(ctx context.Context, fallback string, user natter.UserID) 
 		// natter sends delivered receipts itself: see deliveries.
 		// Long-lived commands (and sendfile) talk to contacts peer to
 		// peer; files that come that way wait in the chunk cache.
-		Direct:     (r.longLived || r.direct) && !r.g.noDirect,
+		Direct: (r.longLived || r.direct) && !r.g.noDirect,
+		// A command that does one thing and exits does not show the user
+		// online to contacts (nor offline after); listen, chat and the
+		// terminal UI do.
+		Quiet:      !r.longLived,
 		ChunkCache: r.home.path(chunkCacheDir),
 		// Archive records a command could not put before it exited wait
 		// here for the next command.

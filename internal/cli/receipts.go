@@ -23,12 +23,20 @@ type deliveries struct {
 	me natter.UserID
 
 	mu   sync.Mutex
-	got  map[natter.UserID]uint64 // highest conv_seq received per sender
-	sent map[natter.UserID]uint64 // highest conv_seq confirmed per sender
+	got  map[natter.UserID]received         // the newest message received per sender
+	sent map[natter.UserID]natter.MessageID // the message last confirmed per sender
+}
+
+// received is a sender's newest message: confirming it confirms every
+// message of theirs before it, on whichever path each came (a receipt
+// names it by ID; the SDK adds the conversation position it covers).
+type received struct {
+	id natter.MessageID
+	at time.Time
 }
 
 func newDeliveries(me natter.UserID) *deliveries {
-	return &deliveries{me: me, got: map[natter.UserID]uint64{}, sent: map[natter.UserID]uint64{}}
+	return &deliveries{me: me, got: map[natter.UserID]received{}, sent: map[natter.UserID]natter.MessageID{}}
 }
 
 // note records the messages an event carries.
@@ -36,7 +44,9 @@ func (d *deliveries) note(ev client.Event) {
 	for _, e := range unreadOf(ev) {
 		if m := e.Message; m != nil && m.From != d.me {
 			d.mu.Lock()
-			d.got[m.From] = max(d.got[m.From], m.ConvSeq)
+			if g := d.got[m.From]; g.id == "" || m.SentAt.After(g.at) || m.SentAt.Equal(g.at) && m.ID > g.id {
+				d.got[m.From] = received{id: m.ID, at: m.SentAt}
+			}
 			d.mu.Unlock()
 		}
 	}
@@ -49,17 +59,17 @@ func (d *deliveries) flush(ctx context.Context, c *client.Client) {
 	ctx, cancel := context.WithTimeout(ctx, receiptFlushTimeout)
 	defer cancel()
 	d.mu.Lock()
-	todo := map[natter.UserID]uint64{}
-	for peer, upto := range d.got {
-		if upto > d.sent[peer] {
-			todo[peer] = upto
+	todo := map[natter.UserID]natter.MessageID{}
+	for peer, g := range d.got {
+		if g.id != d.sent[peer] {
+			todo[peer] = g.id
 		}
 	}
 	d.mu.Unlock()
-	for peer, upto := range todo {
-		if c.MarkDelivered(ctx, peer, upto) == nil {
+	for peer, id := range todo {
+		if c.MarkDeliveredID(ctx, peer, id) == nil {
 			d.mu.Lock()
-			d.sent[peer] = max(d.sent[peer], upto)
+			d.sent[peer] = id
 			d.mu.Unlock()
 		}
 	}

@@ -75,6 +75,9 @@ func (r *runner) runTUI(ctx context.Context) error {
 
 // translateEvent maps the SDK's events the UI has no case for.
 func translateEvent(ev client.Event) tea.Msg {
+	if t, ok := ev.(client.TypingEvent); ok {
+		return tui.TypingMsg{From: t.From}
+	}
 	return nil
 }
 
@@ -141,7 +144,7 @@ func (r *runner) tuiSession(ctx context.Context, c *client.Client, s storedSessi
 		User:       s.User,
 		Device:     s.Device,
 		Server:     s.Server,
-		Backend:    tuiBackend{c},
+		Backend:    c,
 		Local:      loc,
 		FilesDir:   r.home.path(filesDir),
 		Status:     p.Status,
@@ -165,13 +168,6 @@ func (r *runner) tuiSession(ctx context.Context, c *client.Client, s storedSessi
 	}, nil
 }
 
-// tuiBackend is the SDK as the UI uses it.
-type tuiBackend struct{ *client.Client }
-
-// SendTyping tells to that the user is typing.
-func (b tuiBackend) SendTyping(ctx context.Context, to natter.UserID) error {
-	return nil
-}
 
 // tuiLocal is the home's history and notes for the UI. The runner's record
 // functions are safe for concurrent use; reads use a handle of their own.

@@ -10,9 +10,10 @@ import (
 	"github.com/natterim/natter/wire"
 )
 
-// Backend is the SDK as the terminal UI uses it: SDK, which *client.Client
-// satisfies, and SendTyping, which the SDK is to gain. The UI calls it only
-// from tea.Cmds, never from Update.
+var _ Backend = (*client.Client)(nil)
+
+// Backend is the SDK as the terminal UI uses it (*client.Client satisfies
+// it). The UI calls it only from tea.Cmds, never from Update.
 type Backend interface {
 	SDK
 	// SendTyping tells to that the user is typing to them (ephemeral,
@@ -20,8 +21,7 @@ type Backend interface {
 	SendTyping(ctx context.Context, to natter.UserID) error
 }
 
-// SDK is the part of Backend that *client.Client has today, with the same
-// signatures.
+// SDK is Backend but for typing, with *client.Client's signatures.
 type SDK interface {
 	// Events is the SDK's event channel; the UI reads it until it is
 	// closed.

@@ -6,8 +6,8 @@
 //
 // Run starts the program with a Config. The UI talks to the service only
 // through two small interfaces defined here, where they are consumed:
-// Backend, which *client.Client satisfies method for method (SendTyping
-// aside, until the SDK has it), and Local, what the app keeps on this device
+// Backend, which *client.Client satisfies method for method, and Local,
+// what the app keeps on this device
 // (the local history and its search) that the natter command fills in from
 // its home folder. A Session bundles both with the user's name; a LoginFunc
 // makes one from the login form.
