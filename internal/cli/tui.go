@@ -168,7 +168,6 @@ func (r *runner) tuiSession(ctx context.Context, c *client.Client, s storedSessi
 	}, nil
 }
 
-
 // tuiLocal is the home's history and notes for the UI. The runner's record
 // functions are safe for concurrent use; reads use a handle of their own.
 type tuiLocal struct {
