@@ -110,7 +110,9 @@ func (tm *term) tmux(args ...string) string {
 }
 
 // keys types keys (tmux key names, or literal text with -l).
-func (tm *term) keys(keys ...string) { tm.tmux(append([]string{"send-keys", "-t", tm.name}, keys...)...) }
+func (tm *term) keys(keys ...string) {
+	tm.tmux(append([]string{"send-keys", "-t", tm.name}, keys...)...)
+}
 
 // text types s literally.
 func (tm *term) text(s string) { tm.tmux("send-keys", "-t", tm.name, "-l", s) }
