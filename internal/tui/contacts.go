@@ -254,7 +254,7 @@ func (l *contactList) rowText(c *wire.Contact, w, unread int, selected bool, now
 		}
 		style, mark = st.presence(status), marker(status)
 		if status == natter.StatusOffline {
-			info = "last seen " + ago(c.LastSeen, now, lk.loc)
+			info = lastSeen(c.LastSeen, c.Text, now, lk.loc)
 		} else {
 			info = c.Text
 			if info == "" && status != natter.StatusOnline {

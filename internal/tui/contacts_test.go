@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
@@ -139,5 +140,25 @@ func TestUnreadCounts(t *testing.T) {
 	h.lacks("(3)", "unread")
 	if !h.b.has("MarkRead carol 3") {
 		t.Errorf("no read receipt when the conversation came on screen: %v", h.b.called())
+	}
+}
+
+// TestLastSeen: an offline contact shows when they were last online (or
+// that they never were) and the status text they left.
+func TestLastSeen(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		at   time.Time
+		text string
+		want string
+	}{
+		{time.Time{}, "", "not seen online yet"},
+		{time.Time{}, "on holiday", "not seen online yet · on holiday"},
+		{now.Add(-10 * time.Second), "", "last seen just now"},
+		{now.Add(-10 * time.Second), "at lunch", "last seen just now · at lunch"},
+	} {
+		if got := lastSeen(tc.at, tc.text, now, time.UTC); got != tc.want {
+			t.Errorf("lastSeen(%v, %q) = %q, want %q", tc.at, tc.text, got, tc.want)
+		}
 	}
 }

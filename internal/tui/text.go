@@ -49,10 +49,23 @@ func sameDay(a, b time.Time) bool {
 	return ay == by && am == bm && ad == bd
 }
 
+// lastSeen says when an offline contact was last online, and the status
+// text they left, if any.
+func lastSeen(t time.Time, text string, now time.Time, loc *time.Location) string {
+	s := "not seen online yet"
+	if !t.IsZero() {
+		s = "last seen " + ago(t, now, loc)
+	}
+	if text != "" {
+		s += " · " + text
+	}
+	return s
+}
+
 // ago says how long ago t was, for "last seen".
 func ago(t, now time.Time, loc *time.Location) string {
 	if t.IsZero() {
-		return "never seen"
+		return "never"
 	}
 	d := now.Sub(t)
 	switch {

@@ -295,7 +295,7 @@ func (a *App) chatHeader(c *conv, w int) string {
 		}
 		text = ct.Text
 		if status == natter.StatusOffline {
-			text = "last seen " + ago(ct.LastSeen, a.now(), a.lk.loc)
+			text = lastSeen(ct.LastSeen, ct.Text, a.now(), a.lk.loc)
 		}
 	}
 	h := st.presence(status).Bold(true).Render(marker(status)+" "+string(c.peer)) + st.dim.Render(" "+string(status))
