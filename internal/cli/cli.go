@@ -377,10 +377,17 @@ const globalHelp = `Global flags (before or after the command):
                       trusting its certificate on first use and pinning it
   --json              machine-readable output: one JSON object per line
   --no-direct         never talk to contacts peer to peer (chat and listen do when they can)
+  --verbose           also print details for debugging: contacts' network addresses, why a
+                      peer-to-peer connection failed
 
 chat and listen connect to a contact's device directly when both are online (through
 NATs, or through the server's relay), and say which path a conversation takes: direct,
 relayed or server, with its round-trip time.
+
+While natter (the full-screen client), listen or chat is online with a home, the other
+commands of that home are handed to it and run on its connection. Commands run on their
+own connect quietly: contacts do not see you come online for them. NATTER_BELL=off keeps
+the full-screen client from ringing the terminal bell for new messages.
 
 Without --ca, the first connection trusts the server's certificate and pins its
 SHA-256 fingerprint in the home folder; a different certificate later is refused.
@@ -390,7 +397,9 @@ Exit status: 0 success, 1 error (the message says what to do), 2 usage error.
 
 // overview prints the command list.
 func (r *runner) overview(w io.Writer) {
-	fmt.Fprint(w, "natter is a command-line client for the natter instant-messaging service.\n\nUsage: natter [flags] COMMAND [flags] [ARGS]\n")
+	fmt.Fprint(w, "natter is the terminal client of the natter instant-messaging service.\n\n"+
+		"Usage: natter [flags]                          the full-screen client (on a terminal)\n"+
+		"       natter [flags] COMMAND [flags] [ARGS]   one command\n")
 	cmds := commands()
 	width := len("help [COMMAND]")
 	for _, c := range cmds {
