@@ -14,6 +14,7 @@ import (
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
+	"github.com/natterim/natter/internal/human"
 	"github.com/natterim/natter/wire"
 )
 
@@ -41,17 +42,8 @@ func fileText(f *client.FileInfo) string {
 	return fmt.Sprintf("[file] %s (%s)", client.SafeName(f.Name), sizeText(f.Size))
 }
 
-func sizeText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
+// sizeText is a byte count for people.
+func sizeText(n int64) string { return human.Size(n) }
 
 var filesMu sync.Mutex // one writer of the files log per process
 

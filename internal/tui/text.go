@@ -7,6 +7,8 @@ import (
 	"unicode"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/natterim/natter/internal/human"
 )
 
 // clean makes text from the network safe to put on the screen: control
@@ -82,17 +84,7 @@ func ago(t, now time.Time, loc *time.Location) string {
 }
 
 // sizeText is a byte count for people.
-func sizeText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
+func sizeText(n int64) string { return human.Size(n) }
 
 // fit cuts or pads a (possibly styled) line to exactly w cells.
 func fit(s string, w int) string {
