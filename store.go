@@ -91,9 +91,10 @@ type Store interface {
 	// ErrNoSuchChunk and nothing is stored. Inbox and Conversation do not
 	// return Chunks (the message's sealed body names them).
 	AppendMessage(ctx context.Context, m Message) (Appended, error)
-	// AppendReceipt stores r durably and appends it to the inbox of r.To
-	// (the message's sender) and of r.From (for the reader's other devices),
-	// returning the two inbox sequence numbers.
+	// AppendReceipt stores r durably, its ID included, and appends it to the
+	// inbox of r.To (the message's sender) and of r.From (for the reader's
+	// other devices), returning the two inbox sequence numbers. Inbox returns
+	// the receipt as appended (ID empty if it had none).
 	AppendReceipt(ctx context.Context, r Receipt) (toSeq, fromSeq uint64, err error)
 	// AppendCopy stores, in owner's inbox only, a copy of a message that went
 	// directly between two devices (peer to peer), so that owner's other
@@ -298,11 +299,20 @@ const (
 )
 
 // Receipt says that From has received (or read) every message from To up to
-// conversation sequence number Upto. Receipts are cumulative.
+// conversation sequence number Upto and, if ID is set, the message ID and
+// every message To sent before it. Receipts are cumulative.
+//
+// ID names a message that may have no conversation sequence number (one that
+// went peer to peer, which the server never carried): the store keeps it with
+// the receipt and returns it from Inbox, so that a device that learns of the
+// receipt later (its user was offline) can tell that message is covered. The
+// store does not interpret it; callers check it (ValidateMessageID). Empty
+// means the receipt names no message.
 type Receipt struct {
 	From  UserID
 	To    UserID
 	Upto  uint64
+	ID    MessageID
 	State ReceiptState
 	At    time.Time
 }

@@ -98,8 +98,9 @@ func TestTyping(t *testing.T) {
 // TestReceiptNamesMessage: a receipt may name a message by ID (one that
 // went peer to peer has no conversation sequence number); the ID reaches
 // the devices of both users that are online, and is checked. The store
-// keeps the receipt's upto only: a device that gets it from the inbox
-// later sees no ID.
+// keeps it with the receipt: a device that gets the receipt from the inbox
+// later, before or after natterd restarts, sees the same ID (and a receipt
+// that named none, none).
 func TestReceiptNamesMessage(t *testing.T) {
 	in := servertest.Start(t)
 	a := signup(t, in, "alice")
@@ -109,26 +110,54 @@ func TestReceiptNamesMessage(t *testing.T) {
 	befriend(t, a, b)
 	b2.barrier()
 
-	b.call(wire.Receipt{Peer: "alice", Upto: 3, ID: "direct-7", State: natter.ReceiptRead}, wire.TOK)
-	for _, r := range []*raw{a, b2} {
-		got := r.expect(wire.TRcpt).(*wire.Rcpt)
-		if got.From != "bob" || got.To != "alice" || got.Upto != 3 || got.ID != "direct-7" || got.State != natter.ReceiptRead {
-			t.Fatalf("%s got %+v", r.user, got)
+	sent := []wire.Receipt{
+		{Peer: "alice", Upto: 3, ID: "direct-7", State: natter.ReceiptRead},
+		{Peer: "alice", Upto: 4, State: natter.ReceiptDelivered},
+	}
+	for _, rc := range sent {
+		b.call(rc, wire.TOK)
+		for _, r := range []*raw{a, b2} {
+			got := r.expect(wire.TRcpt).(*wire.Rcpt)
+			if got.From != "bob" || got.To != "alice" || got.Upto != rc.Upto || got.ID != rc.ID || got.State != rc.State {
+				t.Fatalf("%s got %+v, want %+v", r.user, got, rc)
+			}
 		}
 	}
 	if _, err := b.try(wire.Receipt{Peer: "alice", ID: "not an id", State: natter.ReceiptRead}, wire.TOK); errCode(err) != wire.CodeBadRequest {
 		t.Fatalf("a receipt naming a bad ID: %v, want bad_request", err)
 	}
 
-	a2 := login(t, in, "alice", "")
-	_, inbox := a2.drainLogin()
-	var stored []wire.Rcpt
-	for _, f := range inbox {
-		for _, g := range f.Groups {
-			stored = append(stored, g.Receipts...)
-		}
-	}
-	if len(stored) != 1 || stored[0].Upto != 3 || stored[0].ID != "" {
-		t.Fatalf("alice's new device got %+v from the inbox; want the receipt, upto 3, no ID", stored)
+	for _, tt := range []struct {
+		name    string
+		restart bool
+	}{
+		{"stored", false},
+		{"after a restart", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.restart {
+				in.Restart()
+			}
+			// A new device of each user's: its inbox holds both receipts.
+			for _, user := range []string{"alice", "bob"} {
+				r := login(t, in, user, "")
+				_, inbox := r.drainLogin()
+				var stored []wire.Rcpt
+				for _, f := range inbox {
+					for _, g := range f.Groups {
+						stored = append(stored, g.Receipts...)
+					}
+				}
+				if len(stored) != len(sent) {
+					t.Fatalf("%s's new device got %+v from the inbox; want %+v", user, stored, sent)
+				}
+				for i, got := range stored {
+					want := sent[i]
+					if got.From != "bob" || got.To != "alice" || got.Upto != want.Upto || got.ID != want.ID || got.State != want.State {
+						t.Errorf("%s's new device got receipt %+v from the inbox; want %+v", user, got, want)
+					}
+				}
+			}
+		})
 	}
 }

@@ -89,8 +89,10 @@ func (c *client) receipt(ctx context.Context, m *wire.Receipt) {
 	if !c.requireContact(ctx, m.Ref, m.Peer) {
 		return
 	}
-	// The Store keeps Upto; the ID goes to the devices online only.
-	r := natter.Receipt{From: c.user, To: m.Peer, Upto: m.Upto, State: m.State, At: h.now()}
+	// The Store keeps the ID with Upto, so that a device offline now learns
+	// from its inbox later which message (perhaps one that went peer to
+	// peer, without a sequence number) the receipt covers.
+	r := natter.Receipt{From: c.user, To: m.Peer, Upto: m.Upto, ID: m.ID, State: m.State, At: h.now()}
 	toSeq, fromSeq, err := h.cfg.Store.AppendReceipt(ctx, r)
 	if err != nil {
 		h.met.storeErrors.Inc()
@@ -99,15 +101,15 @@ func (c *client) receipt(ctx context.Context, m *wire.Receipt) {
 	}
 	c.push(wire.OK{Ref: m.Ref})
 	rt, rf := rcptFrame(toSeq, r), rcptFrame(fromSeq, r)
-	rt.ID, rf.ID = m.ID, m.ID
 	to, _ := wire.Encode(rt)
 	h.publish(ctx, m.Peer, event{kind: evFrame, seq: toSeq, frame: to})
 	from, _ := wire.Encode(rf)
 	h.publish(ctx, c.user, event{kind: evFrame, seq: fromSeq, frame: from})
 }
 
+// rcptFrame is r as the inbox entry seq, live or replayed from the store.
 func rcptFrame(seq uint64, r natter.Receipt) wire.Rcpt {
-	return wire.Rcpt{Seq: seq, From: r.From, To: r.To, Upto: r.Upto, State: r.State, At: r.At}
+	return wire.Rcpt{Seq: seq, From: r.From, To: r.To, Upto: r.Upto, ID: r.ID, State: r.State, At: r.At}
 }
 
 // cursorFlushEvery is how often a device's acknowledged inbox position is

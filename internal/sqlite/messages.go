@@ -127,7 +127,8 @@ func nextInboxSeq(ctx context.Context, w *writer, user natter.UserID) (int64, er
 	return seq, nil
 }
 
-// AppendReceipt stores r and appends it to the inboxes of r.To and r.From.
+// AppendReceipt stores r, its ID included (NULL for none), and appends it to
+// the inboxes of r.To and r.From.
 // Both users must exist (natter.ErrNoSuchUser) and differ (natter.ErrSelf);
 // r.State must be ReceiptDelivered or ReceiptRead (natter.ErrBadRequest).
 func (db *DB) AppendReceipt(ctx context.Context, r natter.Receipt) (toSeq, fromSeq uint64, err error) {
@@ -153,8 +154,8 @@ func (db *DB) AppendReceipt(ctx context.Context, r natter.Receipt) (toSeq, fromS
 		}
 		var pk int64
 		err = w.queryRow(ctx,
-			`INSERT INTO receipts (sender, recipient, upto, state, at) VALUES (?, ?, ?, ?, ?) RETURNING pk`,
-			string(r.From), string(r.To), upto, string(r.State), dbTime(r.At)).Scan(&pk)
+			`INSERT INTO receipts (sender, recipient, upto, id, state, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING pk`,
+			string(r.From), string(r.To), upto, dbMessageID(r.ID), string(r.State), dbTime(r.At)).Scan(&pk)
 		if err != nil {
 			return fmt.Errorf("insert receipt: %w", err)
 		}
@@ -170,6 +171,14 @@ func (db *DB) AppendReceipt(ctx context.Context, r natter.Receipt) (toSeq, fromS
 		return 0, 0, err
 	}
 	return uint64(ts), uint64(fs), nil
+}
+
+// dbMessageID is a receipt's message ID as stored: NULL for none.
+func dbMessageID(id natter.MessageID) any {
+	if id == "" {
+		return nil
+	}
+	return string(id)
 }
 
 // AppendCopy stores m in owner's inbox only, as a copy of a message that went
@@ -249,7 +258,7 @@ func (db *DB) Inbox(ctx context.Context, user natter.UserID, after uint64, limit
 	rows, err := db.rdb.QueryContext(ctx,
 		`SELECT i.seq,
 		        m.id, m.sender, m.sender_device, m.recipient, m.body, m.conv_seq, m.sent_at,
-		        r.sender, r.recipient, r.upto, r.state, r.at,
+		        r.sender, r.recipient, r.upto, r.id, r.state, r.at,
 		        c.id, c.sender, c.sender_device, c.recipient, c.body, c.sent_at
 		 FROM inbox i
 		 LEFT JOIN messages m ON m.pk = i.message
@@ -271,7 +280,7 @@ func (db *DB) Inbox(ctx context.Context, user natter.UserID, after uint64, limit
 			body                     []byte
 			convSeq                  sql.NullInt64
 			sentAt                   sql.NullInt64
-			rFrom, rTo, rState       sql.NullString
+			rFrom, rTo, rID, rState  sql.NullString
 			rUpto                    sql.NullInt64
 			rAt                      sql.NullInt64
 			cid, cFrom, cDevice, cTo sql.NullString
@@ -279,7 +288,7 @@ func (db *DB) Inbox(ctx context.Context, user natter.UserID, after uint64, limit
 			cSentAt                  sql.NullInt64
 		)
 		if err := rows.Scan(&seq, &mid, &mFrom, &mDevice, &mTo, &body, &convSeq, &sentAt,
-			&rFrom, &rTo, &rUpto, &rState, &rAt,
+			&rFrom, &rTo, &rUpto, &rID, &rState, &rAt,
 			&cid, &cFrom, &cDevice, &cTo, &cBody, &cSentAt); err != nil {
 			return nil, wrap(op, err)
 		}
@@ -310,6 +319,7 @@ func (db *DB) Inbox(ctx context.Context, user natter.UserID, after uint64, limit
 				From:  natter.UserID(rFrom.String),
 				To:    natter.UserID(rTo.String),
 				Upto:  uint64(rUpto.Int64),
+				ID:    natter.MessageID(rID.String), // NULL: none
 				State: natter.ReceiptState(rState.String),
 				At:    goTime(rAt),
 			}

@@ -235,7 +235,7 @@ func checkInbox(t *testing.T, db *DB, user natter.UserID, want []any) {
 			ok = ok && e.Message != nil && e.Receipt == nil && e.Copy && sameMessage(*e.Message, w.m)
 		case natter.Receipt:
 			ok = ok && e.Message == nil && e.Receipt != nil && !e.Copy && *e.Receipt == natter.Receipt{
-				From: w.From, To: w.To, Upto: w.Upto, State: w.State, At: e.Receipt.At,
+				From: w.From, To: w.To, Upto: w.Upto, ID: w.ID, State: w.State, At: e.Receipt.At,
 			} && e.Receipt.At.Equal(w.At)
 		}
 		if !ok {
@@ -408,5 +408,52 @@ func TestMigrate0006(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMigrate0007 opens a database written at schema version 6 (before
+// receipts kept the message they name) and checks that its receipt reads
+// back without an ID, in both inboxes, and that receipts appended after the
+// migration keep theirs, or none.
+func TestMigrate0007(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "natter.db")
+	openVersion(t, path, 6, schema0001Data)
+
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open of a version 6 database: %v", err)
+	}
+	defer db.Close()
+
+	m1 := natter.Message{ID: "m1", From: "alice", FromDevice: "phone", To: "bob", Body: []byte{0, 0xff, 1, 0}, ConvSeq: 1, SentAt: time.UnixMicro(1741960200000000)}
+	m2 := natter.Message{ID: "m2", From: "bob", FromDevice: "laptop", To: "alice", Body: []byte("hi"), ConvSeq: 2, SentAt: time.UnixMicro(1741960201000000)}
+	m3 := natter.Message{ID: "m3", From: "alice", FromDevice: "phone", To: "carol", Body: []byte{}, ConvSeq: 1}
+	r1 := natter.Receipt{From: "bob", To: "alice", Upto: 2, State: natter.ReceiptRead, At: time.UnixMicro(1741960300000000)}
+	aliceWant := []any{m1, m2, m3, r1}
+	bobWant := []any{m1, m2, r1}
+	for _, tt := range []struct {
+		name string
+		r    *natter.Receipt // appended first; nil: none
+	}{
+		{"old receipt", nil},
+		{"new with an ID", &natter.Receipt{From: "bob", To: "alice", Upto: 2, ID: "direct-1", State: natter.ReceiptRead, At: time.UnixMicro(1741960600000000)}},
+		{"new without an ID", &natter.Receipt{From: "alice", To: "bob", Upto: 2, State: natter.ReceiptDelivered, At: time.UnixMicro(1741960700000000)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.r != nil {
+				if _, _, err := db.AppendReceipt(ctx, *tt.r); err != nil {
+					t.Fatalf("AppendReceipt: %v", err)
+				}
+				aliceWant = append(aliceWant, *tt.r)
+				bobWant = append(bobWant, *tt.r)
+			}
+			checkInbox(t, db, "alice", aliceWant)
+			checkInbox(t, db, "bob", bobWant)
+		})
+	}
+	var nulls int
+	if err := db.rdb.QueryRowContext(ctx, `SELECT count(*) FROM receipts WHERE id IS NULL`).Scan(&nulls); err != nil || nulls != 2 {
+		t.Errorf("%d receipts without an ID stored as NULL (%v), want 2", nulls, err)
 	}
 }

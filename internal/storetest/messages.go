@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -264,6 +265,50 @@ func testAppendReceipt(t *testing.T, s natter.Store) {
 	checkInbox(t, s, "alice", both)
 	checkInbox(t, s, "bob", append(both[:5:5], entry{seq: 6, receipt: &other}))
 	checkInbox(t, s, "carol", []entry{{seq: 1, receipt: &other}})
+}
+
+// testAppendReceiptID: a receipt's ID (the message it names, which may have
+// no conversation sequence number) is stored with it and read back from both
+// users' inboxes, alone (the page after the entry before it) and with the
+// whole inbox; a receipt without an ID reads back without one.
+func testAppendReceiptID(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	createUsers(t, s, "alice", "bob")
+	m1 := send(t, s, "alice", "bob", "m1", "one").Message
+	var want []entry
+	want = append(want, entry{seq: 1, message: &m1})
+	for i, tt := range []struct {
+		name string
+		r    natter.Receipt
+	}{
+		{"no ID", natter.Receipt{From: "bob", To: "alice", Upto: 1, State: natter.ReceiptDelivered, At: at(10)}},
+		{"ID of a direct message", natter.Receipt{From: "bob", To: "alice", Upto: 1, ID: "direct-1", State: natter.ReceiptDelivered, At: at(11)}},
+		{"ID and no sequence number", natter.Receipt{From: "bob", To: "alice", Upto: 0, ID: "direct-2", State: natter.ReceiptRead, At: at(12)}},
+		{"ID of a message through the server", natter.Receipt{From: "bob", To: "alice", Upto: 1, ID: "m1", State: natter.ReceiptRead, At: at(13)}},
+		{"longest ID", natter.Receipt{From: "alice", To: "bob", Upto: 0, ID: natter.MessageID(strings.Repeat("x", 64)), State: natter.ReceiptRead, At: at(14)}},
+		{"no ID again", natter.Receipt{From: "bob", To: "alice", Upto: 1, State: natter.ReceiptRead, At: at(15)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			toSeq, fromSeq, err := s.AppendReceipt(ctx, tt.r)
+			if err != nil {
+				t.Fatalf("AppendReceipt(%+v): %v", tt.r, err)
+			}
+			if seq := uint64(i + 2); toSeq != seq || fromSeq != seq {
+				t.Fatalf("AppendReceipt = %d, %d, want %d, %d", toSeq, fromSeq, seq, seq)
+			}
+			want = append(want, entry{seq: toSeq, receipt: &tt.r})
+			// The new entry alone, read after the one before it.
+			for _, u := range []natter.UserID{"alice", "bob"} {
+				got, err := s.Inbox(ctx, u, toSeq-1, 10)
+				if err != nil || len(got) != 1 {
+					t.Fatalf("Inbox(%s, %d) = %d entries, %v; want the receipt", u, toSeq-1, len(got), err)
+				}
+				checkEntry(t, fmt.Sprintf("%s's inbox entry %d", u, toSeq), got[0], entry{seq: toSeq, receipt: &tt.r})
+			}
+		})
+	}
+	checkInbox(t, s, "alice", want)
+	checkInbox(t, s, "bob", want)
 }
 
 func testInboxPaging(t *testing.T, s natter.Store) {

@@ -22,6 +22,8 @@
 //     conversation sequence number and Conversation does not return them.
 //   - A copy reads back (Inbox) with the ID, From, FromDevice, To, Body and
 //     SentAt it was appended with; a repeat changes none of them.
+//   - A receipt reads back (Inbox) with the ID it was appended with, in both
+//     users' inboxes; one appended without an ID reads back without one.
 //   - Empty results may be nil or empty slices; bodies are compared with
 //     bytes.Equal, so an empty body may come back nil. So may key material:
 //     a missing identity, cert or prekey is nil or empty.
@@ -65,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"AppendMessageIdempotent", testAppendMessageIdempotent},
 		{"AppendMessageBody", testAppendMessageBody},
 		{"AppendReceipt", testAppendReceipt},
+		{"AppendReceiptID", testAppendReceiptID},
 		{"AppendCopy", testAppendCopy},
 		{"AppendCopyIdempotent", testAppendCopyIdempotent},
 		{"AppendCopyKeys", testAppendCopyKeys},
@@ -179,6 +182,8 @@ func diffReceipt(got, want natter.Receipt) string {
 		return fmt.Sprintf("To %q, want %q", got.To, want.To)
 	case got.Upto != want.Upto:
 		return fmt.Sprintf("Upto %d, want %d", got.Upto, want.Upto)
+	case got.ID != want.ID:
+		return fmt.Sprintf("ID %q, want %q", got.ID, want.ID)
 	case got.State != want.State:
 		return fmt.Sprintf("State %q, want %q", got.State, want.State)
 	case !sameTime(got.At, want.At):
