@@ -104,3 +104,67 @@ func TestReceiptsOnDirectPath(t *testing.T) {
 		t.Errorf("bob's receipt %+v does not cover his message %s (seq %d)", ev, res.ID, res.ConvSeq)
 	}
 }
+
+// TestReceiptOfDirectMessageWhileSenderOffline: the sender of a message
+// that went peer to peer is offline when the reader marks it (delivered,
+// then read) by ID. The receipts wait in the sender's inbox: when she logs
+// in again on the same device, they come in her InboxEvent naming the
+// message, so that they cover it though it has no conversation sequence
+// number (which natterd stores the ID for).
+func TestReceiptOfDirectMessageWhileSenderOffline(t *testing.T) {
+	inst := startServer(t)
+	ctx := t.Context()
+	alice := signup(t, inst, "alice", "a1", withDirect(false))
+	bob := signup(t, inst, "bob", "b1", withDirect(false))
+	befriend(t, alice, bob)
+	waitReach(t, alice, "bob")
+	if path, _, err := alice.OpenDirect(ctx, "bob"); err != nil || path != client.PathDirect {
+		t.Fatalf("open direct: %s, %v", path, err)
+	}
+	res, err := alice.Send(ctx, "bob", []byte("direct, then offline"))
+	if err != nil || res.Path != client.PathDirect || res.ConvSeq != 0 {
+		t.Fatalf("send: %+v, %v; want direct, no sequence number", res, err)
+	}
+	if ev := bob.ev.message(res.ID); ev.Path != client.PathDirect || ev.Message.ConvSeq != 0 {
+		t.Fatalf("bob got %+v", ev)
+	}
+	if err := alice.Close(); err != nil {
+		t.Fatalf("alice closes: %v", err)
+	}
+
+	states := []natter.ReceiptState{natter.ReceiptDelivered, natter.ReceiptRead}
+	for _, state := range states {
+		mark := bob.MarkDeliveredID
+		if state == natter.ReceiptRead {
+			mark = bob.MarkReadID
+		}
+		if err := mark(ctx, "alice", res.ID); err != nil {
+			t.Fatalf("bob marks %s %s: %v", res.ID, state, err)
+		}
+	}
+
+	_, ibs := login(t, inst, "alice", "a1", withDirect(false))
+	got := map[natter.ReceiptState]client.ReceiptEvent{}
+	for _, ib := range ibs {
+		for _, g := range ib.Groups {
+			for _, r := range g.Receipts {
+				if r.From == "bob" && r.To == "alice" {
+					got[r.State] = client.ReceiptEvent{Rcpt: r}
+				}
+			}
+		}
+	}
+	for _, state := range states {
+		t.Run(string(state), func(t *testing.T) {
+			ev, ok := got[state]
+			switch {
+			case !ok:
+				t.Fatalf("alice's inbox after login has no %s receipt from bob: %+v", state, ibs)
+			case ev.ID != res.ID:
+				t.Errorf("the stored %s receipt %+v names %q, want %s", state, ev.Rcpt, ev.ID, res.ID)
+			case !ev.Covers(res.ID, 0):
+				t.Errorf("the stored %s receipt %+v does not cover the direct message %s", state, ev.Rcpt, res.ID)
+			}
+		})
+	}
+}
