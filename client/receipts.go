@@ -22,8 +22,9 @@ import (
 // Upto, or, for those without one, by their place in the conversation as
 // this Client saw it.
 //
-// The server keeps Upto only (natter.Receipt has no ID): a receipt that
-// reaches a device from the stored inbox rather than live carries no ID.
+// The server stores the ID with the receipt (natter.Receipt.ID), so a
+// receipt that reaches a device from the stored inbox rather than live (its
+// user was offline) names the same message.
 
 // maxBook bounds the messages remembered per conversation and direction
 // to resolve receipts.
@@ -208,9 +209,10 @@ func (c *Client) MarkDelivered(ctx context.Context, peer natter.UserID, upto uin
 // the server or peer to peer): pass the newest message of peer's the app
 // has shown. The receipt names id and the highest conversation sequence
 // number among the messages of peer's this Client handed to the app up to
-// id, so that a device that learns of it from the server's store (which
-// keeps the number only) still sees those. peer's devices tell what it
-// covers with ReceiptEvent.Covers.
+// id, so that a device that does not know id (it never saw the message)
+// still sees those. The server stores both, so peer's devices learn of the
+// receipt live or from their inbox later; they tell what it covers with
+// ReceiptEvent.Covers.
 func (c *Client) MarkReadID(ctx context.Context, peer natter.UserID, id natter.MessageID) error {
 	return c.markID(ctx, peer, id, natter.ReceiptRead)
 }
