@@ -196,9 +196,8 @@ type Msg struct {
 // receipt is about, whatever path it took: a message that went peer to
 // peer has no conversation sequence number, so Upto cannot name it. The
 // receipt then also covers that message and every message Peer sent
-// before it (in Peer's order). The server relays ID to the devices that
-// are online and does not store it: a receipt replayed from the inbox
-// carries Upto only.
+// before it (in Peer's order). The server stores ID with the receipt, so
+// a receipt replayed from the inbox carries it too.
 type Receipt struct {
 	Ref   uint64              `json:"ref"`
 	Peer  natter.UserID       `json:"peer"`
@@ -208,8 +207,8 @@ type Receipt struct {
 }
 
 // Rcpt pushes a receipt: From received or read every message of To's up to
-// Upto in their conversation, and, if ID is set (live pushes only; see
-// Receipt), the message ID of To's and every message To sent before it.
+// Upto in their conversation, and, if ID is set (see Receipt), the message
+// ID of To's and every message To sent before it.
 // Seq is its place in the receiving user's inbox.
 type Rcpt struct {
 	Seq   uint64              `json:"seq"`

@@ -310,10 +310,13 @@ func mergeReceipt(rs []wire.Rcpt, rc wire.Rcpt) []wire.Rcpt {
 	var read, delivered *wire.Rcpt
 	for _, r := range append(rs, rc) {
 		r := r
+		// The later of two receipts with the same Upto says at least as
+		// much: it may name a newer message by ID (one that went peer to
+		// peer has Upto 0).
 		switch {
-		case r.State == natter.ReceiptRead && (read == nil || r.Upto > read.Upto):
+		case r.State == natter.ReceiptRead && (read == nil || r.Upto > read.Upto || r.Upto == read.Upto && !r.At.Before(read.At)):
 			read = &r
-		case r.State != natter.ReceiptRead && (delivered == nil || r.Upto > delivered.Upto):
+		case r.State != natter.ReceiptRead && (delivered == nil || r.Upto > delivered.Upto || r.Upto == delivered.Upto && !r.At.Before(delivered.At)):
 			delivered = &r
 		}
 	}

@@ -164,10 +164,19 @@ func TestMessageText(t *testing.T) {
 func TestMergeReceipt(t *testing.T) {
 	d := func(upto uint64) wire.Rcpt { return wire.Rcpt{From: "bob", Upto: upto, State: natter.ReceiptDelivered} }
 	rd := func(upto uint64) wire.Rcpt { return wire.Rcpt{From: "bob", Upto: upto, State: natter.ReceiptRead} }
+	// Receipts naming messages that went peer to peer (Upto 0) by ID: the
+	// later one says more, whatever order they are merged in.
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	byID := func(id natter.MessageID, at time.Time) wire.Rcpt {
+		return wire.Rcpt{From: "bob", ID: id, State: natter.ReceiptRead, At: at}
+	}
+	older, newer := byID("01a", t0), byID("01b", t0.Add(time.Second))
 	tests := []struct {
 		in   []wire.Rcpt
 		want []wire.Rcpt
 	}{
+		{[]wire.Rcpt{older, newer}, []wire.Rcpt{newer}},
+		{[]wire.Rcpt{newer, older}, []wire.Rcpt{newer}},
 		{[]wire.Rcpt{d(1), d(3), d(2)}, []wire.Rcpt{d(3)}},
 		{[]wire.Rcpt{d(3), rd(2)}, []wire.Rcpt{d(3), rd(2)}},
 		{[]wire.Rcpt{d(2), rd(2)}, []wire.Rcpt{rd(2)}},
