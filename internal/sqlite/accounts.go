@@ -167,14 +167,8 @@ func (db *DB) SetPassword(ctx context.Context, user natter.UserID, passwordHash 
 		return fmt.Errorf("sqlite: %s: %w: the session to keep is %s's", op, natter.ErrBadRequest, keep.User)
 	}
 	return db.write(ctx, op, func(ctx context.Context, w *writer) error {
-		res, err := w.exec(ctx, `UPDATE users SET password_hash = ? WHERE name = ?`, passwordHash, string(user))
-		if err != nil {
+		if err := updateUser(ctx, w, user, `UPDATE users SET password_hash = ? WHERE name = ?`, passwordHash); err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return fmt.Errorf("%w: %s", natter.ErrNoSuchUser, user)
 		}
 		if err := w.exec1(ctx, `DELETE FROM sessions WHERE user = ?`, string(user)); err != nil {
 			return err
@@ -238,16 +232,7 @@ func (db *DB) AckInbox(ctx context.Context, user natter.UserID, device natter.De
 // (natter.ErrNoSuchUser).
 func (db *DB) SetLastSeen(ctx context.Context, user natter.UserID, at time.Time) error {
 	return db.write(ctx, "set last seen of "+string(user), func(ctx context.Context, w *writer) error {
-		res, err := w.exec(ctx, `UPDATE users SET last_seen = ? WHERE name = ?`, dbTime(at), string(user))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return fmt.Errorf("%w: %s", natter.ErrNoSuchUser, user)
-		}
-		return nil
+		return updateUser(ctx, w, user, `UPDATE users SET last_seen = ? WHERE name = ?`, dbTime(at))
 	})
 }
 
@@ -259,16 +244,7 @@ func (db *DB) SetStatusText(ctx context.Context, user natter.UserID, text string
 		return fmt.Errorf("sqlite: set status text of %s: %w: over %d bytes", user, natter.ErrBadRequest, natter.MaxStatusText)
 	}
 	return db.write(ctx, "set status text of "+string(user), func(ctx context.Context, w *writer) error {
-		res, err := w.exec(ctx, `UPDATE users SET status_text = ? WHERE name = ?`, text, string(user))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return fmt.Errorf("%w: %s", natter.ErrNoSuchUser, user)
-		}
-		return nil
+		return updateUser(ctx, w, user, `UPDATE users SET status_text = ? WHERE name = ?`, text)
 	})
 }
 
@@ -321,4 +297,19 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
+}
+
+// updateUser runs query, an UPDATE of one user's row whose last argument is
+// the user's name, and says natter.ErrNoSuchUser if there is no such row.
+func updateUser(ctx context.Context, w *writer, user natter.UserID, query string, args ...any) error {
+	res, err := w.exec(ctx, query, append(args, string(user))...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("%w: %s", natter.ErrNoSuchUser, user)
+	}
+	return nil
 }
