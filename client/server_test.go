@@ -63,21 +63,24 @@ func dialServer(t *testing.T, inst *servertest.Instance, dev natter.DeviceID, mo
 // testKeys holds the end-to-end keys of the tests' devices, as a device
 // keeps them across restarts, and each user's identity key, which a test
 // hands to the user's later devices (as if provisioned from the first;
-// TestApproveDevice covers approval). Keyed by server address, so tests
-// running in parallel do not meet.
-var testKeys sync.Map // "addr/user" → *seal.Identity; "addr/user/device" → *seal.Keyring
+// TestApproveDevice covers approval). Keyed by the server's data folder,
+// which is the same across a restart of that server and never the same
+// for two tests (an address can be: a later test handed the same port once
+// got the keyring TestDirectChannelBoundToDeviceKeys had given a wrong
+// certificate on purpose, and its channel was refused).
+var testKeys sync.Map // "data/user" → *seal.Identity; "data/user/device" → *seal.Keyring
 
 // withKeys makes (or reuses) the keyring of name's device dev.
 func withKeys(t *testing.T, inst *servertest.Instance, name natter.UserID, dev natter.DeviceID) func(*client.Options) {
 	t.Helper()
-	if kr, ok := testKeys.Load(inst.Addr + "/" + string(name) + "/" + string(dev)); ok {
+	if kr, ok := testKeys.Load(inst.DataDir + "/" + string(name) + "/" + string(dev)); ok {
 		return func(o *client.Options) { o.Keys = kr.(*seal.Keyring) }
 	}
 	kr, err := seal.New(name, dev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	idKey := inst.Addr + "/" + string(name)
+	idKey := inst.DataDir + "/" + string(name)
 	if id, ok := testKeys.Load(idKey); ok {
 		err = kr.AdoptIdentity(id.(*seal.Identity))
 	} else {
@@ -90,7 +93,7 @@ func withKeys(t *testing.T, inst *servertest.Instance, name natter.UserID, dev n
 	if err != nil {
 		t.Fatal(err)
 	}
-	testKeys.Store(inst.Addr+"/"+string(name)+"/"+string(dev), kr)
+	testKeys.Store(inst.DataDir+"/"+string(name)+"/"+string(dev), kr)
 	return func(o *client.Options) { o.Keys = kr }
 }
 

@@ -48,7 +48,7 @@ func Start(t testing.TB, opts ...func(*server.Config)) *Instance {
 	t.Helper()
 	log := NewLog(t)
 	cfg := server.Config{
-		DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Admin: "127.0.0.1:0", UDP: "127.0.0.1:0",
+		DataDir: filepath.Join(t.TempDir(), "natter-data"), Listen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Admin: "127.0.0.1:0", UDP: "127.0.0.1:0",
 		Logger: log.Logger(),
 	}
 	for _, o := range opts {
