@@ -254,6 +254,16 @@ func TestTUI(t *testing.T) {
 		return strings.Contains(line(s, "hello from alice's terminal"), "read")
 	})
 
+	// A command run beside alice's UI goes through it: her conversation
+	// shows what it sent, and bob gets it.
+	if out := natterCmd(t, server, home("alice"), "send", "bob", "sent by a script"); !strings.Contains(out, "bob") {
+		t.Errorf("natter send beside the UI: %q", out)
+	}
+	alice.waitFor("the script's message in her conversation", func(s string) bool {
+		return strings.Contains(line(s, "sent by a script"), "alice")
+	})
+	bob.waitFor("the script's message", func(s string) bool { return strings.Contains(plain(s), "sent by a script") })
+
 	// alice quits: bob sees her offline, grey, at once.
 	alice.keys("C-c")
 	s = bob.waitFor("alice offline again", func(s string) bool { return contactLine(s, "○", "alice") != "" })

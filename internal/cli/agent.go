@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
 )
 
@@ -100,6 +101,29 @@ type agent struct {
 	ended    bool
 	watchers map[int]func(client.Event)
 	nextW    int
+	// onSent, if set (the terminal UI), hears of each message a
+	// handed-over command sent, so that the open conversation shows it.
+	onSent func(to natter.UserID, text string, res client.SendResult)
+}
+
+// setOnSent sets onSent.
+func (a *agent) setOnSent(fn func(to natter.UserID, text string, res client.SendResult)) {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.onSent = fn
+}
+
+// sent tells onSent of a message a handed-over command sent.
+func (a *agent) sent(to natter.UserID, text string, res client.SendResult) {
+	a.mu.Lock()
+	fn := a.onSent
+	a.mu.Unlock()
+	if fn != nil {
+		fn(to, text, res)
+	}
 }
 
 // startAgent makes the home's agent socket for r, which holds online.lock.

@@ -86,6 +86,9 @@ func (r *runner) recordEvent(ctx context.Context, user natter.UserID, ev client.
 func (r *runner) recordSent(ctx context.Context, s storedSession, to natter.UserID, text string, res client.SendResult) {
 	m := wire.Message{ID: res.ID, From: s.User, FromDevice: s.Device, To: to, Body: []byte(text), ConvSeq: res.ConvSeq, SentAt: res.SentAt}
 	r.record(ctx, s.User, historyEntry(m, res.Path, nil, s.User))
+	if r.via != nil {
+		r.via.sent(to, text, res)
+	}
 }
 
 // historyErr returns the first failure to write the history, if any.

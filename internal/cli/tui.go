@@ -138,6 +138,15 @@ func (r *runner) tuiSession(ctx context.Context, c *client.Client, s storedSessi
 	}
 	loc := &tuiLocal{r: r, s: s}
 	p, _ := r.home.presence()
+	// What commands handed to the UI send shows in its conversations; a
+	// full buffer (nobody reading) only costs the display, not the message.
+	sent := make(chan tui.SentElsewhere, 256)
+	r.agent.setOnSent(func(to natter.UserID, text string, res client.SendResult) {
+		select {
+		case sent <- tui.SentElsewhere{To: to, Text: text, Result: res}:
+		default:
+		}
+	})
 	r.agent.set(c, s)
 	var once sync.Once
 	return &tui.Session{
@@ -150,6 +159,7 @@ func (r *runner) tuiSession(ctx context.Context, c *client.Client, s storedSessi
 		Status:     p.Status,
 		StatusText: p.Text,
 		Kept:       inboxGroups(kept, s.User, s.Device),
+		Sent:       sent,
 		SaveStatus: func(st natter.Status, text string) error {
 			return r.home.savePresence(storedPresence{Status: st, Text: text})
 		},

@@ -189,7 +189,7 @@ func (a *App) start(s *Session) tea.Cmd {
 	} else {
 		a.setNotice(false, "logged in as %s · /help lists the commands", s.User)
 	}
-	cmds := []tea.Cmd{a.pump(), a.fetchContacts(), a.input.Focus()}
+	cmds := []tea.Cmd{a.pump(), a.pumpSent(), a.fetchContacts(), a.input.Focus()}
 	if len(s.Kept) > 0 {
 		cmds = append(cmds, a.inboxEvent(client.InboxEvent{Groups: s.Kept}))
 	}

@@ -99,6 +99,9 @@ type Session struct {
 	// else when the UI quits or the SDK gave the session up. It should
 	// close the Backend, so that contacts see the user go offline at once.
 	End func(ctx context.Context, loggedOut bool) error
+	// Sent, if set, delivers the messages this device sends outside the UI
+	// while it runs (see SentElsewhere).
+	Sent <-chan SentElsewhere
 }
 
 // LoginRequest is what the login form asks for.

@@ -288,3 +288,18 @@ func TestEventsClosed(t *testing.T) {
 		t.Errorf("End calls: %v", e)
 	}
 }
+
+// TestChatShowsMessagesSentElsewhere: a message the device sent outside
+// the UI (a natter command handed to it) appears in its conversation,
+// once, with its delivery state.
+func TestChatShowsMessagesSentElsewhere(t *testing.T) {
+	h := chatWith(t, 100, 24, "bob")
+	res := client.SendResult{ID: natter.NewMessageID(t0), ConvSeq: 3, SentAt: t0, Path: client.PathServer}
+	h.sent <- SentElsewhere{To: "bob", Text: "sent by a script", Result: res}
+	h.sent <- SentElsewhere{To: "bob", Text: "sent by a script", Result: res} // the same message again
+	h.settle()
+	h.contains("alice sent by a script")
+	if n := strings.Count(h.screen(), "sent by a script"); n != 1 {
+		t.Errorf("shown %d times:\n%s", n, h.screen())
+	}
+}

@@ -67,6 +67,8 @@ func (a *App) sessionMsg(msg tea.Msg) tea.Cmd {
 		}
 	case TypingMsg:
 		return a.typingFrom(msg.From)
+	case sentElsewhereMsg:
+		return a.sentElsewhere(msg)
 	case typingOverMsg:
 		if c, ok := a.convs[msg.peer]; ok && c.typingGen == msg.gen {
 			c.typing = false

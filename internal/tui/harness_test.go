@@ -25,7 +25,8 @@ type harness struct {
 	b     *fakeBackend
 	l     *fakeLocal
 	msgs  chan tea.Msg
-	raw   []string // what went to the terminal raw (the bell)
+	sent  chan SentElsewhere // Session.Sent
+	raw   []string           // what went to the terminal raw (the bell)
 	endMu sync.Mutex
 	ended []bool // End calls: loggedOut
 }
@@ -41,8 +42,8 @@ func (h *harness) ends() []bool {
 func newHarness(t *testing.T, w, h int) *harness {
 	t.Helper()
 	b, l := newFakeBackend(), newFakeLocal("alice")
-	hs := &harness{t: t, b: b, l: l, msgs: make(chan tea.Msg, 4096)}
-	s := &Session{User: "alice", Device: "dev1", Server: "chat.example:7443", Backend: b, Local: l, FilesDir: "/home/alice/files"}
+	hs := &harness{t: t, b: b, l: l, msgs: make(chan tea.Msg, 4096), sent: make(chan SentElsewhere, 16)}
+	s := &Session{User: "alice", Device: "dev1", Server: "chat.example:7443", Backend: b, Local: l, FilesDir: "/home/alice/files", Sent: hs.sent}
 	s.End = func(_ context.Context, loggedOut bool) error {
 		hs.endMu.Lock()
 		defer hs.endMu.Unlock()
@@ -52,7 +53,7 @@ func newHarness(t *testing.T, w, h int) *harness {
 	a := New(Config{Session: s, Now: func() time.Time { return t0 }, Location: time.UTC})
 	a.receiptDelay = time.Millisecond
 	hs.a = a
-	t.Cleanup(func() { close(b.events) })
+	t.Cleanup(func() { close(b.events); close(hs.sent) })
 	hs.send(tea.WindowSizeMsg{Width: w, Height: h})
 	hs.run(a.Init())
 	hs.settle()
