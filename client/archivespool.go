@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -110,38 +111,12 @@ func (c *Client) saveSpool() {
 	c.dropSpool()
 }
 
+// writeSpool writes data to a new spool file, durably (writeDurable),
+// under a name of its own: two processes of one device never overwrite
+// each other's.
 func writeSpool(dir string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".archive-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	final := strings.TrimPrefix(filepath.Base(tmp), ".") + spoolExt
-	if err := os.Rename(tmp, filepath.Join(dir, final)); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return writeDurable(dir, "archive-"+rand.Text()+spoolExt, data)
 }

@@ -348,12 +348,7 @@ func (s streamWriter) Write(p []byte) (int, error) {
 // handOver runs the command line args in the home's agent, if a long-lived
 // command serves it: ok is false when none does, and the command runs here.
 func (r *runner) handOver(ctx context.Context, args []string) (code int, ok bool) {
-	path, err := r.home.agentPath()
-	if err != nil {
-		return 0, false
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
+	conn, err := r.dialAgent(ctx)
 	if err != nil {
 		return 0, false // no agent (or one that died): connect ourselves
 	}
@@ -375,20 +370,15 @@ func (r *runner) handOver(ctx context.Context, args []string) (code int, ok bool
 		return 0, false
 	}
 	br := bufio.NewReader(conn)
-	var h [5]byte
 	for {
-		if _, err := io.ReadFull(br, h[:]); err != nil {
+		kind, p, err := readAgentFrame(br)
+		if err != nil {
 			if ctx.Err() != nil {
 				return ExitError, true
 			}
 			return r.report(fmt.Errorf("the natter listen or chat of this home ended while it ran this command: %w", err)), true
 		}
-		n := binary.BigEndian.Uint32(h[1:])
-		p := make([]byte, n)
-		if _, err := io.ReadFull(br, p); err != nil {
-			return r.report(fmt.Errorf("the natter listen or chat of this home ended while it ran this command: %w", err)), true
-		}
-		switch h[0] {
+		switch kind {
 		case agentOut:
 			r.stdio.Out.Write(p)
 		case agentErr:
@@ -404,14 +394,32 @@ func (r *runner) handOver(ctx context.Context, args []string) (code int, ok bool
 	}
 }
 
-// agentRunning reports whether a long-lived command serves the home.
-func (r *runner) agentRunning(ctx context.Context) bool {
+// readAgentFrame reads one of the agent's frames.
+func readAgentFrame(r io.Reader) (kind byte, p []byte, err error) {
+	var h [5]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	p = make([]byte, binary.BigEndian.Uint32(h[1:]))
+	if _, err := io.ReadFull(r, p); err != nil {
+		return 0, nil, err
+	}
+	return h[0], p, nil
+}
+
+// dialAgent connects to the home's agent socket.
+func (r *runner) dialAgent(ctx context.Context) (net.Conn, error) {
 	path, err := r.home.agentPath()
 	if err != nil {
-		return false
+		return nil, err
 	}
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
+	return d.DialContext(ctx, "unix", path)
+}
+
+// agentRunning reports whether a long-lived command serves the home.
+func (r *runner) agentRunning(ctx context.Context) bool {
+	conn, err := r.dialAgent(ctx)
 	if err != nil {
 		return false
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	tea "charm.land/bubbletea/v2"
+	"golang.org/x/term"
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
@@ -243,16 +244,6 @@ func (l *tuiLocal) RecordSent(ctx context.Context, to natter.UserID, text string
 // isTerminal reports whether both of natter's streams are a terminal.
 func isTerminal(in io.Reader, out io.Writer) bool {
 	_, inTerm := terminalFd(in)
-	w, ok := out.(interface{ Fd() uintptr })
-	if !ok {
-		return false
-	}
-	_, outTerm := terminalFd(fdReader{w.Fd()})
-	return inTerm && outTerm
+	o, ok := out.(interface{ Fd() uintptr })
+	return inTerm && ok && term.IsTerminal(int(o.Fd()))
 }
-
-// fdReader lets terminalFd look at a writer's file descriptor.
-type fdReader struct{ fd uintptr }
-
-func (f fdReader) Read([]byte) (int, error) { return 0, io.EOF }
-func (f fdReader) Fd() uintptr              { return f.fd }
