@@ -59,7 +59,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 	fs := flag.NewFlagSet("natterd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg Config
-	var hosts, level string
+	var hosts, level, acmeDomains string
 	var archive bool
 	fs.StringVar(&cfg.DataDir, "data", "./natter-data", "folder for the database and the self-generated TLS certificate")
 	fs.StringVar(&cfg.Bind, "bind", "", "IP address for every listener whose address names no host (--listen, --http, --udp); \"\": every interface")
@@ -68,9 +68,15 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 	fs.StringVar(&cfg.Admin, "admin", "127.0.0.1:9090", "admin address for /healthz and /metrics (\"\" disables)")
 	fs.StringVar(&cfg.UDP, "udp", ":3478", "UDP address of the STUN/TURN service for peer-to-peer (\"\" disables)")
 	fs.StringVar(&cfg.RelayIP, "relay-ip", "", "IPv4 address TURN relays are advertised on (default: --udp's IP, else this host's first global IPv4)")
-	fs.StringVar(&cfg.CertFile, "cert", "", "TLS certificate file (PEM); default: self-generated in --data")
-	fs.StringVar(&cfg.KeyFile, "key", "", "TLS key file (PEM), with --cert")
+	fs.StringVar(&cfg.CertFile, "tls-cert", "", "TLS certificate chain file (PEM); default: ACME with --acme-domain, else self-generated in --data")
+	fs.StringVar(&cfg.KeyFile, "tls-key", "", "TLS private key file (PEM), with --tls-cert")
+	fs.StringVar(&cfg.CertFile, "cert", "", "old name of --tls-cert")
+	fs.StringVar(&cfg.KeyFile, "key", "", "old name of --tls-key")
 	fs.StringVar(&hosts, "hosts", "", "comma-separated extra host names/IPs for the self-generated certificate")
+	fs.StringVar(&acmeDomains, "acme-domain", "", "comma-separated public DNS names to get certificates for over ACME (TLS-ALPN-01: --http must be reachable on port 443 of each)")
+	fs.StringVar(&cfg.ACMEDirectory, "acme-directory", DefaultACMEDirectory, "ACME directory URL, with --acme-domain")
+	fs.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact e-mail address for the ACME account (optional)")
+	fs.StringVar(&cfg.ACMECAFile, "acme-ca", "", "PEM file of CA roots to trust for the ACME directory's HTTPS (a private ACME CA); default: the system's")
 	fs.DurationVar(&cfg.Keepalive, "keepalive", 60*time.Second, "drop clients silent for this long")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time allowed for the TLS handshake and hello")
 	fs.IntVar(&cfg.MaxFrame, "max-frame", 0, "largest frame accepted, in bytes (default 1 MiB)")
@@ -91,7 +97,8 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 		fmt.Fprintf(fs.Output(), "usage: natterd [flags]\n\nnatterd is natter's server. With no flags it keeps its data in ./natter-data.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return cfg, 0, err
 	}
 	if fs.NArg() > 0 {
@@ -108,8 +115,18 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 		return cfg, 0, fmt.Errorf("usage")
 	}
 	if cfg.CertFile != "" && cfg.KeyFile == "" || cfg.CertFile == "" && cfg.KeyFile != "" {
-		fmt.Fprintln(stderr, "natterd: --cert and --key go together")
+		fmt.Fprintln(stderr, "natterd: --tls-cert and --tls-key go together")
 		return cfg, 0, fmt.Errorf("usage")
+	}
+	if acmeDomains != "" {
+		if cfg.CertFile != "" {
+			fmt.Fprintln(stderr, "natterd: --acme-domain and --tls-cert exclude each other")
+			return cfg, 0, fmt.Errorf("usage")
+		}
+		if cfg.ACMEDomains, err = checkACMEDomains(strings.Split(acmeDomains, ",")); err != nil {
+			fmt.Fprintf(stderr, "natterd: --acme-domain: %v\n", err)
+			return cfg, 0, fmt.Errorf("usage")
+		}
 	}
 	cfg.NoArchive = !archive
 	for _, h := range strings.Split(hosts, ",") {

@@ -7,21 +7,23 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/crypto/acme"
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/internal/auth"
@@ -30,8 +32,8 @@ import (
 	"github.com/natterim/natter/internal/membus"
 	"github.com/natterim/natter/internal/session"
 	"github.com/natterim/natter/internal/sqlite"
-	"github.com/natterim/natter/internal/tlscert"
 	"github.com/natterim/natter/internal/turnsrv"
+	"github.com/natterim/natter/web"
 	"github.com/natterim/natter/wire"
 )
 
@@ -53,8 +55,20 @@ type Config struct {
 	// addresses bind every interface.
 	Bind string
 
-	CertFile, KeyFile string   // operator-supplied certificate; default: self-generated in DataDir
+	// The certificate of the TLS and HTTPS listeners: CertFile and KeyFile
+	// (--tls-cert, --tls-key) if given, else one over ACME if ACMEDomains
+	// names any host, else the self-generated one kept in DataDir (naming
+	// localhost, its loopback addresses and Hosts).
+	CertFile, KeyFile string   // operator-supplied certificate chain and key (PEM)
 	Hosts             []string // extra names/addresses for the self-generated certificate
+	ACMEDomains       []string // public names to get certificates for over ACME (TLS-ALPN-01 on HTTP)
+	ACMEDirectory     string   // the ACME CA's directory URL; default DefaultACMEDirectory (Let's Encrypt)
+	ACMEEmail         string   // contact address given to the ACME CA; optional
+	ACMECAFile        string   // PEM roots to trust for the ACME directory's HTTPS (a private CA); default: the system's
+
+	// Web is the browser client served on the HTTPS listener; default
+	// web.FS(). See webui.go.
+	Web fs.FS
 
 	Keepalive        time.Duration // default 60s
 	HandshakeTimeout time.Duration // TLS handshake and Hello; default 10s
@@ -97,8 +111,11 @@ type Server struct {
 
 	refusedConns prometheus.Counter
 	handshaking  *prometheus.GaugeVec // by transport: see handshake.go
-	cert         tls.Certificate
-	fp           string
+	cert         tls.Certificate      // the self-generated or operator's certificate; unused with ACME
+	acme         *acmeCerts           // nil unless ACMEDomains
+	hsts         bool                 // the certificate is one browsers accept: send Strict-Transport-Security
+	fp           string               // cert's fingerprint; "" with ACME
+	web          *webUI
 
 	relayIP net.IP
 	ips     *perIP
@@ -150,21 +167,15 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := prepareDataDir(cfg.DataDir, s.log); err != nil {
 		return nil, err
 	}
-	if cfg.CertFile != "" {
-		s.cert, err = tlscert.Load(cfg.CertFile, cfg.KeyFile)
-	} else {
-		s.cert, err = tlscert.LoadOrCreate(cfg.DataDir, cfg.Hosts, s.log)
-	}
-	if err != nil {
+	if err := s.loadCertificate(); err != nil {
 		return nil, err
 	}
-	leaf := s.cert.Leaf
-	if leaf == nil {
-		if leaf, err = x509.ParseCertificate(s.cert.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("parse certificate: %w", err)
-		}
+	if cfg.Web == nil {
+		cfg.Web = web.FS()
 	}
-	s.fp = tlscert.Fingerprint(leaf)
+	if s.web, err = newWebUI(cfg.Web, s.log); err != nil {
+		return nil, err
+	}
 
 	s.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile),
 		sqlite.Options{NoGroupCommit: cfg.NoGroupCommit, Logger: s.log.With("component", "store")})
@@ -283,7 +294,8 @@ func (s *Server) UDPAddr() net.Addr {
 // STUN/TURN.
 func (s *Server) RelayIP() net.IP { return s.relayIP }
 
-// Fingerprint is the SHA-256 of the server certificate (see tlscert).
+// Fingerprint is the SHA-256 of the server certificate (see tlscert), or
+// "" with ACME (whose certificates change at each renewal).
 func (s *Server) Fingerprint() string { return s.fp }
 
 // Store returns the server's store (for tests and tools in this module).
@@ -293,11 +305,13 @@ func (s *Server) Store() natter.Store { return s.store }
 // protocols. Each listener gets its own: http.Server changes the one it is
 // given (it adds h2), so sharing one would race with the TLS/TCP listener.
 func (s *Server) tlsConfig(protos ...string) *tls.Config {
-	return &tls.Config{
-		Certificates: []tls.Certificate{s.cert},
-		MinVersion:   tls.VersionTLS13,
-		NextProtos:   protos,
+	cfg := &tls.Config{MinVersion: tls.VersionTLS13, NextProtos: protos}
+	if s.acme != nil {
+		cfg.GetCertificate = s.acme.getCertificate
+	} else {
+		cfg.Certificates = []tls.Certificate{s.cert}
 	}
+	return cfg
 }
 
 // Serve runs until ctx ends, then stops accepting, says Bye to every client,
@@ -313,12 +327,21 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.turn != nil {
 		s.log.Info("listening", "kind", "udp", "addr", s.turn.Addr().String(), "relay_ip", s.relayIP.String())
 	}
-	s.log.Info("certificate", "sha256", s.fp)
+	if s.acme != nil {
+		s.log.Info("certificate", "acme", strings.Join(s.acme.domains, ","), "directory", s.acme.m.Client.DirectoryURL)
+		s.acme.start()
+	} else {
+		s.log.Info("certificate", "sha256", s.fp)
+	}
 
 	tcfg := s.tlsConfig("natter/1")
 	s.wg.Go(func() { s.acceptTLS(tcfg) })
 	if s.httpLn != nil {
-		s.httpSrv = &http.Server{Handler: s.httpHandler(), TLSConfig: s.tlsConfig("http/1.1"),
+		protos := []string{"http/1.1"}
+		if s.acme != nil {
+			protos = append(protos, acme.ALPNProto) // TLS-ALPN-01 challenges
+		}
+		s.httpSrv = &http.Server{Handler: s.httpHandler(), TLSConfig: s.tlsConfig(protos...),
 			ReadHeaderTimeout: s.cfg.HandshakeTimeout, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 				return context.WithValue(ctx, handshakeKey{}, handshakeOf(c))
@@ -458,18 +481,15 @@ func (s *Server) httpHandler() http.Handler {
 		}
 		s.hub.Serve(watchWelcome(session.NewWSConn(c, remote, s.cfg.MaxFrame), hc))
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "natterd %s: native clients connect over TLS; browsers over WebSocket at /ws (protocol v%d).\n", Version, wire.Version)
-	})
+	mux.Handle("GET /", s.web) // the browser client
 	// A request other than the upgrade ends the connection's handshake.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || r.URL.Path != "/ws" {
 			hc, _ := r.Context().Value(handshakeKey{}).(*handshakeConn)
 			hc.done()
 		}
 		mux.ServeHTTP(w, r)
-	})
+	}), s.hsts)
 }
 
 // handshakeKey is the request context key of the connection's
