@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -140,7 +139,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		tc = o.TLSConfig.Clone()
 	}
 	if tc.ServerName == "" {
-		host, _, err := net.SplitHostPort(o.Addr)
+		host, err := serverHost(o.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("client: Options.Addr: %w", err)
 		}

@@ -1,9 +1,7 @@
 package client
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,13 +14,12 @@ import (
 // errLocalClose is the cause recorded for a connection the Client closed.
 var errLocalClose = errors.New("closed by the client")
 
-// conn is one TLS connection to the server with its reader and writer
+// conn is one connection to the server with its reader and writer
 // goroutines. A Client has at most one connection in use at a time; a new
 // one is made for every reconnection.
 type conn struct {
 	c         *Client
-	nc        net.Conn
-	r         *wire.Reader
+	tr        transport
 	welcome   wire.Welcome
 	keepalive time.Duration
 
@@ -45,7 +42,8 @@ type conn struct {
 	bye *wire.Bye // the server's Bye, if any; guarded by qmu
 }
 
-// connect opens a connection: TCP, TLS, Hello and Welcome. It starts the
+// connect opens a connection: TCP and TLS or a WebSocket, Hello and
+// Welcome. It starts the
 // connection's reader and writer. A refusal by the server is returned as a
 // wrapped *wire.Err.
 func (c *Client) connect(ctx context.Context) (*conn, error) {
@@ -54,30 +52,24 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, dialTimeout)
 		defer cancel()
 	}
-	nc, err := c.opts.Dialer(ctx, "tcp", c.opts.Addr)
+	tc, err := c.dial(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", c.opts.Addr, err)
+		return nil, err
 	}
-	tc := tls.Client(nc, c.tlsConfig)
-	stop := context.AfterFunc(ctx, func() { tc.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { tc.Close() })
 	defer stop()
 	dl, _ := ctx.Deadline()
-	tc.SetDeadline(dl)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		tc.Close()
-		return nil, fmt.Errorf("tls handshake with %s: %w", c.opts.Addr, err)
-	}
 	hello, err := wire.Encode(wire.Hello{V: wire.Version, Client: c.opts.ClientName})
 	if err != nil {
 		tc.Close()
 		return nil, err
 	}
-	if _, err := tc.Write(hello); err != nil {
+	if err := tc.WriteFrames([][]byte{hello}, dl); err != nil {
 		tc.Close()
 		return nil, fmt.Errorf("send hello to %s: %w", c.opts.Addr, ctxErr(ctx, err))
 	}
-	r := wire.NewReader(tc, maxInFrame)
-	f, err := r.ReadFrame()
+	tc.SetReadDeadline(dl)
+	f, err := tc.ReadFrame()
 	if err != nil {
 		tc.Close()
 		return nil, fmt.Errorf("read welcome from %s: %w", c.opts.Addr, ctxErr(ctx, err))
@@ -106,13 +98,14 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		return nil, fmt.Errorf("hello to %s: server speaks version %d, want %d: %w", c.opts.Addr, w.V, wire.Version,
 			&wire.Err{Code: wire.CodeUnsupportedVersion, Message: "version mismatch"})
 	}
-	stop()
-	tc.SetDeadline(time.Time{})
+	if !stop() {
+		return nil, fmt.Errorf("hello to %s: %w", c.opts.Addr, ctx.Err())
+	}
+	tc.SetReadDeadline(time.Time{})
 
 	cn := &conn{
 		c:         c,
-		nc:        tc,
-		r:         r,
+		tr:        tc,
 		welcome:   w,
 		keepalive: time.Duration(w.Keepalive) * time.Second,
 		wake:      make(chan struct{}, 1),
@@ -150,7 +143,7 @@ func (cn *conn) fail(err error) {
 	cn.deadOnce.Do(func() {
 		cn.err = err
 		close(cn.dead)
-		cn.nc.Close()
+		cn.tr.Close()
 	})
 }
 
@@ -249,11 +242,11 @@ func signal(ch chan struct{}) {
 // keepalive.
 func (cn *conn) writeLoop() {
 	defer cn.c.wg.Done()
-	bw := bufio.NewWriterSize(cn.nc, 8<<10)
 	ping, _ := wire.Encode(wire.Ping{})
 	tick := time.NewTicker(cn.keepalive / 3)
 	defer tick.Stop()
 	draining := false
+	var out [][]byte // frames taken from the queue, not written yet
 	for {
 		cn.qmu.Lock()
 		batch := cn.q
@@ -261,25 +254,20 @@ func (cn *conn) writeLoop() {
 		cn.qmu.Unlock()
 		if len(batch) > 0 {
 			signal(cn.space)
-			cn.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-			for _, f := range batch {
-				if _, err := bw.Write(f); err != nil {
-					cn.fail(fmt.Errorf("write: %w", err))
-					return
-				}
-			}
-			continue // pick up what was queued meanwhile before flushing
+			out = append(out, batch...)
+			continue // pick up what was queued meanwhile before writing
 		}
-		if bw.Buffered() > 0 {
+		if len(out) > 0 {
+			timeout := writeTimeout
 			if draining {
-				cn.nc.SetWriteDeadline(time.Now().Add(drainTimeout))
-			} else {
-				cn.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+				timeout = drainTimeout
 			}
-			if err := bw.Flush(); err != nil {
+			if err := cn.tr.WriteFrames(out, time.Now().Add(timeout)); err != nil {
 				cn.fail(fmt.Errorf("write: %w", err))
 				return
 			}
+			clear(out)
+			out = out[:0]
 		}
 		if draining {
 			cn.fail(errLocalClose)
@@ -288,7 +276,7 @@ func (cn *conn) writeLoop() {
 		select {
 		case <-cn.wake:
 		case <-tick.C:
-			bw.Write(ping)
+			out = append(out, ping)
 		case <-cn.drain:
 			draining = true
 		case <-cn.dead:
@@ -302,8 +290,8 @@ func (cn *conn) writeLoop() {
 func (cn *conn) readLoop() {
 	defer cn.c.wg.Done()
 	for {
-		cn.nc.SetReadDeadline(time.Now().Add(cn.keepalive))
-		f, err := cn.r.ReadFrame()
+		cn.tr.SetReadDeadline(time.Now().Add(cn.keepalive))
+		f, err := cn.tr.ReadFrame()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {

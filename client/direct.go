@@ -77,7 +77,7 @@ func (c *Client) startDirect(user natter.UserID) {
 	if c.dr.Load() != nil {
 		return
 	}
-	host, _, _ := net.SplitHostPort(c.opts.Addr)
+	host, _ := serverHost(c.opts.Addr)
 	d := &direct{c: c, self: user, host: host,
 		conns: map[natter.UserID]*p2p.Conn{}, reach: map[natter.UserID]map[natter.DeviceID]time.Time{},
 		acks: map[natter.MessageID]chan struct{}{}, xfers: map[string]*xfer{}, dialing: map[natter.UserID]bool{}, wanted: map[natter.UserID]bool{},
