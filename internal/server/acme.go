@@ -87,7 +87,7 @@ func newACME(cfg Config, log *slog.Logger) (*acmeCerts, error) {
 // (the CA refused, cannot be reached) is logged once a minute per name;
 // handshakes naming other hosts are refused quietly.
 func (a *acmeCerts) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	cert, err := a.m.GetCertificate(hello)
+	cert, err := a.m.GetCertificate(ecdsaHello(hello))
 	if err != nil {
 		name := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
 		if slices.Contains(a.domains, name) && !slices.Contains(hello.SupportedProtos, acme.ALPNProto) && a.shouldLog(name) {
@@ -138,6 +138,25 @@ func (a *acmeCerts) start() {
 	}
 }
 
+// ecdsaHello returns hello as autocert should see it to choose the ECDSA
+// certificate for a TLS 1.3 client that accepts ECDSA signatures.
+// autocert looks for an ECDHE-ECDSA cipher suite, which only TLS 1.2
+// has: so a client offering only TLS 1.3's suites (Go's, with MinVersion
+// TLS 1.3, like natter's own) would get an RSA certificate, and autocert
+// would obtain a second certificate for it. natterd speaks TLS 1.3 only,
+// whose suites do not depend on the key type: the signature algorithms
+// the client offers decide.
+func ecdsaHello(hello *tls.ClientHelloInfo) *tls.ClientHelloInfo {
+	if !slices.Contains(hello.SupportedVersions, tls.VersionTLS13) ||
+		!slices.Contains(hello.SignatureSchemes, tls.ECDSAWithP256AndSHA256) {
+		return hello
+	}
+	h := *hello
+	h.CipherSuites = append(slices.Clone(h.CipherSuites), tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
+	h.SupportedCurves = nil // key exchange groups, which autocert also checks: in TLS 1.3 they do not bind the certificate
+	return &h
+}
+
 func leafOf(c *tls.Certificate) *x509.Certificate {
 	if c.Leaf != nil {
 		return c.Leaf
@@ -180,7 +199,8 @@ func (c loggingCache) Put(ctx context.Context, key string, data []byte) error {
 			break
 		}
 		c.log.Info("ACME certificate obtained", "name", name, "names", strings.Join(leaf.DNSNames, ","),
-			"expires", leaf.NotAfter, "sha256", tlscert.Fingerprint(leaf))
+			"key", leaf.PublicKeyAlgorithm.String(), "issuer", leaf.Issuer.String(), "expires", leaf.NotAfter,
+			"sha256", tlscert.Fingerprint(leaf))
 	}
 	return err
 }
