@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -330,7 +329,10 @@ func startProcess(t *testing.T, name string, env []string, path string, args ...
 func buildNatterd(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "natterd")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build natterd: %v", err)
+	}
 	out, err := exec.Command(gobin, "build", "-o", bin, "../../cmd/natterd").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build natterd: %v\n%s", err, out)
