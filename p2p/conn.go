@@ -109,6 +109,8 @@ type Conn struct {
 	remoteTypes map[string]webrtc.ICECandidateType // signalled remote candidates by address
 	path        Path
 	rtt         time.Duration
+
+	stopCandidates func() // set by setup: stops onLocalCandidate's listening
 }
 
 func newConn(m *Manager, key sessKey, offerer bool) *Conn {
@@ -175,42 +177,31 @@ func (c *Conn) LocalFingerprint() string { return c.localFP }
 func (c *Conn) RemoteFingerprint() string { return c.remoteFP }
 
 // Path reports how the connection's packets travel now, from the selected
-// ICE candidate pair; it follows the pair if ICE switches. After the
-// connection ended it is the last path seen.
-func (c *Conn) Path() Path {
-	pair, err := c.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
-	c.statMu.Lock()
-	defer c.statMu.Unlock()
-	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
-		return c.path
-	}
-	c.path = PathDirect
-	remote := pair.Remote.Typ
-	if remote == webrtc.ICECandidateTypePrflx {
-		// Learned from the peer's checks before its candidate was
-		// signalled: the signalled type tells a relay.
-		if t, ok := c.remoteTypes[net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port)))]; ok {
-			remote = t
-		}
-	}
-	if pair.Local.Typ == webrtc.ICECandidateTypeRelay || remote == webrtc.ICECandidateTypeRelay {
-		c.path = PathRelayed
-	}
-	return c.path
-}
+// ICE candidate pair; it follows the pair if ICE switches (in the
+// browser, as of the last reading of its statistics: see the package
+// doc). After the connection ended it is the last path seen.
+func (c *Conn) Path() Path { return c.selectedPath() }
 
 // RTT is the round-trip time of the selected candidate pair, measured by
 // ICE's connectivity checks and keepalives (every Config.Keepalive on an
 // idle path). Zero until measured; after the connection ended, the last
 // value.
-func (c *Conn) RTT() time.Duration {
-	st, ok := c.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePairStats()
-	c.statMu.Lock()
-	defer c.statMu.Unlock()
-	if ok && st.CurrentRoundTripTime > 0 {
-		c.rtt = time.Duration(st.CurrentRoundTripTime * float64(time.Second))
+func (c *Conn) RTT() time.Duration { return c.selectedRTT() }
+
+// pathOf is the path of a candidate pair from its candidates' types and
+// the remote one's address. The caller holds c.statMu.
+func (c *Conn) pathOf(local, remote webrtc.ICECandidateType, remoteAddr string) Path {
+	if remote == webrtc.ICECandidateTypePrflx {
+		// Learned from the peer's checks before its candidate was
+		// signalled: the signalled type tells a relay.
+		if t, ok := c.remoteTypes[remoteAddr]; ok {
+			remote = t
+		}
 	}
-	return c.rtt
+	if local == webrtc.ICECandidateTypeRelay || remote == webrtc.ICECandidateTypeRelay {
+		return PathRelayed
+	}
+	return PathDirect
 }
 
 // Send sends one message of at most MaxMessageSize bytes, reliably and in
@@ -366,6 +357,7 @@ func (c *Conn) setup() error {
 		return fmt.Errorf("p2p: data channel: %w", err)
 	}
 	c.dc = dc
+	prepareDataChannel(dc)
 	dc.SetBufferedAmountLowThreshold(lowWater)
 	dc.OnBufferedAmountLow(func() { notify(c.low) })
 	var once sync.Once
@@ -376,10 +368,8 @@ func (c *Conn) setup() error {
 		})
 	})
 	dc.OnClose(func() { c.end(ErrPeerClosed, true) })
-	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
-		if cand != nil {
-			c.send(signal{kind: KindCandidate, cand: cand.ToJSON()})
-		}
+	c.stopCandidates = c.onLocalCandidate(func(cand webrtc.ICECandidateInit) {
+		c.send(signal{kind: KindCandidate, cand: cand})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		c.log.Debug("p2p: connection state", "state", s.String())
@@ -505,8 +495,8 @@ func (c *Conn) onOpen() chan<- *Conn {
 		c.end(fmt.Errorf("%w: detach: %w", ErrFailed, c.openErr), true)
 		return nil
 	}
-	c.localFP = certFingerprint(c.cert)
-	c.remoteFP = derFingerprint(c.pc.SCTP().Transport().GetRemoteCertificate())
+	c.localFP, c.remoteFP = c.fingerprints()
+	c.watchPath()
 	path := c.Path()
 	c.log.Debug("p2p: connected", "path", string(path), "rtt", c.RTT())
 
@@ -548,8 +538,11 @@ func (c *Conn) teardown() {
 	default:
 	}
 	if c.pc != nil {
-		if err := c.pc.GracefulClose(); err != nil {
+		if err := c.closePeerConnection(); err != nil {
 			c.log.Debug("p2p: close peer connection", "err", err)
+		}
+		if c.stopCandidates != nil {
+			c.stopCandidates()
 		}
 	}
 	c.outMu.Lock()

@@ -89,6 +89,45 @@
 // Config.SignalTimeout), and once connected one that reads the channel.
 // Close waits for all of them.
 //
+// # In the browser
+//
+// Built for GOOS=js, the package runs on pion's js build, which drives the
+// browser's own RTCPeerConnection; signalling, glare, framing and the API
+// are the same, and a browser and a native device connect to each other.
+// What differs is behind small build-tagged seams (the *_native.go and
+// *_js.go files):
+//
+//   - Path and RTT come from the RTCPeerConnection's getStats(): the
+//     selected candidate pair (the transport's selectedCandidatePairId,
+//     else the pair marked selected or nominated and succeeded), its
+//     currentRoundTripTime, and its candidates' candidateType ("relay" on
+//     either side makes it relayed). The statistics are read when the
+//     channel opens and then every Config.Keepalive; Path and RTT return
+//     the last reading and never wait. Promises are awaited from
+//     goroutines, their then and catch callbacks feeding a channel, so the
+//     JS event loop never blocks.
+//   - ICE timeouts and nomination are the browser's own: Config's
+//     DisconnectedTimeout, FailedTimeout and Keepalive do not apply (a
+//     broken path may take the browser longer than FailedTimeout to call
+//     failed), nor do pion's waits before nominating a reflexive pair.
+//   - The ICE servers, TURN credentials included, are given to each
+//     RTCPeerConnection when it is made (the browser does not take new
+//     ones later): SetICEServers applies to attempts started after it.
+//   - Candidates are signalled as the browser gives them (pion's js build
+//     would drop their sdpMid), and the data channel's binaryType is
+//     "arraybuffer", so that binary messages arrive in order as bytes.
+//   - Closing does not wait for a graceful DTLS and SCTP shutdown: the
+//     browser has none to wait for, so Close just closes.
+//   - The DTLS certificate is the browser's: pion's js build does not pass
+//     Config.Certificate on, so each RTCPeerConnection makes its own.
+//     Conn.LocalFingerprint is read from the local description, and
+//     RemoteFingerprint from the certificate the peer proved (Chromium's
+//     getRemoteCertificates) or else from the remote description's one
+//     fingerprint, which the browser checked the handshake against.
+//     Manager.LocalFingerprint is empty, since no one certificate holds
+//     for every connection.
+//   - pion logs nothing: the browser keeps its own logs.
+//
 // # Security
 //
 // The channel is encrypted and authenticated by DTLS, but the fingerprints
@@ -97,5 +136,5 @@
 // devices' end-to-end keys (client: a device's signed bundle names its
 // certificate's Fingerprint, and a channel whose peer proved another is
 // closed). Every connection of one Manager uses the same certificate
-// (Config.Certificate).
+// (Config.Certificate), except in the browser (see above).
 package p2p

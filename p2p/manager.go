@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/natterim/natter"
-	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -30,6 +29,8 @@ type Config struct {
 	// ICEServers are the STUN and TURN servers to gather candidates with,
 	// usually natterd's (see ICEServers). Manager.SetICEServers replaces
 	// them for later attempts, e.g. when TURN credentials are renewed.
+	// Each attempt's PeerConnection is made with the servers current when
+	// the attempt starts (the browser takes them only then).
 	ICEServers []webrtc.ICEServer
 
 	// Signaler sends this side's offers, answers, candidates and byes.
@@ -38,7 +39,9 @@ type Config struct {
 	// Logger receives the package's logs (failed attempts and broken
 	// paths at Info, the rest at Debug) and pion's, tagged with the peer
 	// and session (pion's Error as Warn, its Info and Warn as Debug, its
-	// Debug and Trace below Debug). Default: none.
+	// Debug and Trace below Debug). Default: none. In the browser pion
+	// has no logs to give: the browser's are in its own console and
+	// webrtc-internals.
 	Logger *slog.Logger
 
 	// RelayOnly gathers and uses relay candidates only (TURN), for tests
@@ -54,7 +57,9 @@ type Config struct {
 	// after which it has failed and the Conn ends (Done). Keepalive is how
 	// often ICE checks an idle path. Defaults 2 s, 5 s and 1 s, far below
 	// pion's (5 s, 30 s, 2 s), so that the SDK can fall back to the server
-	// promptly.
+	// promptly. In the browser they do not apply: its RTCPeerConnection
+	// keeps its own ICE timeouts, and Keepalive is only how often Path and
+	// RTT are read from its statistics.
 	DisconnectedTimeout time.Duration
 	FailedTimeout       time.Duration
 	Keepalive           time.Duration
@@ -70,14 +75,16 @@ type Config struct {
 	// Certificate is the DTLS certificate of every connection of this
 	// Manager, so that LocalFingerprint is stable and can be bound to the
 	// user's identity key. Default: a new ECDSA P-256 certificate, replaced
-	// by a new one a day before it expires.
+	// by a new one a day before it expires. The browser does not use it:
+	// each RTCPeerConnection makes its own (see the package doc).
 	Certificate *webrtc.Certificate
 
 	// SettingEngine, if set, is called with the SettingEngine the Manager
 	// has prepared (timeouts, detached data channels, logging) before the
 	// webrtc.API is built: tests restrict interfaces and candidates with it
 	// (SetIPFilter, SetIncludeLoopbackCandidate, SetNet for a virtual
-	// network, ...).
+	// network, ...). In the browser pion's SettingEngine has nothing to
+	// set but DetachDataChannels.
 	SettingEngine func(*webrtc.SettingEngine)
 }
 
@@ -194,41 +201,8 @@ func New(cfg Config) (*Manager, error) {
 		m.cert, m.ownCert = cert, true
 	}
 
-	var se webrtc.SettingEngine
-	se.DetachDataChannels()
-	se.SetICETimeouts(cfg.DisconnectedTimeout, cfg.FailedTimeout-cfg.DisconnectedTimeout, cfg.Keepalive)
-	// pion waits before it nominates a pair that is not host to host, in
-	// case a better one answers: 500 ms for server-reflexive, 1 s for
-	// peer-reflexive, 2 s for relayed. A reflexive pair that answered is
-	// a punched hole, as good as paths get across NATs: 200 ms is enough to
-	// let a host pair on the same LAN win. The relay keeps its 2 s, so that
-	// a direct path still wins where one exists. (In the NAT lab this took
-	// two home routers from 1.0 s to direct to about 0.2 s.)
-	se.SetSrflxAcceptanceMinWait(200 * time.Millisecond)
-	se.SetPrflxAcceptanceMinWait(200 * time.Millisecond)
-	if cfg.RelayOnly {
-		// Every pair is relayed: no better pair is worth waiting for (pion
-		// waits 2 s by default before it nominates a relayed pair).
-		se.SetRelayAcceptanceMinWait(0)
-	}
-	if cfg.SettingEngine != nil {
-		cfg.SettingEngine(&se)
-	}
-	m.se = se
+	m.se = newSettingEngine(cfg)
 	return m, nil
-}
-
-// newAPI returns the webrtc.API for one attempt: the Manager's settings
-// with pion's logs tagged with the attempt, and no codecs or interceptors
-// (data channels need none).
-func (m *Manager) newAPI(log *slog.Logger) *webrtc.API {
-	se := m.se
-	se.LoggerFactory = pionLogs{log: log}
-	return webrtc.NewAPI(
-		webrtc.WithSettingEngine(se),
-		webrtc.WithMediaEngine(&webrtc.MediaEngine{}),
-		webrtc.WithInterceptorRegistry(&interceptor.Registry{}),
-	)
 }
 
 func newCertificate() (*webrtc.Certificate, error) {
@@ -252,11 +226,13 @@ func (m *Manager) SetICEServers(servers []webrtc.ICEServer) {
 }
 
 // LocalFingerprint is the SHA-256 fingerprint of this Manager's current
-// DTLS certificate, as Conn.LocalFingerprint gives it.
+// DTLS certificate, as Conn.LocalFingerprint gives it. In the browser it
+// is empty: each RTCPeerConnection makes its own certificate (see the
+// package doc).
 func (m *Manager) LocalFingerprint() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return certFingerprint(m.cert)
+	return m.certFingerprint()
 }
 
 // pcConfig returns the configuration for a new PeerConnection. The caller

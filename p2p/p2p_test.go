@@ -1,3 +1,7 @@
+//go:build !js
+
+// Native only: these tests make pion's own PeerConnections.
+
 package p2p
 
 import (
