@@ -1,6 +1,7 @@
 // Package server assembles natterd: it opens the store, loads or creates the
-// TLS certificate, binds the listeners (TLS/TCP for native clients, HTTPS
-// with WebSocket for browsers, a localhost admin listener for health and
+// TLS certificate (or gets one over ACME: acme.go), binds the listeners
+// (TLS/TCP for native clients, HTTPS for browsers with the browser client's
+// files (webui.go) and WebSocket, a localhost admin listener for health and
 // metrics) and runs the hub until told to stop, then drains.
 package server
 
