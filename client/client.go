@@ -24,6 +24,7 @@ type Client struct {
 	opts      Options
 	log       *slog.Logger
 	tlsConfig *tls.Config
+	chunks    ChunkStore // nil: files sent peer to peer are refused
 	events    chan Event
 	closing   chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -152,6 +153,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		opts:      o,
 		log:       o.Logger,
 		tlsConfig: tc,
+		chunks:    o.Chunks,
 		events:    make(chan Event, o.EventBuffer),
 		closing:   make(chan struct{}),
 		conns:     make(map[*conn]struct{}),

@@ -83,8 +83,8 @@ func (c *Client) startDirect(user natter.UserID) {
 		acks: map[natter.MessageID]chan struct{}{}, xfers: map[string]*xfer{}, dialing: map[natter.UserID]bool{}, wanted: map[natter.UserID]bool{},
 		backoff: map[natter.UserID]time.Duration{}, stop: make(chan struct{})}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	if dir := c.opts.ChunkCache; dir != "" {
-		c.wg.Go(func() { sweepCache(dir, time.Now()) })
+	if dc, ok := c.chunks.(dirChunks); ok {
+		c.wg.Go(func() { dc.sweep(time.Now()) })
 	}
 	// The DTLS certificate is the one the device's signed bundle names.
 	var cert *webrtc.Certificate

@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/natterim/natter"
@@ -119,11 +117,11 @@ func (d *direct) handleFileFrame(conn *p2p.Conn, in *incoming, f fileFrame) {
 
 // answerOffer takes or refuses a contact's offer of chunks.
 func (d *direct) answerOffer(conn *p2p.Conn, in *incoming, f fileFrame) {
-	dir := d.c.opts.ChunkCache
+	cache := d.c.chunks
 	reply := fileFrame{T: "fh", X: f.X}
 	err := func() error {
 		switch {
-		case dir == "":
+		case cache == nil:
 			return errors.New("this device takes files through the server only")
 		case len(f.Chunks) > wire.MaxHashes || f.Size < 0 || f.Size > maxDirectFile:
 			return fmt.Errorf("over %d bytes", maxDirectFile)
@@ -133,13 +131,7 @@ func (d *direct) answerOffer(conn *p2p.Conn, in *incoming, f fileFrame) {
 				return errors.New("malformed chunk hash")
 			}
 		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return errors.New("no room for files")
-		}
-		if free, err := freeSpace(dir); err == nil && free < uint64(f.Size)+cacheSpare {
-			return errors.New("not enough disk space")
-		}
-		return nil
+		return cache.Room(f.Size)
 	}()
 	if err != nil {
 		reply.Err = err.Error()
@@ -154,7 +146,7 @@ func (d *direct) answerOffer(conn *p2p.Conn, in *incoming, f fileFrame) {
 		return
 	}
 	for _, h := range f.Chunks {
-		if _, err := os.Stat(filepath.Join(dir, h)); err == nil {
+		if cache.Has(h) {
 			reply.Chunks = append(reply.Chunks, h)
 			continue
 		}
@@ -178,11 +170,11 @@ func (d *direct) takeChunk(conn *p2p.Conn, in *incoming, data []byte) {
 	}
 	dup := false
 	err := func() error {
-		if _, err := os.Stat(filepath.Join(d.c.opts.ChunkCache, h)); err == nil {
+		if d.c.chunks.Has(h) {
 			dup = true
 			return nil
 		}
-		return writeDurable(d.c.opts.ChunkCache, h, data)
+		return d.c.chunks.Put(h, data)
 	}()
 	d.c.fstats.add(func(s *fileStats) {
 		s.received++
@@ -414,14 +406,11 @@ func (d *direct) pushOn(ctx context.Context, conn *p2p.Conn, xid string, x *xfer
 
 // cachedChunk returns a chunk from the chunk cache, if it holds it whole.
 func (c *Client) cachedChunk(hash string) ([]byte, bool) {
-	if c.opts.ChunkCache == "" {
+	if c.chunks == nil {
 		return nil, false
 	}
-	b, err := os.ReadFile(filepath.Join(c.opts.ChunkCache, hash))
-	if err != nil {
-		return nil, false
-	}
-	if chunkHash(b) != hash {
+	b, ok := c.chunks.Get(hash)
+	if !ok || chunkHash(b) != hash {
 		return nil, false
 	}
 	return b, true
@@ -429,30 +418,11 @@ func (c *Client) cachedChunk(hash string) ([]byte, bool) {
 
 // dropCached removes chunks a fetched file no longer needs from the cache.
 func (c *Client) dropCached(hashes []string) {
-	if c.opts.ChunkCache == "" {
+	if c.chunks == nil {
 		return
 	}
 	for _, h := range hashes {
-		os.Remove(filepath.Join(c.opts.ChunkCache, h))
-	}
-}
-
-// sweepCache removes chunks unclaimed for cacheRetention and temporary
-// files a crash left.
-func sweepCache(dir string, now time.Time) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		info, err := e.Info()
-		if err != nil {
-			continue
-		}
-		tmp := strings.HasPrefix(e.Name(), ".tmp-")
-		if (tmp && now.Sub(info.ModTime()) > time.Hour) || now.Sub(info.ModTime()) > cacheRetention {
-			os.Remove(filepath.Join(dir, e.Name()))
-		}
+		c.chunks.Delete(h)
 	}
 }
 
@@ -482,14 +452,4 @@ func writeDurable(dir, name string, data []byte) error {
 		d.Close()
 	}
 	return nil
-}
-
-// freeSpace returns the bytes available to an unprivileged user on the
-// file system holding dir.
-func freeSpace(dir string) (uint64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, err
-	}
-	return st.Bavail * uint64(st.Bsize), nil
 }

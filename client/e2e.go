@@ -58,7 +58,7 @@ func (c *Client) setupKeys(ctx context.Context, user natter.UserID) error {
 	if kr.User() != user || kr.Device() != c.opts.Device {
 		return fmt.Errorf("keyring is %s/%s's, not %s/%s's", kr.User(), kr.Device(), user, c.opts.Device)
 	}
-	if c.opts.Direct && kr.DTLS() == "" {
+	if c.opts.Direct && kr.DTLSFingerprint() == "" {
 		if err := newDTLS(kr); err != nil {
 			return err
 		}

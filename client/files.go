@@ -97,10 +97,6 @@ func chunksFor(size int64) int64 {
 // connection is waited out and the upload goes on from the chunk in
 // flight. progress, if set, is called after every chunk.
 func (c *Client) SendFile(ctx context.Context, to natter.UserID, path string, progress Progress) (SendResult, *FileInfo, error) {
-	kr := c.Keyring()
-	if kr == nil {
-		return SendResult{}, nil, ErrNotLoggedIn
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return SendResult{}, nil, err
@@ -113,20 +109,31 @@ func (c *Client) SendFile(ctx context.Context, to natter.UserID, path string, pr
 	if !st.Mode().IsRegular() {
 		return SendResult{}, nil, fmt.Errorf("send file: %s is not a regular file", path)
 	}
-	size := st.Size()
+	name := filepath.Base(path)
+	return c.SendFileFrom(ctx, to, name, mime.TypeByExtension(filepath.Ext(name)), f, st.Size(), progress)
+}
+
+// SendFileFrom is SendFile for a file that is not on disk (a browser's
+// File, say): size bytes read from r, sent under name with the MIME type
+// typ (may be empty). r is read twice: once to hash it, then chunk by
+// chunk as they are sealed.
+func (c *Client) SendFileFrom(ctx context.Context, to natter.UserID, name, typ string, r io.ReaderAt, size int64, progress Progress) (SendResult, *FileInfo, error) {
+	kr := c.Keyring()
+	if kr == nil {
+		return SendResult{}, nil, ErrNotLoggedIn
+	}
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
-		return SendResult{}, nil, fmt.Errorf("send file: read %s: %w", path, err)
+	if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
+		return SendResult{}, nil, fmt.Errorf("send file: read %s: %w", name, err)
 	}
 	sum := h.Sum(nil)
 	key, err := kr.FileKey(sum)
 	if err != nil {
 		return SendResult{}, nil, err
 	}
-	name := filepath.Base(path)
-	info := &FileInfo{Name: name, Size: size, Type: mime.TypeByExtension(filepath.Ext(name)),
-		SHA256: hex.EncodeToString(sum), Key: key}
-
+	info := &FileInfo{Name: name, Size: size, Type: typ, SHA256: hex.EncodeToString(sum), Key: key}
+	path := name
+	f := r
 	n := int(chunksFor(size))
 	sealedAt := func(i int) ([]byte, error) {
 		buf := make([]byte, chunkLen(size, i))
@@ -353,46 +360,70 @@ func (c *Client) FetchFile(ctx context.Context, f *FileInfo, dir string, progres
 		return "", err
 	}
 	defer out.Close()
-	done := map[int]bool{}
+	sink := &fileSink{out: out, doneFile: doneFile, done: map[int]bool{}}
 	if b, err := os.ReadFile(doneFile); err == nil {
 		var idx []int
 		if json.Unmarshal(b, &idx) == nil {
 			for _, i := range idx {
-				done[i] = true
+				sink.done[i] = true
 			}
 		}
 	}
-	saveDone := func() error {
-		if err := out.Sync(); err != nil {
-			return err
+	if err := c.FetchFileTo(ctx, f, sink, progress); err != nil {
+		if errors.Is(err, ErrFileMismatch) {
+			os.Remove(part)
+			os.Remove(doneFile)
 		}
-		idx := make([]int, 0, len(done))
-		for i := range done {
-			idx = append(idx, i)
-		}
-		slices.Sort(idx)
-		b, _ := json.Marshal(idx)
-		tmp := doneFile + ".tmp"
-		if err := os.WriteFile(tmp, b, 0o600); err != nil {
-			return err
-		}
-		return os.Rename(tmp, doneFile)
+		return "", err
 	}
+	if err := out.Truncate(f.Size); err != nil { // a stale longer .part
+		return "", err
+	}
+	final := uniquePath(dir, base)
+	if err := os.Rename(part, final); err != nil {
+		return "", err
+	}
+	os.Remove(doneFile)
+	return final, nil
+}
+
+// ErrFileMismatch: the file assembled from its chunks is not the one its
+// sender hashed. FetchFileTo's sink should then be emptied.
+var ErrFileMismatch = errors.New("the assembled file does not match the sender's hash")
+
+// ChunkSink is where FetchFileTo puts a file's chunks as it opens them, and
+// what it remembers of them, so that a fetch repeated after a failure
+// fetches only what is missing.
+type ChunkSink interface {
+	// Has reports whether chunk i is already kept.
+	Has(i int) bool
+	// Put keeps chunk i (plain bytes, at offset i×wire.ChunkSize of the
+	// file). It is called from one goroutine at a time.
+	Put(i int, plain []byte) error
+	// Checkpoint is called every few chunks and when the fetch stops:
+	// make what was put so far durable, if the sink is.
+	Checkpoint() error
+	// ReadAt reads the assembled file, to check it against its hash.
+	ReadAt(p []byte, off int64) (int, error)
+}
+
+// FetchFileTo downloads the chunks of f that sink does not have (from
+// this device's cache of what came peer to peer, else from natterd),
+// opens them into sink, and checks the whole file against the sender's
+// hash (ErrFileMismatch). progress, if set, is called after every chunk.
+func (c *Client) FetchFileTo(ctx context.Context, f *FileInfo, sink ChunkSink, progress Progress) error {
 	n := len(f.Chunks)
 	var got int64
-	for i := range n {
-		if done[i] {
-			got += chunkLen(f.Size, i)
-		}
-	}
 	var todo []int
-	for i := range f.Chunks {
-		if !done[i] {
+	for i := range n {
+		if sink.Has(i) {
+			got += chunkLen(f.Size, i)
+		} else {
 			todo = append(todo, i)
 		}
 	}
-	var mu sync.Mutex // done, saveDone
-	err = parallel(ctx, FileInflight, len(todo), func(ctx context.Context, j int) error {
+	var mu sync.Mutex // sink, got
+	err := parallel(ctx, FileInflight, len(todo), func(ctx context.Context, j int) error {
 		i := todo[j]
 		sc, ok := c.cachedChunk(f.Chunks[i]) // it came over a peer-to-peer channel
 		if !ok {
@@ -408,51 +439,84 @@ func (c *Client) FetchFile(ctx context.Context, f *FileInfo, dir string, progres
 		if err != nil {
 			return err
 		}
-		if _, err := out.WriteAt(p, int64(i)*wire.ChunkSize); err != nil {
-			return err
-		}
-		return nil
-	}, func(j int) {
-		i := todo[j]
 		mu.Lock()
 		defer mu.Unlock()
-		done[i] = true
-		got += chunkLen(f.Size, i)
+		return sink.Put(i, p)
+	}, func(j int) {
+		mu.Lock()
+		defer mu.Unlock()
+		got += chunkLen(f.Size, todo[j])
 		if progress != nil {
 			progress(got, f.Size)
 		}
 		if j%16 == 15 {
-			_ = saveDone() // a failure here only costs a re-fetch after a crash
+			_ = sink.Checkpoint() // a failure here only costs a re-fetch after a crash
 		}
 	})
+	mu.Lock()
+	cerr := sink.Checkpoint()
+	mu.Unlock()
 	if err != nil {
-		mu.Lock()
-		_ = saveDone()
-		mu.Unlock()
-		return "", fmt.Errorf("fetch %s: %w", f.Name, err)
+		return fmt.Errorf("fetch %s: %w", f.Name, err)
 	}
-	if err := out.Truncate(f.Size); err != nil {
-		return "", err
-	}
-	if err := out.Sync(); err != nil {
-		return "", err
+	if cerr != nil {
+		return fmt.Errorf("fetch %s: %w", f.Name, cerr)
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(out, 0, f.Size)); err != nil {
-		return "", err
+	if _, err := io.Copy(h, io.NewSectionReader(sink, 0, f.Size)); err != nil {
+		return fmt.Errorf("fetch %s: %w", f.Name, err)
 	}
 	if hex.EncodeToString(h.Sum(nil)) != f.SHA256 {
-		os.Remove(part)
-		os.Remove(doneFile)
-		return "", fmt.Errorf("fetch %s: the assembled file does not match the sender's hash", f.Name)
+		return fmt.Errorf("fetch %s: %w", f.Name, ErrFileMismatch)
 	}
-	final := uniquePath(dir, base)
-	if err := os.Rename(part, final); err != nil {
-		return "", err
-	}
-	os.Remove(doneFile)
 	c.dropCached(f.Chunks)
-	return final, nil
+	return nil
+}
+
+// fileSink is FetchFile's ChunkSink: a .part file and, beside it, the
+// list of chunks done.
+type fileSink struct {
+	out      *os.File
+	doneFile string
+	done     map[int]bool
+	dirty    bool
+}
+
+func (s *fileSink) Has(i int) bool { return s.done[i] }
+
+func (s *fileSink) Put(i int, p []byte) error {
+	if _, err := s.out.WriteAt(p, int64(i)*wire.ChunkSize); err != nil {
+		return err
+	}
+	s.done[i] = true
+	s.dirty = true
+	return nil
+}
+
+func (s *fileSink) ReadAt(p []byte, off int64) (int, error) { return s.out.ReadAt(p, off) }
+
+func (s *fileSink) Checkpoint() error {
+	if !s.dirty {
+		return nil
+	}
+	if err := s.out.Sync(); err != nil {
+		return err
+	}
+	idx := make([]int, 0, len(s.done))
+	for i := range s.done {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	b, _ := json.Marshal(idx)
+	tmp := s.doneFile + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, s.doneFile); err != nil {
+		return err
+	}
+	s.dirty = false
+	return nil
 }
 
 func chunkLen(size int64, i int) int64 {

@@ -77,6 +77,9 @@ type Options struct {
 	// come through the server (contacts' offers to send directly are
 	// refused).
 	ChunkCache string
+	// Chunks, if set, is used instead of ChunkCache: where the chunks
+	// contacts send peer to peer are kept (a browser's storage, say).
+	Chunks ChunkStore
 	// ArchiveSpool is the directory where this device keeps the records of
 	// its archive (server-side history, docs/history.md) that it could not
 	// put before Close: the next Client with the same folder puts them
@@ -167,6 +170,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Chunks == nil && o.ChunkCache != "" {
+		o.Chunks = dirChunks{o.ChunkCache}
 	}
 	if o.Dialer == nil {
 		var d net.Dialer

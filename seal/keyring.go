@@ -288,6 +288,15 @@ func (k *Keyring) SetDTLS(pem, fp string) error {
 	return k.save()
 }
 
+// DTLSFingerprint returns the fingerprint set with SetDTLS, which the
+// device's bundle names, or "". A browser sets only this: its certificate
+// is the browser's own (an RTCCertificate), never seen as PEM.
+func (k *Keyring) DTLSFingerprint() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.dev.dtls
+}
+
 // DTLS returns the DTLS certificate set with SetDTLS (PEM), or "".
 func (k *Keyring) DTLS() string {
 	k.mu.Lock()
