@@ -287,13 +287,10 @@ func (a *App) fetchFile(ctx context.Context, args []js.Value) (any, error) {
 		return nil, fmt.Errorf("no file message %s in this browser's history", id)
 	}
 	f := r.File
-	a.mu.Lock()
-	sink := a.fetches[f.SHA256]
-	if sink == nil {
-		sink = newMemSink(f.Size)
-		a.fetches[f.SHA256] = sink
+	sink, err := newIDBSink(a.s, f.SHA256, f.Size)
+	if err != nil {
+		return nil, err
 	}
-	a.mu.Unlock()
 	var progress client.Progress
 	if len(args) > 1 && args[1].Type() == js.TypeFunction {
 		cb := args[1]
@@ -301,19 +298,15 @@ func (a *App) fetchFile(ctx context.Context, args []js.Value) (any, error) {
 	}
 	if err := c.FetchFileTo(ctx, f, sink, progress); err != nil {
 		if errors.Is(err, client.ErrFileMismatch) {
-			a.mu.Lock()
-			delete(a.fetches, f.SHA256)
-			a.mu.Unlock()
+			sink.drop()
 		}
 		return nil, err
 	}
-	u8 := js.Global().Get("Uint8Array").New(len(sink.buf))
-	js.CopyBytesToJS(u8, sink.buf)
 	typ := f.Type
 	if typ == "" {
 		typ = "application/octet-stream"
 	}
-	opts := js.Global().Get("Object").New()
-	opts.Set("type", typ)
-	return js.Global().Get("Blob").New([]any{u8}, opts), nil
+	// The chunks stay, so the file opens again without the network; they
+	// go with the history (natter keeps no other copy in the browser).
+	return sink.blob(typ)
 }

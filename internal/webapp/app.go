@@ -40,7 +40,6 @@ type App struct {
 	status   natter.Status
 	text     string
 	contacts map[natter.UserID]*contact
-	fetches  map[string]*memSink // by file hash: a retried fetch resumes
 	chunks   *memChunks
 }
 
@@ -153,7 +152,6 @@ func (a *App) open(user natter.UserID, dev natter.DeviceID) (*client.Client, err
 	a.approved = false
 	a.hist = history{s: a.s, owner: string(user)}
 	a.contacts = map[natter.UserID]*contact{}
-	a.fetches = map[string]*memSink{}
 	a.mu.Unlock()
 	if v, ok, _ := a.s.get("kv", "approved/"+string(user)+"/"+string(dev)); ok && v == "yes" {
 		a.mu.Lock()

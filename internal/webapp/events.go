@@ -3,8 +3,6 @@
 package webapp
 
 import (
-	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -286,9 +284,3 @@ func orEmpty(v []any) []any {
 	}
 	return v
 }
-
-// errOffline is returned by calls that need the server while it cannot be
-// reached.
-var errOffline = errors.New("not connected to the server")
-
-var _ = context.Background

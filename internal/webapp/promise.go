@@ -15,8 +15,7 @@ import (
 // promise runs f in a goroutine and returns a JavaScript Promise of its
 // result (a value js.ValueOf takes) or its error.
 func promise(f func(ctx context.Context) (any, error)) js.Value {
-	var exec js.Func
-	exec = js.FuncOf(func(this js.Value, args []js.Value) any {
+	exec := js.FuncOf(func(this js.Value, args []js.Value) any {
 		resolve, reject := args[0], args[1]
 		go func() {
 			v, err := f(context.Background())
