@@ -1,15 +1,10 @@
 package client
 
 import (
-	"bufio"
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
+
+	"github.com/natterim/natter/client/internal/disk"
 )
 
 // The archive spool keeps the records a Client could not put before it
@@ -23,8 +18,7 @@ import (
 // server ignores (a record is named by its message).
 //
 // The records hold plaintext, like the device's own history beside them.
-
-const spoolExt = ".jsonl"
+// The files themselves are disk.Spool's.
 
 // loadSpool queues the records earlier Clients left in the spool.
 func (c *Client) loadSpool() {
@@ -32,35 +26,16 @@ func (c *Client) loadSpool() {
 	if dir == "" {
 		return
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			c.log.Warn("archive spool", "err", err)
-		}
-		return
-	}
 	var recs []archiveRecord
-	var files []string
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), spoolExt) || strings.HasPrefix(e.Name(), ".") {
-			continue
+	files, errs := disk.Spool{Dir: dir}.Load(func(line []byte) {
+		var r archiveRecord
+		if json.Unmarshal(line, &r) != nil || r.ID == "" {
+			return // a damaged line: the rest is still worth putting
 		}
-		path := filepath.Join(dir, e.Name())
-		b, err := os.ReadFile(path)
-		if err != nil {
-			c.log.Warn("archive spool", "err", err)
-			continue
-		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		sc.Buffer(nil, 4<<20)
-		for sc.Scan() {
-			var r archiveRecord
-			if json.Unmarshal(sc.Bytes(), &r) != nil || r.ID == "" {
-				continue // a damaged line: the rest is still worth putting
-			}
-			recs = append(recs, r)
-		}
-		files = append(files, path)
+		recs = append(recs, r)
+	})
+	for _, err := range errs {
+		c.log.Warn("archive spool", "err", err)
 	}
 	if len(files) == 0 {
 		return
@@ -79,9 +54,7 @@ func (c *Client) dropSpool() {
 	files := c.ar.spooled
 	c.ar.spooled = nil
 	c.ar.mu.Unlock()
-	for _, f := range files {
-		os.Remove(f)
-	}
+	disk.Spool{}.Remove(files)
 }
 
 // saveSpool writes the records still queued to a new spool file, and
@@ -103,20 +76,10 @@ func (c *Client) saveSpool() {
 		buf.Write(b)
 		buf.WriteByte('\n')
 	}
-	if err := writeSpool(dir, buf.Bytes()); err != nil {
+	if err := (disk.Spool{Dir: dir}).Save(buf.Bytes()); err != nil {
 		c.log.Warn("archive records lost: cannot keep them for the next run", "records", len(recs), "err", err)
 		return
 	}
 	c.log.Info("archive records kept for the next run", "records", len(recs))
 	c.dropSpool()
-}
-
-// writeSpool writes data to a new spool file, durably (writeDurable),
-// under a name of its own: two processes of one device never overwrite
-// each other's.
-func writeSpool(dir string, data []byte) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return writeDurable(dir, "archive-"+rand.Text()+spoolExt, data)
 }

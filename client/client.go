@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/natterim/natter"
+	"github.com/natterim/natter/client/internal/transport"
 	"github.com/natterim/natter/wire"
 )
 
@@ -140,7 +141,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		tc = o.TLSConfig.Clone()
 	}
 	if tc.ServerName == "" {
-		host, err := serverHost(o.Addr)
+		host, err := transport.ServerHost(o.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("client: Options.Addr: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/natterim/natter/client/internal/transport"
 	"github.com/natterim/natter/wire"
 )
 
@@ -19,7 +20,7 @@ var errLocalClose = errors.New("closed by the client")
 // one is made for every reconnection.
 type conn struct {
 	c         *Client
-	tr        transport
+	tr        transport.Conn
 	welcome   wire.Welcome
 	keepalive time.Duration
 
@@ -52,7 +53,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, dialTimeout)
 		defer cancel()
 	}
-	tc, err := c.dial(ctx)
+	tc, err := transport.Dial(ctx, c.opts.Addr, c.tlsConfig, c.opts.Dialer)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/natterim/natter"
+	"github.com/natterim/natter/client/internal/disk"
+	"github.com/natterim/natter/client/internal/transport"
 	"github.com/natterim/natter/p2p"
 	"github.com/natterim/natter/wire"
 )
@@ -77,14 +79,14 @@ func (c *Client) startDirect(user natter.UserID) {
 	if c.dr.Load() != nil {
 		return
 	}
-	host, _ := serverHost(c.opts.Addr)
+	host, _ := transport.ServerHost(c.opts.Addr)
 	d := &direct{c: c, self: user, host: host,
 		conns: map[natter.UserID]*p2p.Conn{}, reach: map[natter.UserID]map[natter.DeviceID]time.Time{},
 		acks: map[natter.MessageID]chan struct{}{}, xfers: map[string]*xfer{}, dialing: map[natter.UserID]bool{}, wanted: map[natter.UserID]bool{},
 		backoff: map[natter.UserID]time.Duration{}, stop: make(chan struct{})}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	if dc, ok := c.chunks.(dirChunks); ok {
-		c.wg.Go(func() { dc.sweep(time.Now()) })
+	if dc, ok := c.chunks.(disk.ChunkDir); ok {
+		c.wg.Go(func() { dc.Sweep(time.Now()) })
 	}
 	// The DTLS certificate is the one the device's signed bundle names.
 	var cert *webrtc.Certificate

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -45,10 +43,6 @@ const (
 	// maxDirectFile bounds a file a device takes over a channel (as
 	// natterd's default largest file).
 	maxDirectFile = 2 << 30
-	// cacheSpare is disk space a device keeps free when taking a file.
-	cacheSpare = 64 << 20
-	// cacheRetention is how long an unclaimed chunk stays in the cache.
-	cacheRetention = 30 * 24 * time.Hour
 )
 
 // fileFrame is a control frame of a transfer on a channel.
@@ -424,32 +418,4 @@ func (c *Client) dropCached(hashes []string) {
 	for _, h := range hashes {
 		c.chunks.Delete(h)
 	}
-}
-
-// writeDurable writes data to dir/name through a temporary file, fsync
-// and rename, so that name is whole or absent after a crash.
-func writeDurable(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, ".tmp-"+name+"-")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/natterim/natter"
+	"github.com/natterim/natter/client/internal/ringset"
 	"github.com/natterim/natter/seal"
 	"github.com/natterim/natter/wire"
 )
@@ -85,10 +86,10 @@ type tracker struct {
 	mu    sync.Mutex
 	user  natter.UserID
 	size  int
-	ids   *ringSet[natter.MessageID]  // emitted, or sent by this Client
-	rcpts *ringSet[rcptKey]           // receipts this Client sent
-	conv  map[natter.UserID]uint64    // last conversation seq seen, by peer
-	book  map[natter.UserID]*convBook // messages seen, to resolve receipts (receipts.go)
+	ids   *ringset.Set[natter.MessageID] // emitted, or sent by this Client
+	rcpts *ringset.Set[rcptKey]          // receipts this Client sent
+	conv  map[natter.UserID]uint64       // last conversation seq seen, by peer
+	book  map[natter.UserID]*convBook    // messages seen, to resolve receipts (receipts.go)
 
 	// Inbox sequence numbers: every entry up to contig was handled (handed
 	// to the app or dropped as a duplicate); above holds handled entries
@@ -111,8 +112,8 @@ func (t *tracker) init(size int) {
 
 func (t *tracker) reset(user natter.UserID) {
 	t.user = user
-	t.ids = newRingSet[natter.MessageID](t.size)
-	t.rcpts = newRingSet[rcptKey](sentReceiptsSize)
+	t.ids = ringset.New[natter.MessageID](t.size)
+	t.rcpts = ringset.New[rcptKey](sentReceiptsSize)
 	t.conv = make(map[natter.UserID]uint64)
 	t.book = make(map[natter.UserID]*convBook)
 	t.contig, t.base, t.ackedUpto = 0, false, 0

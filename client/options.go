@@ -10,6 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/natterim/natter"
+	"github.com/natterim/natter/client/internal/disk"
 	"github.com/natterim/natter/seal"
 )
 
@@ -119,8 +120,6 @@ const (
 	writeTimeout = 15 * time.Second
 	// drainTimeout bounds the final flush on Close.
 	drainTimeout = 2 * time.Second
-	// maxInFrame is the largest frame the SDK accepts from the server.
-	maxInFrame = 16 << 20
 	// sendQueueLen bounds the frames waiting for the writer.
 	sendQueueLen = 1024
 	// pushQueueLen bounds the pushes waiting for the dispatcher before the
@@ -172,7 +171,7 @@ func (o Options) withDefaults() Options {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Chunks == nil && o.ChunkCache != "" {
-		o.Chunks = dirChunks{o.ChunkCache}
+		o.Chunks = disk.ChunkDir{Dir: o.ChunkCache}
 	}
 	if o.Dialer == nil {
 		var d net.Dialer

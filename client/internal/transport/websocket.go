@@ -1,4 +1,4 @@
-package client
+package transport
 
 import (
 	"context"
@@ -15,15 +15,15 @@ import (
 // binary message per frame, without the frame's length prefix.
 const wsSubprotocol = "natter.v1"
 
-// wsTransport carries frames as binary WebSocket messages.
-type wsTransport struct {
+// wsConn carries frames as binary WebSocket messages.
+type wsConn struct {
 	c        *websocket.Conn
 	deadline time.Time // read deadline; only the reader goroutine uses it
 }
 
 // dialWebSocket connects to natterd's /ws at url.
-func (cl *Client) dialWebSocket(ctx context.Context, url string) (transport, error) {
-	c, _, err := websocket.Dial(ctx, url, cl.wsDialOptions())
+func dialWebSocket(ctx context.Context, url string, opts *websocket.DialOptions) (Conn, error) {
+	c, _, err := websocket.Dial(ctx, url, opts)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
@@ -32,13 +32,13 @@ func (cl *Client) dialWebSocket(ctx context.Context, url string) (transport, err
 		return nil, fmt.Errorf("dial %s: the server does not speak %s", url, wsSubprotocol)
 	}
 	c.SetReadLimit(maxInFrame)
-	return &wsTransport{c: c}, nil
+	return &wsConn{c: c}, nil
 }
 
-func (w *wsTransport) SetReadDeadline(t time.Time) error { w.deadline = t; return nil }
-func (w *wsTransport) Close() error                      { return w.c.CloseNow() }
+func (w *wsConn) SetReadDeadline(t time.Time) error { w.deadline = t; return nil }
+func (w *wsConn) Close() error                      { return w.c.CloseNow() }
 
-func (w *wsTransport) ReadFrame() (wire.Frame, error) {
+func (w *wsConn) ReadFrame() (wire.Frame, error) {
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
 	if !w.deadline.IsZero() {
 		ctx, cancel = context.WithDeadline(ctx, w.deadline)
@@ -57,7 +57,7 @@ func (w *wsTransport) ReadFrame() (wire.Frame, error) {
 	return wire.ParseMessage(b, maxInFrame)
 }
 
-func (w *wsTransport) WriteFrames(frames [][]byte, deadline time.Time) error {
+func (w *wsConn) WriteFrames(frames [][]byte, deadline time.Time) error {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	for _, f := range frames {
