@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -561,7 +562,8 @@ func gather(ctx context.Context, servers []webrtc.ICEServer, o Options) ([]natte
 		}
 		mu.Lock()
 		out = append(out, natter.Candidate{Type: k.Typ.String(), Proto: k.Protocol.String(),
-			Addr: net.JoinHostPort(k.Address, strconv.Itoa(int(k.Port))), Priority: k.Priority})
+			// (A browser's IPv6 address comes in brackets.)
+			Addr: net.JoinHostPort(strings.Trim(k.Address, "[]"), strconv.Itoa(int(k.Port))), Priority: k.Priority})
 		mu.Unlock()
 	})
 	if _, err := pc.CreateDataChannel("gather", nil); err != nil {
