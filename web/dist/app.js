@@ -50,8 +50,19 @@ async function boot() {
   try {
     session = await S.natter.start(onEvent);
   } catch (x) {
-    showAuth(errText(x));
-    return;
+    // A stored session the SDK could not resume yet still lets the page
+    // show what this browser has.
+    let me = null;
+    try {
+      me = S.natter.me();
+    } catch {
+      // no session
+    }
+    if (!me?.user) {
+      showAuth(errText(x));
+      return;
+    }
+    session = me;
   }
   if (session) enter();
   else showAuth();

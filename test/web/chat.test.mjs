@@ -1,0 +1,187 @@
+// Two people in two browsers: sign up, become contacts, see each other
+// online, chat both ways (delivery marks reach delivered and read, typing
+// shows), the session and the history survive a reload (and an offline
+// reload, from the service worker's cache), screenshots at phone and
+// desktop widths, and a logout shows as offline on the other side. No
+// message text crosses the page's WebSocket in clear.
+
+import {test, before, after} from "node:test";
+import assert from "node:assert/strict";
+import {env, launch, User, uniq, secret, befriend, guard, figure, screenshot, WAIT} from "./lib.mjs";
+
+let browser, alice, bob;
+const users = () => [alice, bob];
+
+before(async () => {
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test("first load: bytes and time to interactive", {timeout: 180_000}, async () => {
+  const ctx = await browser.newContext({ignoreHTTPSErrors: true});
+  const page = await ctx.newPage();
+  const responses = [];
+  page.on("response", (r) => responses.push(r));
+  const t0 = performance.now();
+  await page.goto(env.url);
+  await page.getByTestId("user").waitFor({state: "visible", timeout: WAIT});
+  await page.waitForFunction(() => !document.querySelector("#auth[hidden]"));
+  const tti = performance.now() - t0;
+  let bytes = 0;
+  for (const r of responses) {
+    const s = await r.request().sizes().catch(() => null);
+    if (s) bytes += s.responseBodySize + s.responseHeadersSize;
+  }
+  figure("first load transferred", `${(bytes / 1024).toFixed(0)} KiB in ${responses.length} responses`);
+  figure("first load time to interactive (loopback)", Math.round(tti), "ms");
+
+  // The service worker registers and caches the shell.
+  await page.waitForFunction(async () => {
+    const reg = await navigator.serviceWorker.getRegistration();
+    return !!reg?.active && (await caches.keys()).some((k) => k.startsWith("natter-shell-"));
+  }, null, {timeout: WAIT, polling: 200});
+  await ctx.close();
+});
+
+test("two browsers: contacts, presence, chat both ways, delivery marks, typing", {timeout: 180_000}, async () => {
+  alice = await User.open(browser, uniq("alice"));
+  bob = await User.open(browser, uniq("bob"));
+  await guard(users, "chat", async () => {
+    await alice.signup();
+    await bob.signup();
+    await befriend(alice, bob);
+
+    // Each sees the other online, in the online section.
+    await alice.page.locator(`#list-online [data-contact="${bob.name}"][data-presence="online"]`).waitFor({timeout: WAIT});
+    await bob.page.locator(`#list-online [data-contact="${alice.name}"][data-presence="online"]`).waitFor({timeout: WAIT});
+
+    // alice writes first; bob has not opened the conversation: an unread badge.
+    await alice.open(bob.name);
+    const first = secret("first hello from alice");
+    await alice.send(first);
+    await alice.message(first).waitFor({timeout: WAIT});
+    await bob.contact(alice.name).getByTestId("unread").filter({hasText: "1"}).waitFor({timeout: WAIT});
+    await alice.page.locator(`[data-message][data-state="delivered"], [data-message][data-state="read"]`, {hasText: first}).waitFor({timeout: WAIT});
+
+    // bob opens it: he sees it, it turns read on alice's side, the badge goes.
+    await bob.open(alice.name);
+    await bob.message(first).waitFor({timeout: WAIT});
+    await alice.page.locator(`[data-message][data-state="read"]`, {hasText: first}).waitFor({timeout: WAIT});
+    await bob.contact(alice.name).getByTestId("unread").waitFor({state: "detached", timeout: WAIT});
+    assert.equal(await bob.message(first).getAttribute("data-from"), alice.name);
+
+    // Typing shows on the other side.
+    await bob.page.getByTestId("composer").pressSequentially("I am typ", {delay: 20});
+    await alice.page.getByTestId("typing").filter({hasText: `${bob.name} is typing`}).waitFor({timeout: WAIT});
+
+    // bob replies (with a second line); alice sees it; it is read at once (her conversation is open).
+    await bob.page.getByTestId("composer").fill("");
+    const reply = secret("reply from bob");
+    await bob.page.getByTestId("composer").fill(`${reply}`);
+    await bob.page.getByTestId("composer").press("Shift+Enter");
+    await bob.page.getByTestId("composer").pressSequentially("second line");
+    await bob.page.getByTestId("composer").press("Enter");
+    await alice.message(reply).waitFor({timeout: WAIT});
+    assert.match(await alice.message(reply).innerText(), /second line/);
+    await bob.page.locator(`[data-message][data-from="${bob.name}"][data-state="read"]`, {hasText: reply}).waitFor({timeout: WAIT});
+    await alice.page.getByTestId("typing").filter({hasText: "typing"}).waitFor({state: "detached", timeout: WAIT}).catch(() => {});
+
+    // Time from Enter in one browser to the message on the other's screen.
+    const times = [];
+    for (let i = 0; i < 5; i++) {
+      const text = secret(`latency probe ${i}`);
+      const box = alice.page.getByTestId("composer");
+      await box.fill(text);
+      const t0 = performance.now();
+      await box.press("Enter");
+      await bob.message(text).waitFor({timeout: WAIT});
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    const path = await alice.page.locator("#conv-head").getAttribute("data-path");
+    figure(`message displayed in the other browser (path ${path})`, `median ${Math.round(times[2])} ms, max ${Math.round(times[4])} ms of 5`);
+
+    // Own messages on the right, with the checkmarks.
+    const own = alice.page.locator(`[data-message][data-from="${alice.name}"]`).first();
+    assert.ok((await own.getAttribute("class")).includes("own"));
+    assert.match(await own.locator(".ticks").innerText(), /✓✓/);
+
+    // Nothing alice or bob wrote crossed their WebSocket in clear.
+    for (const u of users()) {
+      for (const text of [first, reply]) {
+        const f = u.framesHold(text);
+        assert.equal(f, null, `${u.name}'s WebSocket ${f?.dir} a frame holding "${text}"`);
+      }
+      assert.ok(u.frames.length > 0, `${u.name}'s page used a WebSocket`);
+    }
+  });
+});
+
+test("screenshots: phone and desktop, list and conversation", {timeout: 180_000}, async () => {
+  await guard(users, "screens", async () => {
+    const page = alice.page;
+    await page.locator(".toast").first().waitFor({state: "detached", timeout: 10_000});
+    await page.setViewportSize({width: 1280, height: 800});
+    await alice.page.locator("#conv:not([hidden])").waitFor({timeout: WAIT});
+    await screenshot(page, "desktop-conversation");
+    await page.setViewportSize({width: 360, height: 740});
+    await alice.page.getByTestId("composer").waitFor({state: "visible", timeout: WAIT});
+    await screenshot(page, "phone-conversation");
+    await page.getByTestId("back").click();
+    await alice.contact(bob.name).waitFor({state: "visible", timeout: WAIT});
+    await screenshot(page, "phone-contacts");
+    await page.setViewportSize({width: 1280, height: 800});
+    await screenshot(page, "desktop-contacts");
+  });
+});
+
+test("a reload keeps the session and the history", {timeout: 180_000}, async () => {
+  await guard(users, "reload", async () => {
+    await alice.open(bob.name);
+    await alice.page.locator(`[data-message][data-from="${bob.name}"]`).first().waitFor({timeout: WAIT});
+    const texts = await alice.page.locator(`[data-message][data-from="${bob.name}"] .text`).allInnerTexts();
+    assert.ok(texts.length > 0);
+    await alice.page.reload();
+    await alice.page.locator("#main:not([hidden])").waitFor({timeout: WAIT});
+    assert.equal(await alice.page.locator("#auth:not([hidden])").count(), 0, "no login form after a reload");
+    // The open conversation comes back by itself (this tab's sessionStorage).
+    await alice.page.locator("#conv-name", {hasText: bob.name}).waitFor({timeout: WAIT});
+    for (const t of texts) await alice.page.locator("[data-message]", {hasText: t.split("\n")[0]}).first().waitFor({timeout: WAIT});
+    await alice.page.getByTestId("conn").waitFor({state: "hidden", timeout: WAIT});
+  });
+});
+
+// docs/web.md: natter.start returns the stored session even offline, and
+// history reads the browser's storage; the service worker serves the shell.
+test("offline, a reload shows the stored history", {timeout: 180_000,
+  todo: "bridge: natter.start rejects offline (App.start dials natterd before it returns the stored session)"}, async () => {
+  await guard(users, "offline", async () => {
+    const first = await alice.page.locator(`[data-message] .text`).first().innerText();
+    await alice.ctx.setOffline(true);
+    try {
+      await alice.page.reload();
+      await alice.page.locator("#main:not([hidden])").waitFor({timeout: WAIT});
+      await alice.page.locator("[data-message]", {hasText: first.split("\n")[0]}).first().waitFor({timeout: WAIT});
+      await alice.page.getByTestId("conn").filter({hasText: /offline|connecting/i}).waitFor({timeout: WAIT});
+    } finally {
+      await alice.ctx.setOffline(false);
+      if (await alice.page.locator("#main[hidden]").count()) await alice.page.reload();
+    }
+    await alice.page.locator("#main:not([hidden])").waitFor({timeout: WAIT});
+    await alice.page.getByTestId("conn").waitFor({state: "hidden", timeout: WAIT});
+  });
+});
+
+test("a logout shows as offline on the other side", {timeout: 180_000}, async () => {
+  await guard(users, "logout", async () => {
+    await alice.page.locator(`[data-contact="${bob.name}"][data-presence="online"]`).waitFor({timeout: WAIT});
+    await bob.logout();
+    await alice.page.locator(`#list-offline [data-contact="${bob.name}"][data-presence="offline"]`).waitFor({timeout: WAIT});
+    await alice.contact(bob.name).filter({hasText: "last seen"}).waitFor({timeout: WAIT});
+    await alice.close();
+    await bob.close();
+  });
+});
