@@ -7,7 +7,7 @@
 
 import {test, before, after} from "node:test";
 import assert from "node:assert/strict";
-import {env, launch, User, uniq, secret, befriend, guard, figure, screenshot, WAIT} from "./lib.mjs";
+import {env, launch, User, CLI, uniq, secret, befriend, guard, figure, screenshot, WAIT} from "./lib.mjs";
 
 let browser, alice, bob;
 const users = () => [alice, bob];
@@ -61,6 +61,7 @@ test("two browsers: contacts, presence, chat both ways, delivery marks, typing",
     // alice writes first; bob has not opened the conversation: an unread badge.
     await alice.open(bob.name);
     const first = secret("first hello from alice");
+    const tFirst = performance.now();
     await alice.send(first);
     await alice.message(first).waitFor({timeout: WAIT});
     await bob.contact(alice.name).getByTestId("unread").filter({hasText: "1"}).waitFor({timeout: WAIT});
@@ -89,20 +90,27 @@ test("two browsers: contacts, presence, chat both ways, delivery marks, typing",
     await bob.page.locator(`[data-message][data-from="${bob.name}"][data-state="read"]`, {hasText: reply}).waitFor({timeout: WAIT});
     await alice.page.getByTestId("typing").filter({hasText: "typing"}).waitFor({state: "detached", timeout: WAIT}).catch(() => {});
 
-    // Time from Enter in one browser to the message on the other's screen.
-    const times = [];
-    for (let i = 0; i < 5; i++) {
-      const text = secret(`latency probe ${i}`);
-      const box = alice.page.getByTestId("composer");
-      await box.fill(text);
-      const t0 = performance.now();
-      await box.press("Enter");
-      await bob.message(text).waitFor({timeout: WAIT});
-      times.push(performance.now() - t0);
-    }
-    times.sort((a, b) => a - b);
-    const path = await alice.page.locator("#conv-head").getAttribute("data-path");
-    figure(`message displayed in the other browser (path ${path})`, `median ${Math.round(times[2])} ms, max ${Math.round(times[4])} ms of 5`);
+    // Time from Enter in one browser to the message on the other's screen:
+    // through natterd first, then over the direct path once it is up.
+    const probe = async (label) => {
+      const times = [];
+      for (let i = 0; i < 5; i++) {
+        const text = secret(`latency probe ${label} ${i}`);
+        const box = alice.page.getByTestId("composer");
+        await box.fill(text);
+        const t0 = performance.now();
+        await box.press("Enter");
+        await bob.message(text).waitFor({timeout: WAIT});
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      const path = await alice.page.locator("#conv-head").getAttribute("data-path");
+      figure(`message displayed in the other browser (path ${path})`, `median ${Math.round(times[2])} ms, max ${Math.round(times[4])} ms of 5`);
+    };
+    await probe("a");
+    await alice.page.locator(`#conv-head[data-path="direct"]`).waitFor({timeout: 60_000});
+    figure("time to a direct path between the browsers (from the first message)", Math.round(performance.now() - tFirst), "ms");
+    await probe("b");
 
     // Own messages on the right, with the checkmarks.
     const own = alice.page.locator(`[data-message][data-from="${alice.name}"]`).first();
@@ -120,9 +128,76 @@ test("two browsers: contacts, presence, chat both ways, delivery marks, typing",
   });
 });
 
+test("status, search, safety numbers and devices", {timeout: 180_000}, async () => {
+  await guard(users, "extras", async () => {
+    // bob goes busy with a text: alice sees it in red, with the text.
+    await bob.page.getByTestId("status").selectOption("busy");
+    await bob.page.getByTestId("status-text").fill("in a meeting");
+    await bob.page.getByTestId("status-text").press("Enter");
+    await alice.page.locator(`#list-online [data-contact="${bob.name}"][data-presence="busy"]`, {hasText: "in a meeting"}).waitFor({timeout: WAIT});
+    await bob.page.getByTestId("status").selectOption("online");
+    await alice.page.locator(`[data-contact="${bob.name}"][data-presence="online"]`).waitFor({timeout: WAIT});
+
+    // Search finds a message by the start of a word; a result opens its conversation.
+    await alice.page.getByTestId("search").fill("repl");
+    const hit = alice.page.getByTestId("search-results").locator(`[data-peer="${bob.name}"]`, {hasText: "reply from bob"});
+    await hit.first().waitFor({timeout: WAIT});
+    await hit.first().click();
+    await alice.page.locator("#conv-name", {hasText: bob.name}).waitFor({timeout: WAIT});
+    await alice.page.getByTestId("search").fill("");
+    await alice.page.getByTestId("search-results").waitFor({state: "hidden", timeout: WAIT});
+
+    // Safety numbers: the same on both sides, with a QR code; marking verified shows.
+    const numbers = [];
+    for (const [u, peer] of [[alice, bob.name], [bob, alice.name]]) {
+      if (!(await u.page.locator("#conv-name", {hasText: peer}).count())) await u.open(peer);
+      await u.page.getByTestId("verify").click();
+      const num = u.page.getByTestId("safety-number");
+      await num.locator(".group").first().waitFor({timeout: WAIT});
+      numbers.push((await num.innerText()).replace(/\s+/g, ""));
+      await u.page.waitForFunction(() => document.getElementById("verify-qr").naturalWidth > 0, null, {timeout: WAIT});
+    }
+    assert.equal(numbers[0], numbers[1], "both sides show the same safety number");
+    assert.match(numbers[0], /^\d{20,}$/);
+    await screenshot(alice.page, "desktop-verify");
+    await alice.page.getByTestId("mark-verified").click();
+    await alice.page.locator("#verify-state.ok").waitFor({timeout: WAIT});
+    await alice.page.locator("#dlg-verify button[value=close]").click();
+    await alice.page.locator("#conv-verified:not([hidden])").waitFor({timeout: WAIT});
+    await bob.page.locator("#dlg-verify button[value=close]").click();
+
+    // Devices: this browser, approved.
+    await alice.page.locator("#btn-devices").click();
+    await alice.page.locator(`#devices-list [data-device][data-approved="true"]`, {hasText: "this browser"}).waitFor({timeout: WAIT});
+    await alice.page.locator("#dlg-devices button[value=close]").click();
+  });
+});
+
 test("screenshots: phone and desktop, list and conversation", {timeout: 180_000}, async () => {
+  const listens = [];
   await guard(users, "screens", async () => {
     const page = alice.page;
+    // A fuller list: contacts away and busy (online through natter listen),
+    // one never online, one asking; one of them wrote.
+    const [carl, dora, ed, fay] = ["carl", "dora", "ed", "fay"].map((n) => new CLI(uniq(n)));
+    for (const c of [carl, dora, ed, fay]) {
+      await c.run("signup", c.name);
+      await c.run("add", alice.name);
+    }
+    for (const c of [carl, dora, ed]) {
+      await alice.contact(c.name).getByTestId("accept").click({timeout: WAIT});
+      await alice.page.locator(`[data-contact="${c.name}"]:not(.request)`).waitFor({timeout: WAIT});
+    }
+    for (const [c, status, text] of [[carl, "away", "back in 10"], [dora, "busy", "deep work"]]) {
+      const l = c.listen("--no-direct");
+      listens.push(l);
+      await alice.page.locator(`[data-contact="${c.name}"][data-presence="online"]`).waitFor({timeout: WAIT});
+      await c.run("status", status, text);
+      await alice.page.locator(`[data-contact="${c.name}"][data-presence="${status}"]`).waitFor({timeout: WAIT});
+    }
+    await dora.run("send", alice.name, "Lunch at noon? The new place on the corner.");
+    await alice.contact(dora.name).getByTestId("unread").waitFor({timeout: WAIT});
+    await page.waitForFunction(() => document.title === "(1) natter", null, {timeout: WAIT});
     await page.locator(".toast").first().waitFor({state: "detached", timeout: 10_000});
     await page.setViewportSize({width: 1280, height: 800});
     await alice.page.locator("#conv:not([hidden])").waitFor({timeout: WAIT});
@@ -135,6 +210,9 @@ test("screenshots: phone and desktop, list and conversation", {timeout: 180_000}
     await screenshot(page, "phone-contacts");
     await page.setViewportSize({width: 1280, height: 800});
     await screenshot(page, "desktop-contacts");
+    await alice.open(bob.name);
+  }).finally(async () => {
+    for (const l of listens) await l.stop();
   });
 });
 
