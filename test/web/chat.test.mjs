@@ -232,6 +232,40 @@ test("a reload keeps the session and the history", {timeout: 180_000}, async () 
   });
 });
 
+test("older history loads when scrolled to the top, keeping the place", {timeout: 180_000}, async () => {
+  await guard(users, "history", async () => {
+    if (!(await bob.page.locator("#conv-name", {hasText: alice.name}).count())) await bob.open(alice.name);
+    const tag = secret("history");
+    for (let i = 0; i < 60; i++) {
+      const box = bob.page.getByTestId("composer");
+      await box.fill(`${tag} ${i}`);
+      await box.press("Enter");
+    }
+    await bob.page.locator("[data-message]", {hasText: `${tag} 59`}).waitFor({timeout: WAIT});
+    await alice.page.locator("[data-message]", {hasText: `${tag} 59`}).waitFor({timeout: WAIT});
+    await alice.page.reload();
+    const list = alice.page.locator("#message-list");
+    await list.locator("[data-message]", {hasText: `${tag} 59`}).waitFor({timeout: WAIT});
+    const before = await list.locator("[data-message]").count();
+    assert.ok(await list.locator("[data-message]", {hasText: `${tag} 0`}).count() === 0, "the oldest message is not loaded at first");
+    // Scroll to the top: the page before is prepended; the message that was at the top stays in view.
+    const top = list.locator("[data-message]").first();
+    const topId = await top.getAttribute("data-message");
+    await alice.page.locator("#messages").evaluate((el) => { el.scrollTop = 0; });
+    await alice.page.waitForFunction((n) => document.querySelectorAll("#message-list [data-message]").length > n, before, {timeout: WAIT});
+    const y = await alice.page.locator(`[data-message="${topId}"]`).evaluate((el) => el.getBoundingClientRect().top - document.getElementById("messages").getBoundingClientRect().top);
+    assert.ok(y > 0, `the message that was at the top moved down by what was prepended (now at ${y}px)`);
+    // Up to the beginning: each time at the top, the page before comes.
+    await alice.page.waitForFunction((oldest) => {
+      const box = document.getElementById("messages");
+      box.scrollTop = 0;
+      box.dispatchEvent(new Event("scroll"));
+      return [...document.querySelectorAll("#message-list [data-message] .text")].some((e) => e.textContent === oldest);
+    }, `${tag} 0`, {timeout: WAIT, polling: 100});
+    await list.locator("[data-message] .text").filter({hasText: new RegExp(`^${tag} 0$`)}).waitFor({timeout: WAIT});
+  });
+});
+
 // docs/web.md: natter.start returns the stored session even offline, and
 // history reads the browser's storage; the service worker serves the shell.
 test("offline, a reload shows the stored history", {timeout: 180_000,
