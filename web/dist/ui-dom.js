@@ -121,8 +121,12 @@ export function errText(err) {
 
 /** toast shows a short message at the bottom of the page for a few seconds. */
 export function toast(text, kind = "") {
+  const box = $("toasts");
+  for (const old of box.querySelectorAll(".toast:not(.update)")) if (old.textContent === text) old.remove();
   const el = h("div", {class: `toast ${kind}`, role: kind === "error" ? "alert" : "status"}, text);
-  $("toasts").append(el);
+  box.append(el);
+  const shown = box.querySelectorAll(".toast:not(.update)");
+  for (let i = 0; i < shown.length - 3; i++) shown[i].remove(); // at most three at a time
   setTimeout(() => el.classList.add("out"), 4000);
   setTimeout(() => el.remove(), 4500);
 }

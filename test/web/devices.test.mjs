@@ -1,0 +1,72 @@
+// Devices and keys: a browser logging in to an account made with the CLI
+// is a new device; it shows its ID and the command to approve it, and goes
+// on to the messenger when the CLI approves it. A contact whose identity
+// key changes (natter devices reset on a new device) raises the warning.
+
+import {test, before, after} from "node:test";
+import assert from "node:assert/strict";
+import {launch, User, CLI, uniq, guard, screenshot, WAIT} from "./lib.mjs";
+
+let browser, kim, mia;
+const users = () => [kim, mia];
+
+before(async () => {
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test("a new browser device waits for approval, then opens", {timeout: 180_000}, async () => {
+  const cli = new CLI(uniq("kim"));
+  kim = await User.open(browser, cli.name);
+  await guard(users, "approval", async () => {
+    await cli.run("signup", cli.name);
+    await kim.page.getByTestId("user").fill(kim.name);
+    await kim.page.getByTestId("password").fill(cli.env.NATTER_PASSWORD);
+    await kim.page.getByTestId("login").click();
+    await kim.page.locator("#approval:not([hidden])").waitFor({timeout: WAIT});
+    const device = (await kim.page.getByTestId("device-id").innerText()).trim();
+    assert.ok(device.length > 0);
+    assert.equal(await kim.page.locator("#approval-command").innerText(), `natter devices approve ${device}`);
+    await screenshot(kim.page, "desktop-approval");
+    const {out} = await cli.run("devices");
+    assert.match(out, new RegExp(device), `natter devices lists the browser: ${out}`);
+    await cli.run("devices", "approve", device);
+    await kim.page.locator("#main:not([hidden])").waitFor({timeout: WAIT});
+  });
+  await kim.close();
+});
+
+test("a contact's changed keys raise a warning", {timeout: 180_000}, async () => {
+  const lou = new CLI(uniq("lou"));
+  mia = await User.open(browser, uniq("mia"));
+  await guard(users, "keys", async () => {
+    await mia.signup();
+    await lou.run("signup", lou.name);
+    await lou.run("add", mia.name);
+    await mia.contact(lou.name).getByTestId("accept").click({timeout: WAIT});
+    await mia.page.locator(`[data-contact="${lou.name}"]:not(.request)`).waitFor({timeout: WAIT});
+    // mia compares and marks lou verified.
+    await mia.open(lou.name);
+    await mia.page.getByTestId("verify").click();
+    await mia.page.getByTestId("mark-verified").click();
+    await mia.page.locator("#verify-state.ok").waitFor({timeout: WAIT});
+    await mia.page.locator("#dlg-verify button[value=close]").click();
+
+    // lou loses his device: on a new one he resets the account's identity.
+    const lou2 = new CLI(lou.name);
+    lou2.home = `${lou.home}-new`;
+    lou2.env = {...lou.env, NATTER_HOME: lou2.home};
+    await lou2.run("login", lou.name);
+    await lou2.run("devices", "reset");
+
+    const warning = mia.page.getByTestId("keys-warning").locator(`[data-keys="${lou.name}"]`);
+    await warning.waitFor({timeout: WAIT});
+    await mia.page.locator("#key-banner:not([hidden])").waitFor({timeout: WAIT});
+    await mia.page.locator("#conv-verified").waitFor({state: "hidden", timeout: WAIT});
+    await screenshot(mia.page, "desktop-keys-changed");
+  });
+  await mia.close();
+});
