@@ -233,7 +233,7 @@ const DONE = {
   refuse: (n) => `Refused ${n}'s request.`,
   remove: (n) => `Removed ${n}.`,
   block: (n) => `Blocked ${n}.`,
-  unblock: (n) => `Unblocked ${n}.`,
+  unblock: (n) => `Unblocked ${n}: add them again to talk.`,
 };
 
 /** act runs a contact action (accept, refuse, remove, block, unblock). */
