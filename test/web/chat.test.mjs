@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import {env, launch, User, CLI, uniq, secret, befriend, guard, figure, screenshot, WAIT} from "./lib.mjs";
 
 let browser, alice, bob;
+// The tests marked todo wait less: they fail today (bridge bugs) and need no long waits when fixed.
+const TODO_WAIT = 10_000;
 const users = () => [alice, bob];
 
 before(async () => {
@@ -289,14 +291,14 @@ test("offline, a reload shows the stored history", {timeout: 180_000,
     await alice.ctx.setOffline(true);
     try {
       await alice.page.reload();
-      await alice.page.locator("#main:not([hidden])").waitFor({timeout: WAIT});
-      await alice.page.locator("[data-message]", {hasText: first.split("\n")[0]}).first().waitFor({timeout: WAIT});
-      await alice.page.getByTestId("conn").filter({hasText: /offline|connecting/i}).waitFor({timeout: WAIT});
+      await alice.page.locator("#main:not([hidden])").waitFor({timeout: TODO_WAIT});
+      await alice.page.locator("[data-message]", {hasText: first.split("\n")[0]}).first().waitFor({timeout: TODO_WAIT});
+      await alice.page.getByTestId("conn").filter({hasText: /offline|connecting/i}).waitFor({timeout: TODO_WAIT});
     } finally {
       await alice.ctx.setOffline(false);
       if (await alice.page.locator("#main[hidden]").count()) await alice.page.reload();
     }
-    await alice.page.locator("#main:not([hidden])").waitFor({timeout: WAIT});
+    await alice.page.locator("#main:not([hidden])").waitFor({timeout: TODO_WAIT});
     await alice.page.getByTestId("conn").waitFor({state: "hidden", timeout: WAIT});
   });
 });
@@ -327,14 +329,14 @@ test("the sign-in form says why it was refused", {timeout: 180_000,
     await bob.page.getByTestId("user").fill("x");
     await bob.page.getByTestId("password").fill("whatever-password");
     await bob.page.getByTestId("login").click();
-    await bob.page.locator("#auth-error:not([hidden])").filter({hasText: /3 to 32/}).waitFor({timeout: WAIT});
+    await bob.page.locator("#auth-error:not([hidden])").filter({hasText: /3 to 32/}).waitFor({timeout: TODO_WAIT});
     // natterd refuses a wrong password and a taken name.
     await bob.page.getByTestId("user").fill(bob.name);
     await bob.page.getByTestId("password").fill("not-the-password");
     await bob.page.getByTestId("login").click();
-    await bob.page.locator("#auth-error:not([hidden])").filter({hasNotText: /3 to 32/}).waitFor({timeout: WAIT});
+    await bob.page.locator("#auth-error:not([hidden])").filter({hasNotText: /3 to 32/}).waitFor({timeout: TODO_WAIT});
     const refused = await bob.page.locator("#auth-error").innerText();
     await bob.page.getByTestId("signup").click();
-    await bob.page.locator("#auth-error:not([hidden])").filter({hasNotText: refused}).waitFor({timeout: WAIT});
+    await bob.page.locator("#auth-error:not([hidden])").filter({hasNotText: refused}).waitFor({timeout: TODO_WAIT});
   }).finally(() => bob.close());
 });

@@ -67,6 +67,13 @@ test("a dropped file and a picked image reach the other browser", {timeout: 180_
     await hana.page.locator(`.file[data-file="${imgName}"] img[data-testid="image"]`).waitFor({timeout: WAIT});
     await hana.page.locator(`[data-message][data-state="delivered"], [data-message][data-state="read"]`, {has: hana.page.locator(`.file[data-file="${imgName}"]`)}).waitFor({timeout: WAIT});
 
+    // A sound plays in the page.
+    const wavName = `${secret("voice note")}.wav`;
+    await hana.page.getByTestId("file-input").setInputFiles({name: wavName, mimeType: "audio/wav", buffer: wav(0.3)});
+    const audio = ivan.page.locator(`[data-message][data-from="${hana.name}"] .file[data-file="${wavName}"] audio[data-testid="audio"]`);
+    await audio.waitFor({timeout: WAIT});
+    await ivan.page.waitForFunction((el) => el.readyState >= 1 && el.duration > 0.25 && el.duration < 0.35, await audio.elementHandle(), {timeout: WAIT});
+
     for (const u of users()) {
       for (const s of [name, line]) assert.equal(u.framesHold(s), null, `${u.name}'s WebSocket carried "${s}" in clear`);
     }
@@ -101,6 +108,26 @@ function png(w, h) {
   ihdr[9] = 2; // RGB
   return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", ihdr),
     chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+/** wav makes a mono 8 kHz 8-bit WAV of secs seconds: a 440 Hz tone. */
+function wav(secs) {
+  const n = Math.round(8000 * secs);
+  const b = Buffer.alloc(44 + n);
+  b.write("RIFF", 0);
+  b.writeUInt32LE(36 + n, 4);
+  b.write("WAVEfmt ", 8);
+  b.writeUInt32LE(16, 16);
+  b.writeUInt16LE(1, 20); // PCM
+  b.writeUInt16LE(1, 22); // mono
+  b.writeUInt32LE(8000, 24);
+  b.writeUInt32LE(8000, 28);
+  b.writeUInt16LE(1, 32);
+  b.writeUInt16LE(8, 34);
+  b.write("data", 36);
+  b.writeUInt32LE(n, 40);
+  for (let i = 0; i < n; i++) b[44 + i] = 128 + Math.round(60 * Math.sin((2 * Math.PI * 440 * i) / 8000));
+  return b;
 }
 
 function crc32(buf) {
