@@ -7,7 +7,7 @@ import {test, before, after} from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import zlib from "node:zlib";
-import {launch, User, uniq, secret, befriend, guard, figure, WAIT} from "./lib.mjs";
+import {launch, User, uniq, secret, befriend, guard, figure, screenshot, WAIT} from "./lib.mjs";
 
 let browser, hana, ivan;
 const users = () => [hana, ivan];
@@ -73,6 +73,12 @@ test("a dropped file and a picked image reach the other browser", {timeout: 180_
     const audio = ivan.page.locator(`[data-message][data-from="${hana.name}"] .file[data-file="${wavName}"] audio[data-testid="audio"]`);
     await audio.waitFor({timeout: WAIT});
     await ivan.page.waitForFunction((el) => el.readyState >= 1 && el.duration > 0.25 && el.duration < 0.35, await audio.elementHandle(), {timeout: WAIT});
+
+    await ivan.page.setViewportSize({width: 360, height: 740});
+    await ivan.page.locator("#messages").evaluate((el) => { el.scrollTop = el.scrollHeight; });
+    await screenshot(ivan.page, "phone-files");
+    await hana.page.locator("#messages").evaluate((el) => { el.scrollTop = el.scrollHeight; });
+    await screenshot(hana.page, "desktop-files");
 
     for (const u of users()) {
       for (const s of [name, line]) assert.equal(u.framesHold(s), null, `${u.name}'s WebSocket carried "${s}" in clear`);

@@ -302,6 +302,8 @@ export async function metric(name) {
 
 /** screenshot saves a page's screenshot under $ARTIFACTS. */
 export async function screenshot(page, name) {
+  // Toasts fade out after a few seconds: keep them out of the pictures.
+  await page.locator(".toast:not(.update)").first().waitFor({state: "detached", timeout: 8000}).catch(() => {});
   const file = path.join(env.artifacts, `${name}.png`);
   await page.screenshot({path: file});
   return file;
