@@ -217,6 +217,7 @@ test("screenshots: phone and desktop, list and conversation", {timeout: 180_000}
     await page.locator(".toast").first().waitFor({state: "detached", timeout: 10_000});
     await page.setViewportSize({width: 1280, height: 800});
     await alice.page.locator("#conv:not([hidden])").waitFor({timeout: WAIT});
+    await page.locator("#messages").evaluate((el) => { el.scrollTop = el.scrollHeight; }); // the search left it at a found message
     await screenshot(page, "desktop-conversation");
     await page.setViewportSize({width: 360, height: 740});
     await alice.page.getByTestId("composer").waitFor({state: "visible", timeout: WAIT});

@@ -81,9 +81,15 @@ export function initChat(callbacks) {
     if (conv) for (const f of e.dataTransfer?.files || []) sendFile(conv.peer, f);
   });
 
-  $("messages").addEventListener("scroll", () => {
-    if (conv && $("messages").scrollTop < 120) loadOlder();
+  // At the end of the conversation it stays at the end when the box
+  // resizes (a phone's keyboard, a rotation, the window).
+  let atEnd = true;
+  const scroller = $("messages");
+  scroller.addEventListener("scroll", () => {
+    atEnd = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+    if (conv && scroller.scrollTop < 120) loadOlder();
   }, {passive: true});
+  new ResizeObserver(() => { if (atEnd) scrollEnd(); }).observe(scroller);
   $("btn-back").addEventListener("click", () => cb.closed());
   $("btn-verify").addEventListener("click", () => conv && cb.verify(conv.peer));
   $("key-banner-verify").addEventListener("click", () => conv && cb.verify(conv.peer));
