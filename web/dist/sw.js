@@ -51,14 +51,18 @@ function hashedRefs(html) {
   return out;
 }
 
-/** refresh fetches the shell (revalidating by ETag), stores it, and the /h/ files the page names. */
-async function refresh(cache, reload) {
+/**
+ * refresh fetches the shell, stores it, and the /h/ files the page names.
+ * "no-cache" revalidates with the browser's HTTP cache (ETag): what the page
+ * itself just loaded comes back as a 304, not downloaded twice.
+ */
+async function refresh(cache) {
   const page = new URL("./", scope()).href;
   let refs = null;
   await Promise.all(SHELL.map(async (p) => {
     const url = new URL(p, scope()).href;
     try {
-      const res = await fetch(url, {cache: reload ? "reload" : "no-cache"});
+      const res = await fetch(url, {cache: "no-cache"});
       if (!res.ok || res.redirected) return;
       if (url === page) refs = hashedRefs(await res.clone().text());
       await cache.put(url, res);
@@ -85,7 +89,7 @@ async function refresh(cache, reload) {
 
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {
-    await refresh(await caches.open(VERSION), true);
+    await refresh(await caches.open(VERSION));
     await self.skipWaiting();
   })());
 });
@@ -116,7 +120,7 @@ self.addEventListener("fetch", (event) => {
     const hit = await cache.match(key);
     if (page && !refreshing) {
       // Each load revalidates the shell behind the page's back.
-      refreshing = refresh(cache, false).finally(() => { refreshing = null; });
+      refreshing = refresh(cache).finally(() => { refreshing = null; });
       event.waitUntil(refreshing);
     }
     if (hit) return hit;
