@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"syscall/js"
 	"time"
@@ -45,6 +46,11 @@ func (a *App) API() js.Value {
 		}
 	}
 	api.Set("version", Version)
+	// debugStacks returns every goroutine's stack, for bug reports.
+	sync("debugStacks", func([]js.Value) any {
+		buf := make([]byte, 1<<20)
+		return string(buf[:runtime.Stack(buf, true)])
+	})
 
 	async("start", func(ctx context.Context, args []js.Value) (any, error) { return a.start(ctx, arg(args)) })
 	async("signup", func(ctx context.Context, args []js.Value) (any, error) {

@@ -91,28 +91,45 @@ func (a *App) start(ctx context.Context, onEvent js.Value) (any, error) {
 	if err := json.Unmarshal([]byte(v), &sess); err != nil || sess.Token == "" {
 		return nil, nil
 	}
-	c, err := a.open(sess.User, sess.Device)
+	// The stored session, its keys and history, at once: the page opens
+	// even when natterd cannot be reached (offline, from the service
+	// worker's cache), and connects when it can.
+	kr, err := a.setUser(sess.User, sess.Device)
 	if err != nil {
 		return nil, err
 	}
-	go a.resume(c, sess.Token)
+	go a.resume(sess.User, kr, sess.Token)
 	return a.meJS(), nil
 }
 
-// resume resumes the stored session, trying again with back-off while
-// natterd cannot be reached (the page shows the history meanwhile).
-func (a *App) resume(c *client.Client, token string) {
+// resume connects and resumes the stored session, trying again with
+// back-off while natterd cannot be reached (the page shows the history
+// meanwhile). It gives up when natterd refuses the session, or when the
+// user logged out or in as someone else meanwhile.
+func (a *App) resume(user natter.UserID, kr *seal.Keyring, token string) {
 	wait := 500 * time.Millisecond
 	for {
+		a.mu.Lock()
+		current := a.user == user && a.c == nil
+		a.mu.Unlock()
+		if !current {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		sess, err := c.Resume(ctx, token)
+		c, err := a.dial(user, kr)
+		var sess client.Session
+		if err == nil {
+			if sess, err = c.Resume(ctx, token); err != nil {
+				a.drop(c)
+			}
+		}
 		cancel()
 		if err == nil {
 			a.loggedIn(c, sess)
 			return
 		}
 		var we *wire.Err
-		if errors.As(err, &we) || errors.Is(err, client.ErrClosed) {
+		if errors.As(err, &we) && we.Code != wire.CodeShutdown && we.Code != wire.CodeUnavailable {
 			// Refused: the session is over.
 			a.log.Info("stored session refused", "err", err)
 			a.forget()
@@ -125,15 +142,40 @@ func (a *App) resume(c *client.Client, token string) {
 	}
 }
 
-// open makes the Client of user's device in this browser, with its keys.
-func (a *App) open(user natter.UserID, dev natter.DeviceID) (*client.Client, error) {
+// setUser makes user's device dev the app's, with its keys and history,
+// without the network.
+func (a *App) setUser(user natter.UserID, dev natter.DeviceID) (*seal.Keyring, error) {
 	kr, err := a.keyring(user, dev)
 	if err != nil {
 		return nil, err
 	}
+	approved := false
+	if v, ok, _ := a.s.get("kv", "approved/"+string(user)+"/"+string(dev)); ok && v == "yes" {
+		approved = true
+	}
+	contacts := a.loadContacts(user)
+	a.mu.Lock()
+	old := a.c
+	a.c, a.user, a.device, a.online = nil, user, dev, false
+	a.approved = approved
+	a.hist = history{s: a.s, owner: string(user)}
+	a.contacts = contacts
+	a.mu.Unlock()
+	for peer := range contacts {
+		a.countUnread(peer, false)
+	}
+	if old != nil {
+		old.Close()
+	}
+	return kr, nil
+}
+
+// dial connects a Client for the app's user, with the keys kr, and makes
+// it the app's.
+func (a *App) dial(user natter.UserID, kr *seal.Keyring) (*client.Client, error) {
 	c, err := client.Dial(context.Background(), client.Options{
 		Addr:                  a.server,
-		Device:                dev,
+		Device:                kr.Device(),
 		ClientName:            Version,
 		AutoDeliveredReceipts: true,
 		Direct:                true,
@@ -145,21 +187,25 @@ func (a *App) open(user natter.UserID, dev natter.DeviceID) (*client.Client, err
 		return nil, err
 	}
 	a.mu.Lock()
-	if a.c != nil {
-		a.c.Close()
-	}
-	a.c, a.user, a.device = c, user, dev
-	a.approved = false
-	a.hist = history{s: a.s, owner: string(user)}
-	a.contacts = map[natter.UserID]*contact{}
-	a.mu.Unlock()
-	if v, ok, _ := a.s.get("kv", "approved/"+string(user)+"/"+string(dev)); ok && v == "yes" {
-		a.mu.Lock()
-		a.approved = true
+	if a.user != user || a.c != nil {
 		a.mu.Unlock()
+		c.Close()
+		return nil, errors.New("the session changed meanwhile")
 	}
+	a.c = c
+	a.mu.Unlock()
 	go a.pump(c)
 	return c, nil
+}
+
+// drop closes c and forgets it if it is still the app's.
+func (a *App) drop(c *client.Client) {
+	a.mu.Lock()
+	if a.c == c {
+		a.c = nil
+	}
+	a.mu.Unlock()
+	c.Close()
 }
 
 // keyring loads user's keys on this device from the storage, or makes
@@ -225,7 +271,11 @@ func (a *App) auth(ctx context.Context, user, password string, signup bool) (any
 	if err != nil {
 		return nil, err
 	}
-	c, err := a.open(u, dev)
+	kr, err := a.setUser(u, dev)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.dial(u, kr)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +286,10 @@ func (a *App) auth(ctx context.Context, user, password string, signup bool) (any
 		sess, err = c.Login(ctx, u, password)
 	}
 	if err != nil {
-		c.Close()
+		a.drop(c)
+		a.mu.Lock()
+		a.user = ""
+		a.mu.Unlock()
 		return nil, err
 	}
 	b, _ := json.Marshal(session{User: u, Device: dev, Token: sess.Token})
@@ -327,12 +380,18 @@ func (a *App) logout(ctx context.Context) (any, error) {
 	return nil, nil
 }
 
-// client returns the session's Client.
+// errOffline: the session is stored but not connected now.
+var errOffline = errors.New("not connected to the server (trying again)")
+
+// client returns the session's Client, if it is connected.
 func (a *App) client() (*client.Client, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.c == nil {
+	switch {
+	case a.user == "":
 		return nil, client.ErrNotLoggedIn
+	case a.c == nil:
+		return nil, errOffline
 	}
 	return a.c, nil
 }

@@ -3,6 +3,7 @@
 package webapp
 
 import (
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -44,6 +45,7 @@ func (a *App) handle(c *client.Client, ev client.Event) {
 		for _, ct := range e.Contacts {
 			a.countUnread(ct.User, false)
 		}
+		a.saveContacts()
 		a.send("contacts", map[string]any{"contacts": a.contactsJS()})
 	case client.ContactEvent:
 		a.mu.Lock()
@@ -58,6 +60,7 @@ func (a *App) handle(c *client.Client, ev client.Event) {
 			delete(a.contacts, e.User)
 		}
 		a.mu.Unlock()
+		a.saveContacts()
 		a.send("contact", map[string]any{"contact": contactJS(&contact{Contact: e.Contact, unread: unread})})
 	case client.PresenceEvent:
 		a.mu.Lock()
@@ -142,6 +145,44 @@ func (a *App) handle(c *client.Client, ev client.Event) {
 		}
 		a.send("conn", map[string]any{"up": e.Up, "final": e.Final, "error": msg})
 	}
+}
+
+// saveContacts keeps the contact list, so that the page shows it while
+// natterd cannot be reached (with everyone offline).
+func (a *App) saveContacts() {
+	a.mu.Lock()
+	list := make([]wire.Contact, 0, len(a.contacts))
+	for _, ct := range a.contacts {
+		c := ct.Contact
+		c.Status = natter.StatusOffline
+		list = append(list, c)
+	}
+	user := a.user
+	a.mu.Unlock()
+	b, err := json.Marshal(list)
+	if err == nil {
+		err = a.s.put("kv", string(b), "contacts/"+string(user))
+	}
+	if err != nil {
+		a.log.Warn("keep the contact list", "err", err)
+	}
+}
+
+// loadContacts reads the contact list kept by saveContacts.
+func (a *App) loadContacts(user natter.UserID) map[natter.UserID]*contact {
+	out := map[natter.UserID]*contact{}
+	v, ok, err := a.s.get("kv", "contacts/"+string(user))
+	if err != nil || !ok {
+		return out
+	}
+	var list []wire.Contact
+	if json.Unmarshal([]byte(v), &list) != nil {
+		return out
+	}
+	for _, c := range list {
+		out[c.User] = &contact{Contact: c}
+	}
+	return out
 }
 
 // receipt moves the user's messages a contact's receipt covers.

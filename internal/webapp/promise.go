@@ -84,6 +84,8 @@ func jsError(err error) js.Value {
 func errCode(err error) string {
 	var we *wire.Err
 	switch {
+	case errors.Is(err, errOffline):
+		return "offline"
 	case errors.Is(err, client.ErrDeviceNotApproved):
 		return "not_approved"
 	case errors.Is(err, seal.ErrKeyChanged):

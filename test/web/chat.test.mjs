@@ -10,8 +10,6 @@ import assert from "node:assert/strict";
 import {env, launch, User, CLI, uniq, secret, befriend, guard, figure, screenshot, WAIT} from "./lib.mjs";
 
 let browser, alice, bob;
-// The tests marked todo wait less: they fail today (bridge bugs) and need no long waits when fixed.
-const TODO_WAIT = 10_000;
 const users = () => [alice, bob];
 
 before(async () => {
@@ -285,21 +283,23 @@ test("older history loads when scrolled to the top, keeping the place", {timeout
 
 // docs/web.md: natter.start returns the stored session even offline, and
 // history reads the browser's storage; the service worker serves the shell.
-test("offline, a reload shows the stored history", {timeout: 180_000,
-  todo: "bridge: natter.start rejects offline (App.start dials natterd before it returns the stored session)"}, async () => {
+test("offline, a reload shows the stored history", {timeout: 180_000}, async () => {
   await guard(users, "offline", async () => {
-    const first = await alice.page.locator(`[data-message] .text`).first().innerText();
+    // The newest message: the conversation reopens on its newest page.
+    const first = await alice.page.locator(`[data-message] .text`).last().innerText();
     await alice.ctx.setOffline(true);
     try {
       await alice.page.reload();
-      await alice.page.locator("#main:not([hidden])").waitFor({timeout: TODO_WAIT});
-      await alice.page.locator("[data-message]", {hasText: first.split("\n")[0]}).first().waitFor({timeout: TODO_WAIT});
-      await alice.page.getByTestId("conn").filter({hasText: /offline|connecting/i}).waitFor({timeout: TODO_WAIT});
+      await alice.page.locator("#main:not([hidden])").waitFor({timeout: WAIT});
+      await alice.page.locator("[data-message]", {hasText: first.split("\n")[0]}).first().waitFor({timeout: WAIT});
+      // The contact list is kept too, everyone offline until natterd answers.
+      await alice.page.locator(`[data-contact="${bob.name}"][data-presence="offline"]`).waitFor({timeout: WAIT});
+      await alice.page.getByTestId("conn").filter({hasText: /offline|connecting/i}).waitFor({timeout: WAIT});
     } finally {
       await alice.ctx.setOffline(false);
       if (await alice.page.locator("#main[hidden]").count()) await alice.page.reload();
     }
-    await alice.page.locator("#main:not([hidden])").waitFor({timeout: TODO_WAIT});
+    await alice.page.locator("#main:not([hidden])").waitFor({timeout: WAIT});
     await alice.page.getByTestId("conn").waitFor({state: "hidden", timeout: WAIT});
   });
 });
@@ -323,21 +323,20 @@ test("a logout shows as offline on the other side", {timeout: 180_000}, async ()
   });
 });
 
-test("the sign-in form says why it was refused", {timeout: 180_000,
-  todo: "bridge: natter.login with a wrong password, and natter.signup of a taken name, never settle (the CLI is told at once)"}, async () => {
+test("the sign-in form says why it was refused", {timeout: 180_000}, async () => {
   await guard(() => [bob], "signin", async () => {
     // An invalid name is refused by the SDK itself.
     await bob.page.getByTestId("user").fill("x");
     await bob.page.getByTestId("password").fill("whatever-password");
     await bob.page.getByTestId("login").click();
-    await bob.page.locator("#auth-error:not([hidden])").filter({hasText: /3 to 32/}).waitFor({timeout: TODO_WAIT});
+    await bob.page.locator("#auth-error:not([hidden])").filter({hasText: /3 to 32/}).waitFor({timeout: WAIT});
     // natterd refuses a wrong password and a taken name.
     await bob.page.getByTestId("user").fill(bob.name);
     await bob.page.getByTestId("password").fill("not-the-password");
     await bob.page.getByTestId("login").click();
-    await bob.page.locator("#auth-error:not([hidden])").filter({hasNotText: /3 to 32/}).waitFor({timeout: TODO_WAIT});
+    await bob.page.locator("#auth-error:not([hidden])").filter({hasNotText: /3 to 32/}).waitFor({timeout: WAIT});
     const refused = await bob.page.locator("#auth-error").innerText();
     await bob.page.getByTestId("signup").click();
-    await bob.page.locator("#auth-error:not([hidden])").filter({hasNotText: refused}).waitFor({timeout: TODO_WAIT});
+    await bob.page.locator("#auth-error:not([hidden])").filter({hasNotText: refused}).waitFor({timeout: WAIT});
   }).finally(() => bob.close());
 });

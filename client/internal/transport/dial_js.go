@@ -21,3 +21,13 @@ func dialHostPort(_ context.Context, addr string, _ *tls.Config, _ DialFunc) (Co
 func wsDialOptions(*tls.Config, DialFunc) *websocket.DialOptions {
 	return &websocket.DialOptions{Subprotocols: []string{wsSubprotocol}}
 }
+
+// closeWebSocket closes c without waiting. In the browser coder/websocket's
+// CloseNow asks for status 1001, which the page's WebSocket.close refuses
+// (only 1000 and 3000–4999 are allowed there): the socket would stay open
+// and its reader blocked. Close with 1000 does the closing handshake, so it
+// runs on its own goroutine; the reader returns once the socket is closed.
+func closeWebSocket(c *websocket.Conn) error {
+	go c.Close(websocket.StatusNormalClosure, "")
+	return nil
+}

@@ -47,3 +47,6 @@ func wsDialOptions(tc *tls.Config, dial DialFunc) *websocket.DialOptions {
 		}},
 	}
 }
+
+// closeWebSocket closes c at once, without the closing handshake.
+func closeWebSocket(c *websocket.Conn) error { return c.CloseNow() }

@@ -28,7 +28,7 @@ func dialWebSocket(ctx context.Context, url string, opts *websocket.DialOptions)
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
 	if c.Subprotocol() != wsSubprotocol {
-		c.CloseNow()
+		closeWebSocket(c)
 		return nil, fmt.Errorf("dial %s: the server does not speak %s", url, wsSubprotocol)
 	}
 	c.SetReadLimit(maxInFrame)
@@ -36,7 +36,7 @@ func dialWebSocket(ctx context.Context, url string, opts *websocket.DialOptions)
 }
 
 func (w *wsConn) SetReadDeadline(t time.Time) error { w.deadline = t; return nil }
-func (w *wsConn) Close() error                      { return w.c.CloseNow() }
+func (w *wsConn) Close() error                      { return closeWebSocket(w.c) }
 
 func (w *wsConn) ReadFrame() (wire.Frame, error) {
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
