@@ -40,7 +40,7 @@ type App struct {
 	status   natter.Status
 	text     string
 	contacts map[natter.UserID]*contact
-	chunks   *memChunks
+	chunks   idbChunks
 }
 
 // contact is one entry of the contact list, with this browser's count of
@@ -61,7 +61,7 @@ type session struct {
 // New returns the app for the page at origin (https://host:port),
 // keeping its data through idb (web/dist/idb.js).
 func New(server string, idb js.Value, log *slog.Logger) *App {
-	return &App{s: store{idb: idb}, server: server, log: log, chunks: newMemChunks(256 << 20)}
+	return &App{s: store{idb: idb}, server: server, log: log, chunks: idbChunks{s: store{idb: idb}, max: 1 << 30}}
 }
 
 // send hands an event to the page.

@@ -4,10 +4,8 @@ package webapp
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"syscall/js"
 
 	"github.com/natterim/natter/wire"
@@ -152,57 +150,40 @@ func (k *idbSink) drop() error {
 	return k.s.write(ops...)
 }
 
-// memChunks keeps the chunks contacts send peer to peer in memory, up to
-// a bound (client.ChunkStore): a browser tab's files are fetched while it
-// is open.
-type memChunks struct {
-	mu    sync.Mutex
-	max   int64
-	used  int64
-	store map[string][]byte
+// idbChunks keeps the sealed chunks contacts send peer to peer in
+// IndexedDB ("kv" under ["p2p", hash]), so that a file sent straight to
+// this browser can still be fetched after a reload (its chunks are not on
+// natterd). A client.ChunkStore.
+type idbChunks struct {
+	s   store
+	max int64 // the largest file taken
 }
 
-func newMemChunks(max int64) *memChunks { return &memChunks{max: max, store: map[string][]byte{}} }
-
-func (m *memChunks) Room(size int64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.used+size > m.max {
-		return errors.New("not enough memory in this browser tab")
+func (m idbChunks) Room(size int64) error {
+	if size > m.max {
+		return fmt.Errorf("over %d bytes for this browser", m.max)
 	}
 	return nil
 }
 
-func (m *memChunks) Has(h string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, ok := m.store[h]
-	return ok
+func (m idbChunks) Has(h string) bool {
+	_, ok, err := m.s.get("kv", "p2p", h)
+	return err == nil && ok
 }
 
-func (m *memChunks) Get(h string) ([]byte, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, ok := m.store[h]
-	return b, ok
-}
-
-func (m *memChunks) Put(h string, b []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.store[h]; !ok {
-		if m.used+int64(len(b)) > m.max {
-			return errors.New("not enough memory in this browser tab")
-		}
-		m.store[h] = b
-		m.used += int64(len(b))
+func (m idbChunks) Get(h string) ([]byte, bool) {
+	v, ok, err := m.s.get("kv", "p2p", h)
+	if err != nil || !ok {
+		return nil, false
 	}
-	return nil
+	b, err := base64.StdEncoding.DecodeString(v)
+	return b, err == nil
 }
 
-func (m *memChunks) Delete(h string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.used -= int64(len(m.store[h]))
-	delete(m.store, h)
+func (m idbChunks) Put(h string, b []byte) error {
+	return m.s.put("kv", base64.StdEncoding.EncodeToString(b), "p2p", h)
+}
+
+func (m idbChunks) Delete(h string) {
+	m.s.write(op{store: "kv", key: []any{"p2p", h}, del: true})
 }
