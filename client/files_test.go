@@ -17,12 +17,15 @@ import (
 	"github.com/natterim/natter/wire"
 )
 
-// TestFileResumesAfterDrops sends a 200 MiB file through the server and
-// cuts the connection halfway through the upload and again halfway through
-// the download: both go on from the chunks in flight, nothing before them
-// is sent twice, and the file that arrives is byte for byte the one sent.
+// TestFileResumesAfterDrops sends a 32 MiB file (128 chunks) through the
+// server and cuts the connection halfway through the upload and again
+// halfway through the download: both go on from the chunks in flight,
+// nothing before them is sent twice, and the file that arrives is byte for
+// byte the one sent. (It was 200 MiB: the behaviour is the same, and under
+// -race beside the other packages on 2 cores that took over 6 minutes.
+// Throughput is measured by TestMeasureFileRates with NATTER_MEASURE=1.)
 func TestFileResumesAfterDrops(t *testing.T) {
-	size := int64(200 << 20)
+	size := int64(32 << 20)
 	if testing.Short() {
 		size = 8 << 20
 	}
@@ -92,8 +95,8 @@ func TestFileResumesAfterDrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	down := time.Since(start)
-	t.Logf("200 MiB through the server: upload %.1f MiB/s (%v), download %.1f MiB/s (%v)",
-		float64(size)/(1<<20)/up.Seconds(), up.Round(time.Millisecond), float64(size)/(1<<20)/down.Seconds(), down.Round(time.Millisecond))
+	t.Logf("%d MiB through the server: upload %.1f MiB/s (%v), download %.1f MiB/s (%v)",
+		size>>20, float64(size)/(1<<20)/up.Seconds(), up.Round(time.Millisecond), float64(size)/(1<<20)/down.Seconds(), down.Round(time.Millisecond))
 
 	if !cutPut || !cutGet {
 		t.Fatalf("the proxy cut the upload %v, the download %v: the test proves nothing", cutPut, cutGet)

@@ -166,6 +166,9 @@ type runner struct {
 	winStart, winEnd atomic.Int64
 
 	stopping atomic.Bool // senders issue no new sends
+	// warm counts the senders whose first send was acknowledged: their
+	// sealed sessions exist, and the window waits for all of them.
+	warm atomic.Int32
 
 	ack, delivery Histogram // for sends started in the window
 

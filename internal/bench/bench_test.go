@@ -197,11 +197,11 @@ func TestRun(t *testing.T) {
 		cfg.Duration = time.Minute
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		// Interrupt in the load window: 700 ms after the load starts (the
-		// warm-up is 300 ms; the setup's length varies, under -race
-		// especially).
-		cfg.Logger = slog.New(onMessage{Handler: cfg.Logger.Handler(), msg: "sending", once: new(sync.Once), f: func() {
-			time.AfterFunc(700*time.Millisecond, cancel)
+		// Interrupt in the load window: 400 ms after it opens (the
+		// warm-up's length varies: it waits for every user's first
+		// acknowledgement).
+		cfg.Logger = slog.New(onMessage{Handler: cfg.Logger.Handler(), msg: "measuring", once: new(sync.Once), f: func() {
+			time.AfterFunc(400*time.Millisecond, cancel)
 		}})
 		res, err := Run(ctx, cfg)
 		if err != nil {

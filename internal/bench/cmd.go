@@ -71,7 +71,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, Options, error) {
 	fs.Float64Var(&cfg.Rate, "rate", 0, "messages per second, all users together (0: as fast as acks allow)")
 	fs.IntVar(&cfg.Inflight, "inflight", defaultInflight, "sends waiting for their ack per user")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measurement window")
-	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "sending before the window, not measured")
+	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "sending before the window, not measured; the window also waits for every user's first acknowledgement (sealed sessions set up)")
 	fs.DurationVar(&cfg.Drain, "drain", defaultDrain, "longest wait after the window for acks and deliveries")
 	fs.IntVar(&cfg.Size, "size", 64, fmt.Sprintf("message body size in `BYTES` (at least %d)", BodyMin))
 	fs.BoolVar(&cfg.Receipts, "receipts", false, "receivers send delivered receipts (more writes per message)")

@@ -142,6 +142,9 @@ func (r *runner) sendOne(ctx context.Context, u *user) bool {
 		return false
 	}
 	r.acked.Add(1)
+	if u.warm.CompareAndSwap(false, true) {
+		r.warm.Add(1)
+	}
 	if r.inWindow(start.UnixNano()) {
 		r.ack.Record(end.Sub(start))
 	}
@@ -178,9 +181,6 @@ func (r *runner) load(ctx context.Context) error {
 	defer cancelSends()
 
 	t0 := time.Now()
-	t1, t2 := t0.Add(cfg.Warmup), t0.Add(cfg.Warmup+cfg.Duration)
-	r.winStart.Store(t1.UnixNano())
-	r.winEnd.Store(t2.UnixNano())
 	r.log.Info("sending", "users", len(us), "rate", cfg.Rate, "inflight", cfg.Inflight,
 		"warmup", cfg.Warmup, "duration", cfg.Duration)
 
@@ -205,7 +205,7 @@ func (r *runner) load(ctx context.Context) error {
 	progress := r.every(progressEvery, func() {
 		r.log.Info("progress", "acked", r.acked.Load(), "delivered", r.delivered.Load(), "errors", r.sendErrs.Load())
 	})
-	if !sleepUntil(ctx, t1) {
+	if !r.warmUp(ctx, t0.Add(cfg.Warmup), len(us)) {
 		// Interrupted in the warm-up: nothing was measured.
 		r.stopping.Store(true)
 		cancelSends()
@@ -213,6 +213,13 @@ func (r *runner) load(ctx context.Context) error {
 		progress()
 		return ctx.Err()
 	}
+	// The window opens now (winStart is set last: a message counts once
+	// both edges are known).
+	t1 := time.Now()
+	t2 := t1.Add(cfg.Duration)
+	r.winEnd.Store(t2.UnixNano())
+	r.winStart.Store(t1.UnixNano())
+	r.log.Info("measuring", "warm_up", t1.Sub(t0).Round(time.Millisecond), "window", cfg.Duration)
 	// Snapshot CPU time at the window's edges.
 	srv1, b1 := r.serverStats(bg), benchStats(false)
 	m1, mErr := machineCPU()
@@ -288,6 +295,41 @@ func (r *runner) pace(ctx context.Context, us []*user, t0 time.Time, wg *sync.Wa
 			}
 		}
 	}
+}
+
+// warmUpMax bounds how long the warm-up waits, after --warmup, for every
+// sender's first acknowledgement.
+const warmUpMax = time.Minute
+
+// warmUp waits until end and until each of the n senders had a send
+// acknowledged: a user's first message to a contact sets up a sealed
+// session (keys fetched, a prekey claimed), far slower than the rest, and
+// the window must measure the steady state. It waits at most warmUpMax
+// more for stragglers, then opens the window anyway. It reports false if
+// ctx ended first.
+func (r *runner) warmUp(ctx context.Context, end time.Time, n int) bool {
+	if !sleepUntil(ctx, end) {
+		return false
+	}
+	if int(r.warm.Load()) >= n {
+		return true
+	}
+	r.log.Info("warm-up: waiting for every user's first acknowledgement", "warm", r.warm.Load(), "users", n)
+	limit := time.Now().Add(warmUpMax)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for int(r.warm.Load()) < n {
+		if time.Now().After(limit) {
+			r.log.Warn("warm-up: some users never had a send acknowledged; measuring anyway", "warm", r.warm.Load(), "users", n)
+			return true
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // sleepUntil sleeps until t; false if ctx ended first.

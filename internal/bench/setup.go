@@ -31,6 +31,7 @@ type user struct {
 
 	c        *client.Client
 	inflight atomic.Int32
+	warm     atomic.Bool   // a send of this user's was acknowledged
 	ready    chan struct{} // closed once the login's inbox is complete
 	done     chan struct{} // closed when the event loop ends
 	// contacts is the contact list sent at login; written by the event
