@@ -29,6 +29,9 @@ test("a dropped file and a picked image reach the other browser", {timeout: 180_
     await befriend(hana, ivan);
     await hana.open(ivan.name);
     await ivan.open(hana.name);
+    // A direct channel first, so that the first file goes peer to peer.
+    await hana.send(secret("before the files"));
+    await hana.page.locator(`#conv-head[data-path="direct"]`).waitFor({timeout: 60_000});
 
     // A text file, dropped: distinctive name and contents, a few hundred kB.
     const name = `${secret("notes")}.txt`;
@@ -50,6 +53,12 @@ test("a dropped file and a picked image reach the other browser", {timeout: 180_
     const theirs = ivan.page.locator(`[data-message][data-from="${hana.name}"] .file[data-file="${name}"]`);
     await theirs.waitFor({timeout: WAIT});
     figure(`file of ${(body.length / 1000).toFixed(0)} kB sent and shown`, Math.round(performance.now() - t0), "ms");
+    // Sent over the direct channel, its chunks are on no server: they wait
+    // in ivan's browser storage, and a reload does not lose them.
+    const path = await hana.page.locator(`[data-message]`, {has: hana.page.locator(`.file[data-file="${name}"]`)}).getAttribute("data-path");
+    assert.equal(path, "direct", "the dropped file went through natterd");
+    await ivan.page.reload();
+    await theirs.waitFor({timeout: WAIT});
     const [download] = await Promise.all([
       ivan.page.waitForEvent("download", {timeout: WAIT}),
       theirs.getByTestId("download").click(),
