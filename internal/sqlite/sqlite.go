@@ -52,6 +52,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/natterim/natter"
 
@@ -81,6 +82,10 @@ type Options struct {
 	// MaxBatch bounds how many queued writes share one transaction. Zero
 	// means DefaultMaxBatch. Ignored with NoGroupCommit.
 	MaxBatch int
+	// CheckpointInterval is how often the WAL is copied back into the
+	// database file (see checkpoint.go). Zero means
+	// DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
 	// Logger receives the store's logs (migrations applied, failed commits).
 	// Nil discards them.
 	Logger *slog.Logger
@@ -94,6 +99,7 @@ type DB struct {
 	wdb  *sql.DB // the one write connection, owned by w
 	rdb  *sql.DB // read-only connections
 	w    *writer
+	ckpt *checkpointer
 
 	// mu orders Close after every write that is being queued: write holds
 	// it shared while it hands a request to the writer, Close holds it
@@ -177,6 +183,19 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return fail("open "+path+" for reading", err)
 	}
 
+	cdb, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		rdb.Close()
+		return fail("open "+path+" for checkpoints", err)
+	}
+	cdb.SetMaxOpenConns(1)
+	cdb.SetMaxIdleConns(1)
+	cdb.SetConnMaxLifetime(0)
+	cdb.SetConnMaxIdleTime(0)
+	interval := opts.CheckpointInterval
+	if interval <= 0 {
+		interval = DefaultCheckpointInterval
+	}
 	db := &DB{
 		path: path,
 		log:  log,
@@ -184,7 +203,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		rdb:  rdb,
 		w:    newWriter(conn, maxBatch, log),
 	}
+	db.ckpt = &checkpointer{db: cdb, interval: interval, stop: make(chan struct{}), done: make(chan struct{}), finish: db.w.finish, log: log}
 	go db.w.run()
+	go db.ckpt.run()
 	return db, nil
 }
 
@@ -219,7 +240,9 @@ func dsn(path string, readOnly bool) string {
 	} else {
 		// journal_mode is stored in the file; setting it once from the
 		// writer is enough, and a read-only connection may not set it.
-		q = append(q, "_pragma=journal_mode(WAL)")
+		// Checkpoints are the checkpointer's (checkpoint.go), not the
+		// committing connection's.
+		q = append(q, "_pragma=journal_mode(WAL)", "_pragma=wal_autocheckpoint(0)")
 	}
 	// A file: URI, so that the path is never confused with the query; '%',
 	// '?' and '#' must then be percent-encoded.
@@ -319,9 +342,11 @@ func (db *DB) Close() error {
 	db.closed.Store(true)
 	db.mu.Unlock()
 
+	ckptErr := db.ckpt.close()
 	close(db.w.reqs)
 	<-db.w.done
 	return errors.Join(
+		ckptErr,
 		db.w.close(),
 		db.wdb.Close(),
 		db.rdb.Close(),

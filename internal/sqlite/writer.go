@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync/atomic"
+
+	"github.com/natterim/natter"
 )
 
 // writeFunc is one write request's work. It runs on the writer's connection
@@ -36,24 +38,36 @@ type request struct {
 type writer struct {
 	conn     *sql.Conn
 	stmts    map[string]*sql.Stmt // prepared on first use; only run touches it
+	// inboxSeq and convs are the sequence counters (see counters.go);
+	// only run touches them.
+	inboxSeq map[natter.UserID]int64
+	convs    map[convKey]convCounter
 	reqs     chan *request
 	maxBatch int
 	log      *slog.Logger
 	done     chan struct{} // closed when run returns
 
+	// finish receives the checkpointer's requests to finish a checkpoint
+	// (see checkpoint.go); nil without a checkpointer.
+	finish chan struct{}
+
 	// commits and batched count successful batch commits and the
-	// requests they held, for the benchmarks' writes/commit figure.
-	commits, batched atomic.Int64
+	// requests they held, for the benchmarks' writes/commit figure;
+	// checkpoints the checkpoints the writer finished.
+	commits, batched, checkpoints atomic.Int64
 }
 
 func newWriter(conn *sql.Conn, maxBatch int, log *slog.Logger) *writer {
 	return &writer{
 		conn:     conn,
 		stmts:    make(map[string]*sql.Stmt),
+		inboxSeq: make(map[natter.UserID]int64),
+		convs:    make(map[convKey]convCounter),
 		reqs:     make(chan *request, maxBatch),
 		maxBatch: maxBatch,
 		log:      log,
 		done:     make(chan struct{}),
+		finish:   make(chan struct{}, 1),
 	}
 }
 
@@ -69,7 +83,14 @@ func (w *writer) run() {
 	ctx := context.Background()
 	batch := make([]*request, 0, w.maxBatch)
 	for {
-		r, ok := <-w.reqs
+		var r *request
+		var ok bool
+		select {
+		case r, ok = <-w.reqs:
+		case <-w.finish:
+			w.finishCheckpoint(ctx)
+			continue
+		}
 		if !ok {
 			return
 		}
@@ -130,6 +151,7 @@ func (w *writer) runBatch(ctx context.Context, batch []*request) {
 		}
 		if err != nil {
 			errs[i] = err
+			w.forget()
 			if err := w.exec1(ctx, "ROLLBACK TO req"); err != nil {
 				w.abandon(ctx, live, err)
 				return
@@ -207,6 +229,7 @@ func (w *writer) call(ctx context.Context, r *request) (err error) {
 
 // rollback ends the transaction, if SQLite has not already done so.
 func (w *writer) rollback(ctx context.Context) {
+	w.forget()
 	if _, err := w.conn.ExecContext(ctx, "ROLLBACK"); err != nil {
 		// "no transaction is active" after SQLite rolled back by itself.
 		w.log.Debug("sqlite: rollback", "err", err)
