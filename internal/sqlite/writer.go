@@ -36,8 +36,8 @@ type request struct {
 // writer owns the one write connection. It runs batches of requests, each
 // batch in one transaction with one commit (see the package doc).
 type writer struct {
-	conn     *sql.Conn
-	stmts    map[string]*sql.Stmt // prepared on first use; only run touches it
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt // prepared on first use; only run touches it
 	// inboxSeq and convs are the sequence counters (see counters.go);
 	// only run touches them.
 	inboxSeq map[natter.UserID]int64
