@@ -227,8 +227,8 @@ func (r *runner) load(ctx context.Context) error {
 	m2, mErr2 := machineCPU()
 	progress()
 	r.res.WindowSeconds = t2.Sub(t1).Seconds()
-	r.res.Server.window(srv1, srv2, r.res.WindowSeconds, r.ackedInWin.Load())
-	r.res.Bench.window(b1, b2, r.res.WindowSeconds, r.ackedInWin.Load())
+	r.res.Server.window(srv1, srv2, r.res.WindowSeconds, r.ackedInWin.Load(), r.deliveredInWin.Load())
+	r.res.Bench.window(b1, b2, r.res.WindowSeconds, r.ackedInWin.Load(), r.deliveredInWin.Load())
 	if mErr == nil && mErr2 == nil {
 		r.res.MachineCPU = (m2 - m1) / r.res.WindowSeconds
 		r.res.CPUs = runtime.NumCPU()

@@ -249,8 +249,11 @@ func parseMetrics(r io.Reader, s *Stats) error {
 
 // window fills p's figures for the measurement window from the snapshots at
 // its edges.
-func (p *ProcResult) window(a, b *Stats, secs float64, acked uint64) {
+func (p *ProcResult) window(a, b *Stats, secs float64, acked, delivered uint64) {
 	p.CPUInWindow = cpuShare(a, b, secs)
+	if delivered > 0 && p.CPUInWindow > 0 {
+		p.CPUPerMsg = p.CPUInWindow * secs / float64(delivered) * 1e6
+	}
 	if a == nil || b == nil || acked == 0 {
 		return
 	}

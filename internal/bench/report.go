@@ -129,6 +129,9 @@ type ProcResult struct {
 	// Storage writes and write system calls (files and sockets) during the window, per
 	// message acknowledged in it.
 	DiskBytesPerMsg     float64 `json:"disk_write_bytes_per_msg,omitempty"`
+	// CPUPerMsg is CPU time in the window per message delivered in it,
+	// in microseconds.
+	CPUPerMsg float64 `json:"cpu_us_per_delivered_msg,omitempty"`
 	WriteSyscallsPerMsg float64 `json:"write_syscalls_per_msg,omitempty"`
 	// Idle runs, per connection: (Connected − Before) / users connected.
 	RSSPerConn       float64 `json:"rss_per_conn_bytes,omitempty"`
@@ -268,9 +271,14 @@ func writeProc(b *strings.Builder, what string, p *ProcResult) {
 		fmt.Fprintf(b, "; CPU %.2f cores", p.CPUInWindow)
 	}
 	b.WriteString("\n")
+	if p.CPUPerMsg > 0 {
+		fmt.Fprintf(b, "%-11s per message delivered: %.0f µs CPU\n", "", p.CPUPerMsg)
+	}
 	if p.DiskBytesPerMsg > 0 || p.WriteSyscallsPerMsg > 0 {
 		fmt.Fprintf(b, "%-11s per message acked: %.1f KiB written to storage, %.1f write system calls (files and sockets)\n", "",
 			p.DiskBytesPerMsg/1024, p.WriteSyscallsPerMsg)
+	} else if what == "server" && p.CPUInWindow > 0 {
+		fmt.Fprintf(b, "%-11s (give --server-pid for the disk bytes written per message)\n", "")
 	}
 	if p.RSSPerConn != 0 || p.HeapPerConn != 0 {
 		fmt.Fprintf(b, "%-11s per connection: RSS %.1f KiB, heap in use %.1f KiB, stacks %.1f KiB, %.1f goroutines\n", "",
