@@ -128,10 +128,10 @@ type ProcResult struct {
 	CPUInWindow float64 `json:"cpu_in_window,omitempty"`
 	// Storage writes and write system calls (files and sockets) during the window, per
 	// message acknowledged in it.
-	DiskBytesPerMsg     float64 `json:"disk_write_bytes_per_msg,omitempty"`
+	DiskBytesPerMsg float64 `json:"disk_write_bytes_per_msg,omitempty"`
 	// CPUPerMsg is CPU time in the window per message delivered in it,
 	// in microseconds.
-	CPUPerMsg float64 `json:"cpu_us_per_delivered_msg,omitempty"`
+	CPUPerMsg           float64 `json:"cpu_us_per_delivered_msg,omitempty"`
 	WriteSyscallsPerMsg float64 `json:"write_syscalls_per_msg,omitempty"`
 	// Idle runs, per connection: (Connected − Before) / users connected.
 	RSSPerConn       float64 `json:"rss_per_conn_bytes,omitempty"`
