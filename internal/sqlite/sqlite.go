@@ -54,6 +54,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/natterim/natter"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -86,9 +88,18 @@ type Options struct {
 	// database file (see checkpoint.go). Zero means
 	// DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
+	// MaxWALFrames is the WAL size, in frames (pages), above which a
+	// checkpoint waits briefly for readers still reading old frames so
+	// that the WAL can start over (see checkpoint.go). Zero means
+	// DefaultMaxWALFrames.
+	MaxWALFrames int
 	// Logger receives the store's logs (migrations applied, failed commits).
 	// Nil discards them.
 	Logger *slog.Logger
+	// Metrics, if not nil, registers the store's metrics: the writer's
+	// batch and commit times, checkpoint times and the WAL's size
+	// (natter_store_*).
+	Metrics prometheus.Registerer
 }
 
 // DB is a natter.Store in one SQLite database file. Its methods are safe for
@@ -188,7 +199,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return fail("open "+path+" for reading", err)
 	}
 
-	cdb, err := sql.Open("sqlite", dsn(path, false))
+	// The checkpointer's RESTART checkpoints wait for readers at most
+	// restartWait (checkpoint.go); its PASSIVE ones never wait.
+	cdb, err := sql.Open("sqlite", dsnBusy(path, false, int(restartWait/time.Millisecond)))
 	if err != nil {
 		rdb.Close()
 		return fail("open "+path+" for checkpoints", err)
@@ -201,14 +214,19 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if interval <= 0 {
 		interval = DefaultCheckpointInterval
 	}
+	maxWAL := opts.MaxWALFrames
+	if maxWAL <= 0 {
+		maxWAL = DefaultMaxWALFrames
+	}
+	met := newMetrics(opts.Metrics)
 	db := &DB{
 		path: path,
 		log:  log,
 		wdb:  wdb,
 		rdb:  rdb,
-		w:    newWriter(conn, maxBatch, log),
+		w:    newWriter(conn, maxBatch, log, met),
 	}
-	db.ckpt = &checkpointer{db: cdb, interval: interval, stop: make(chan struct{}), done: make(chan struct{}), finish: db.w.finish, log: log}
+	db.ckpt = &checkpointer{db: cdb, interval: interval, stop: make(chan struct{}), done: make(chan struct{}), pause: db.w.pause, maxWAL: maxWAL, log: log, met: met}
 	go db.w.run()
 	go db.ckpt.run()
 	return db, nil
@@ -265,11 +283,23 @@ func withOSReason(path string, err error) error {
 	return err
 }
 
+// writerCacheKiB is the page cache of the writer's connection, in KiB.
+// SQLite's default, 2,000 KiB, held 2,000 of the 1 KiB pages: less than the
+// index pages a stream of messages between 1,000 users keeps touching, so
+// most writes read pages again from the file system (and in this pure-Go
+// SQLite every read costs). The cache grows only as pages are read.
+const writerCacheKiB = 32 << 10
+
 // dsn is the modernc.org/sqlite data source name for path. Pragmas are set
 // per connection, by the driver, as each connection opens.
 func dsn(path string, readOnly bool) string {
+	return dsnBusy(path, readOnly, busyTimeoutMillis)
+}
+
+// dsnBusy is dsn with a busy timeout of busyMillis.
+func dsnBusy(path string, readOnly bool, busyMillis int) string {
 	q := []string{
-		"_pragma=busy_timeout(" + strconv.Itoa(busyTimeoutMillis) + ")",
+		"_pragma=busy_timeout(" + strconv.Itoa(busyMillis) + ")",
 		"_pragma=foreign_keys(1)",
 		"_pragma=synchronous(FULL)",
 	}
@@ -280,7 +310,8 @@ func dsn(path string, readOnly bool) string {
 		// writer is enough, and a read-only connection may not set it.
 		// Checkpoints are the checkpointer's (checkpoint.go), not the
 		// committing connection's.
-		q = append(q, "_pragma=journal_mode(WAL)", "_pragma=wal_autocheckpoint(0)")
+		q = append(q, "_pragma=journal_mode(WAL)", "_pragma=wal_autocheckpoint(0)",
+			"_pragma=cache_size(-"+strconv.Itoa(writerCacheKiB)+")")
 	}
 	// A file: URI, so that the path is never confused with the query; '%',
 	// '?' and '#' must then be percent-encoded.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync/atomic"
+	"time"
 
 	"github.com/natterim/natter"
 )
@@ -45,20 +46,21 @@ type writer struct {
 	reqs     chan *request
 	maxBatch int
 	log      *slog.Logger
+	met      *metrics
 	done     chan struct{} // closed when run returns
 
-	// finish receives the checkpointer's requests to finish a checkpoint
-	// (see checkpoint.go); nil without a checkpointer.
-	finish chan struct{}
+	// pause receives the checkpointer's requests to pause between two
+	// batches until the channel received is closed (see checkpoint.go).
+	pause chan chan struct{}
 
 	// commits and batched count successful batch commits and the
-	// requests they held, for the benchmarks' writes/commit figure;
-	// checkpoints the checkpoints the writer finished.
-	commits, batched, checkpoints atomic.Int64
+	// requests they held, for the benchmarks' writes/commit figure.
+	commits, batched atomic.Int64
 }
 
-func newWriter(conn *sql.Conn, maxBatch int, log *slog.Logger) *writer {
+func newWriter(conn *sql.Conn, maxBatch int, log *slog.Logger, met *metrics) *writer {
 	return &writer{
+		met:      met,
 		conn:     conn,
 		stmts:    make(map[string]*sql.Stmt),
 		inboxSeq: make(map[natter.UserID]int64),
@@ -67,7 +69,7 @@ func newWriter(conn *sql.Conn, maxBatch int, log *slog.Logger) *writer {
 		maxBatch: maxBatch,
 		log:      log,
 		done:     make(chan struct{}),
-		finish:   make(chan struct{}, 1),
+		pause:    make(chan chan struct{}),
 	}
 }
 
@@ -87,8 +89,8 @@ func (w *writer) run() {
 		var ok bool
 		select {
 		case r, ok = <-w.reqs:
-		case <-w.finish:
-			w.finishCheckpoint(ctx)
+		case resume := <-w.pause:
+			<-resume // the checkpointer's last round
 			continue
 		}
 		if !ok {
@@ -130,6 +132,15 @@ func (w *writer) runBatch(ctx context.Context, batch []*request) {
 	if len(live) == 0 {
 		return
 	}
+	start := time.Now()
+	defer func() {
+		d := time.Since(start)
+		w.met.batch.Observe(seconds(d))
+		w.met.writes.Observe(float64(len(live)))
+		if d >= slowBatch {
+			w.log.Debug("sqlite: slow batch", "took", d, "writes", len(live))
+		}
+	}()
 	if len(live) == 1 {
 		// Alone in its batch (most batches below a few thousand writes a
 		// second): its own transaction does what the savepoint would, two
@@ -174,7 +185,7 @@ func (w *writer) runBatch(ctx context.Context, batch []*request) {
 			return
 		}
 	}
-	if err := w.exec1(ctx, "COMMIT"); err != nil {
+	if err := w.commit(ctx); err != nil {
 		w.rollback(ctx)
 		err = fmt.Errorf("commit: %w", err)
 		w.log.Error("sqlite: commit failed; no write of the batch was stored", "err", err, "writes", len(live))
@@ -219,11 +230,23 @@ func (w *writer) runAlone(ctx context.Context, r *request) error {
 		w.rollback(ctx)
 		return err
 	}
-	if err := w.exec1(ctx, "COMMIT"); err != nil {
+	if err := w.commit(ctx); err != nil {
 		w.rollback(ctx)
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// slowBatch is the batch time above which the writer logs the batch (at
+// debug level), to line up slow batches with what else happened.
+const slowBatch = 20 * time.Millisecond
+
+// commit commits the transaction and times it.
+func (w *writer) commit(ctx context.Context) error {
+	start := time.Now()
+	err := w.exec1(ctx, "COMMIT")
+	w.met.commit.Observe(seconds(time.Since(start)))
+	return err
 }
 
 // call runs r's work. A panic (a bug) fails that request and, through
