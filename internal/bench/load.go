@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/natterim/natter/client"
+	"github.com/natterim/natter/seal"
 	"github.com/natterim/natter/wire"
 )
 
@@ -63,10 +64,18 @@ func (r *runner) events(u *user) {
 	for ev := range u.c.Events() {
 		switch e := ev.(type) {
 		case client.MessageEvent:
+			if e.OpenErr != nil {
+				r.onUnopened(e.OpenErr)
+				continue
+			}
 			r.onMessage(&e.Message, e.Offline)
 		case client.InboxEvent:
 			for _, g := range e.Groups {
 				for i := range g.Messages {
+					if err := e.OpenErrs[g.Messages[i].ID]; err != nil {
+						r.onUnopened(err)
+						continue
+					}
 					r.onMessage(&g.Messages[i].Message, true)
 				}
 			}
@@ -93,6 +102,12 @@ func (r *runner) events(u *user) {
 	}
 }
 
+// onUnopened accounts for a message whose body could not be opened.
+func (r *runner) onUnopened(err error) {
+	r.unopened.Add(1)
+	r.countErr("open", err)
+}
+
 // onMessage accounts for one message received.
 func (r *runner) onMessage(m *wire.Message, offline bool) {
 	now := time.Now().UnixNano()
@@ -111,6 +126,9 @@ func (r *runner) onMessage(m *wire.Message, offline bool) {
 	}
 	if r.inWindow(sent) {
 		r.delivery.Record(time.Duration(now - sent))
+		if r.timeline != nil {
+			r.timeline.record(sent, time.Duration(now-sent))
+		}
 	}
 	if r.inWindow(now) {
 		r.deliveredInWin.Add(1)
@@ -165,7 +183,7 @@ func (r *runner) senders() []*user {
 }
 
 // load runs the warm-up and the measurement window, then drains.
-func (r *runner) load(ctx context.Context) error {
+func (r *runner) load(ctx context.Context, t0 time.Time) error {
 	cfg := &r.cfg
 	us := r.senders()
 	if len(us) == 0 {
@@ -177,8 +195,13 @@ func (r *runner) load(ctx context.Context) error {
 	sendCtx, cancelSends := context.WithCancel(bg)
 	defer cancelSends()
 
-	t0 := time.Now()
+	if !sleepUntil(ctx, t0) {
+		return ctx.Err()
+	}
 	t1, t2 := t0.Add(cfg.Warmup), t0.Add(cfg.Warmup+cfg.Duration)
+	if cfg.Timeline {
+		r.timeline = newTimeline(t1, cfg.Duration)
+	}
 	r.winStart.Store(t1.UnixNano())
 	r.winEnd.Store(t2.UnixNano())
 	r.log.Info("sending", "users", len(us), "rate", cfg.Rate, "inflight", cfg.Inflight,
@@ -244,8 +267,19 @@ func (r *runner) load(ctx context.Context) error {
 		cancelSends()
 		<-sendsDone
 	}
-	for r.delivered.Load() < r.acked.Load() && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	if cfg.Parts == 1 {
+		for r.delivered.Load() < r.acked.Load() && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	} else {
+		// Deliveries come from the other parts' sends too: wait until
+		// they stop.
+		for last, quiet := r.delivered.Load(), time.Now(); time.Since(quiet) < drainQuiet && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+			if n := r.delivered.Load(); n != last {
+				last, quiet = n, time.Now()
+			}
+		}
 	}
 	r.res.DrainSeconds = time.Since(t2).Seconds()
 	r.res.Server.After = r.serverStats(bg)
@@ -332,6 +366,10 @@ func errKind(err error) string {
 		return "timeout"
 	case errors.Is(err, errNoPeer):
 		return "no peer"
+	case errors.Is(err, seal.ErrNotForMe):
+		return "not sealed for this device"
+	case errors.Is(err, seal.ErrCannotOpen):
+		return "cannot open"
 	}
 	return "other"
 }
