@@ -23,14 +23,17 @@
 // connected and after the run, so that idle runs (Config.Idle) give the
 // memory cost of one connection.
 //
+// A run can be spread over several processes (Config.Procs; procs.go).
+//
 // # Accounts
 //
 // Users are named Prefix-0 … Prefix-(N-1), each with a device ID derived
 // from its name so that its inbox cursor survives across runs. Setup signs
 // users up (argon2id: tens of milliseconds of server CPU each) with bounded
 // parallelism, or logs them in if they exist, and keeps their session
-// tokens in Config.StateFile, so that the next run resumes every session
-// without hashing a password. The contact graph is circulant: user i's
+// tokens and their devices' keyrings in Config.StateFile, so that the next
+// run resumes every session without hashing a password and finds its
+// devices' keys already published (a real client keeps both in its home). The contact graph is circulant: user i's
 // contacts are i±1 … i±K/2 (and i+N/2 when K is odd). Both ends of every
 // edge send an Add (the second Add approves), so the graph converges
 // whatever was done before; contacts already approved are skipped.

@@ -32,12 +32,19 @@ latency, errors, and the server's and its own RSS and CPU.
 With --idle it only connects the users and holds them for --hold, then
 reports memory per connection (the server's with --server-pid or --admin).
 
-Keep --state: it caches session tokens, so the next run resumes every user
-instead of paying for an argon2id hash per user.
+Keep --state: it keeps each user's session token and device keys (as a
+client keeps them in its home), so the next run resumes every user instead
+of paying for an argon2id hash per user, and publishes no keys again.
+
+With --procs N the users are spread over N processes of natter-bench, each
+with its share of --users and --rate; they start sending at the same moment,
+and the parent merges their figures (and reports each one's CPU).
 
 Examples:
   natter-bench --server 127.0.0.1:7443 --ca data/cert.pem --users 1000 --contacts 10 \
       --rate 5000 --duration 30s --state bench.state --admin 127.0.0.1:9090
+  natter-bench --server 127.0.0.1:7443 --ca data/cert.pem --users 4000 --contacts 10 \
+      --rate 8000 --procs 4 --warmup 40s --duration 20s --state bench.state --server-pid 1234 --timeline
   natter-bench --server 127.0.0.1:7443 --ca data/cert.pem --users 10000 --contacts 0 \
       --idle --hold 130s --sources 127.0.0.1-127.0.0.4 --state bench.state --server-pid 1234
 

@@ -192,6 +192,10 @@ func runProcs(ctx context.Context, cfg Config, exe string, args []string, stderr
 		}
 		wg.Wait()
 	}()
+	if _, ok := stderr.(*os.File); !ok {
+		// The parts' logs are copied to stderr by a goroutine each.
+		stderr = &lockedWriter{w: stderr}
+	}
 	for k := range parts {
 		cmd := exec.Command(exe, append(append([]string(nil), args...), partArgs(k, cfg.Procs, runID)...)...)
 		cmd.Stderr = stderr
@@ -328,6 +332,18 @@ func runProcs(ctx context.Context, cfg Config, exe string, args []string, stderr
 		log.Warn("cannot save the state file", "err", err)
 	}
 	return res, nil
+}
+
+// lockedWriter serialises the writes of several goroutines to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // procCPUOf returns a running child's CPU time.

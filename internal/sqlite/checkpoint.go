@@ -40,7 +40,9 @@ import (
 // that this round does not restart the WAL, and the next one will. Only if
 // that keeps happening and the WAL outgrows Options.MaxWALFrames is the
 // last round a RESTART checkpoint, which waits for those readers, for at
-// most restartWait.
+// most restartWait. The last round is cut short after finalWait (SQLite
+// stops copying and the writer goes on; the next interval tries again),
+// again unless the WAL is over its bound.
 //
 // An earlier version had the writer run a RESTART checkpoint on its own
 // connection after every background one: it copied everything appended
@@ -73,6 +75,10 @@ const (
 	shortRound = 25 * time.Millisecond
 	// maxRounds bounds the background rounds of one checkpoint.
 	maxRounds = 8
+	// finalWait bounds the last round, during which the writer is paused
+	// (a few milliseconds normally; on a starved machine a copy of a few
+	// hundred pages took up to 750 ms), unless the WAL is over its bound.
+	finalWait = 20 * time.Millisecond
 	// restartWait bounds the wait for readers in a RESTART checkpoint:
 	// the busy timeout of the checkpointer's connection.
 	restartWait = 50 * time.Millisecond
@@ -116,12 +122,13 @@ func (c *checkpointer) checkpoint(ctx context.Context, mode, kind string) (ckptR
 	r.took = time.Since(start)
 	r.busy = busy != 0
 	c.met.checkpoint.WithLabelValues(kind).Observe(seconds(r.took))
-	if err == nil {
+	switch {
+	case err == nil:
 		c.met.walFrames.Set(float64(r.frames))
-	} else {
+	case ctx.Err() == nil:
 		c.log.Warn("sqlite: checkpoint failed", "kind", kind, "err", err)
 	}
-	c.log.Debug("sqlite: checkpoint", "kind", kind, "busy", r.busy, "frames", r.frames, "copied", r.copied, "took", r.took)
+	c.log.Debug("sqlite: checkpoint", "kind", kind, "busy", r.busy, "frames", r.frames, "copied", r.copied, "took", r.took, "err", err)
 	return r, err
 }
 
@@ -171,9 +178,18 @@ func (c *checkpointer) final(ctx context.Context, restart bool) bool {
 	mode := "PASSIVE"
 	if restart {
 		mode = "RESTART" // its connection's busy timeout is restartWait
+	} else {
+		// The writer waits for this: give up past finalWait (SQLite
+		// stops the copy; a later checkpoint does it again).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, finalWait)
+		defer cancel()
 	}
 	r, err := c.checkpoint(ctx, mode, "final")
 	if err != nil {
+		if ctx.Err() != nil {
+			c.met.finalsCut.Inc()
+		}
 		return true
 	}
 	if restart {

@@ -34,6 +34,8 @@ type metrics struct {
 	// restarts counts the checkpoints after which the WAL started over
 	// (everything copied back; the next transaction writes from its start).
 	restarts prometheus.Counter
+	// finalsCut counts the final checkpoints cut short at finalWait.
+	finalsCut prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -54,9 +56,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Frames (pages) in the WAL at the end of the last checkpoint."}),
 		restarts: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_store_wal_restarts_total",
 			Help: "Final checkpoints that copied the whole WAL back, so that the next write starts it over."}),
+		finalsCut: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_store_checkpoint_final_cut_total",
+			Help: "Final checkpoints (the writer paused) cut short after 20 ms; the WAL did not start over that time."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batch, m.commit, m.writes, m.checkpoint, m.walFrames, m.restarts)
+		reg.MustRegister(m.batch, m.commit, m.writes, m.checkpoint, m.walFrames, m.restarts, m.finalsCut)
 	}
 	return m
 }
