@@ -13,6 +13,7 @@ import (
 // measured: a slow batch or checkpoint shows up in both.
 var storeHists = []string{
 	"natter_store_batch_seconds",
+	"natter_store_queue_seconds",
 	"natter_store_commit_seconds",
 	"natter_store_checkpoint_seconds",
 	"natter_send_seconds",
@@ -136,6 +137,9 @@ type StoreWindow struct {
 	CommitP99    float64            `json:"commit_p99_ms_le"`
 	CommitMeanMS float64            `json:"commit_mean_ms"`
 	Checkpoints  []CheckpointWindow `json:"checkpoints,omitempty"`
+	// A write's wait in the store's queue.
+	QueueP50 float64 `json:"queue_p50_ms_le,omitempty"`
+	QueueP99 float64 `json:"queue_p99_ms_le,omitempty"`
 	// The hub's time to handle a Send (natter_send_seconds), commit
 	// included.
 	SendP50 float64 `json:"send_p50_ms_le,omitempty"`
@@ -172,6 +176,9 @@ func storeWindow(a, b *Stats) *StoreWindow {
 		sw.CommitP99 = 1e3 * h.quantile(.99)
 		sw.CommitMeanMS = 1e3 * h.Sum / h.Count
 	}
+	if h := get("natter_store_queue_seconds"); h != nil && h.Count > 0 {
+		sw.QueueP50, sw.QueueP99 = 1e3*h.quantile(.5), 1e3*h.quantile(.99)
+	}
 	if h := get("natter_send_seconds"); h != nil && h.Count > 0 {
 		sw.SendP50, sw.SendP99 = 1e3*h.quantile(.5), 1e3*h.quantile(.99)
 	}
@@ -197,6 +204,9 @@ func (sw *StoreWindow) text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%.0f batches, p50 ≤%s p99 ≤%s max ≤%s; COMMIT p99 ≤%s (mean %s)",
 		sw.Batches, fmtMS(sw.BatchP50), fmtMS(sw.BatchP99), fmtMS(sw.BatchTop), fmtMS(sw.CommitP99), fmtMS(sw.CommitMeanMS))
+	if sw.QueueP99 > 0 {
+		fmt.Fprintf(&b, "; queue p50 ≤%s p99 ≤%s", fmtMS(sw.QueueP50), fmtMS(sw.QueueP99))
+	}
 	if sw.SendP99 > 0 {
 		fmt.Fprintf(&b, "; Send handled p50 ≤%s p99 ≤%s", fmtMS(sw.SendP50), fmtMS(sw.SendP99))
 	}

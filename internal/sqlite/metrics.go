@@ -20,6 +20,9 @@ type metrics struct {
 	// batch is a batch's time from its BEGIN to the end of its COMMIT:
 	// what every write of the batch waits for once the writer took it.
 	batch prometheus.Histogram
+	// wait is a write's time in the queue, from its caller handing it to
+	// the writer to the writer taking it into a batch.
+	wait prometheus.Histogram
 	// commit is the COMMIT alone: the WAL write and its fsync.
 	commit prometheus.Histogram
 	// writes is the number of writes per batch.
@@ -43,6 +46,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "natter_store_batch_seconds",
 			Help:    "Time of one group-commit batch of the store's writer, from BEGIN to the end of COMMIT (fsync included).",
 			Buckets: latencyBuckets}),
+		wait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "natter_store_queue_seconds",
+			Help:    "Time a write waits for the store's writer to take it into a batch (behind the batch running, a checkpoint's last round, or a full queue).",
+			Buckets: latencyBuckets}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "natter_store_commit_seconds",
 			Help:    "Time of the store's COMMIT statements (WAL write and fsync).",
 			Buckets: latencyBuckets}),
@@ -60,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Final checkpoints (the writer paused) cut short after 20 ms; the WAL did not start over that time."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batch, m.commit, m.writes, m.checkpoint, m.walFrames, m.restarts, m.finalsCut)
+		reg.MustRegister(m.batch, m.wait, m.commit, m.writes, m.checkpoint, m.walFrames, m.restarts, m.finalsCut)
 	}
 	return m
 }

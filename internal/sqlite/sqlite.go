@@ -433,7 +433,7 @@ func (db *DB) write(ctx context.Context, op string, fn writeFunc) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
-	r := &request{fn: fn, done: make(chan error, 1)}
+	r := &request{fn: fn, done: make(chan error, 1), queued: time.Now()}
 
 	db.mu.RLock()
 	if db.closed.Load() {

@@ -29,9 +29,10 @@ const (
 
 // request is one write waiting for the writer.
 type request struct {
-	fn    writeFunc
-	state atomic.Int32
-	done  chan error // buffered; receives fn's outcome after the commit
+	fn     writeFunc
+	state  atomic.Int32
+	done   chan error // buffered; receives fn's outcome after the commit
+	queued time.Time  // when it was handed to the writer
 }
 
 // writer owns the one write connection. It runs batches of requests, each
@@ -124,9 +125,11 @@ func (w *writer) run() {
 // its own transaction: the failure then reaches only the requests it affects.
 func (w *writer) runBatch(ctx context.Context, batch []*request) {
 	live := batch[:0:0]
+	now := time.Now()
 	for _, r := range batch {
 		if r.state.CompareAndSwap(queued, started) {
 			live = append(live, r)
+			w.met.wait.Observe(seconds(now.Sub(r.queued)))
 		}
 	}
 	if len(live) == 0 {
