@@ -49,10 +49,12 @@ import (
 // since the background checkpoint had started (up to half a second of
 // writes) and then waited for readers, with the writer stopped for 75-300
 // ms every 10 s; p99 delivery latency at 2,000 msgs/s was 105-1,455 ms.
-// Then the writer ran the last PASSIVE round itself: in natterd under load
-// that took 50-150 ms even for a few hundred frames (the same copy takes
-// 3-5 ms on the checkpointer's connection); the cause was not found, and
-// pausing the writer instead of using its connection avoids it.
+// Then the writer ran the last PASSIVE round itself, on its own connection;
+// pausing it and using the checkpointer's connection instead does the same
+// work with the writer's connection left alone. Either way, in natterd
+// under natter-bench the last round took 20-350 ms for a few hundred frames
+// at times (3-6 ms in isolation): its fsyncs, which on ext4 wait for the
+// other processes' pending writes, and which the 20 ms cut cannot stop.
 //
 // Durability is unchanged: a commit is durable when its WAL frames are
 // synced (synchronous=FULL), whether or not they have been checkpointed; a
