@@ -72,7 +72,7 @@ type partReport struct {
 	Keys     map[natter.UserID]json.RawMessage `json:"keys,omitempty"`
 }
 
-// PartArgs are the arguments a part gets beyond the parent's own.
+// partArgs returns the arguments a part gets beyond the parent's own.
 func partArgs(k, n int, runID []byte) []string {
 	return []string{"--part", fmt.Sprintf("%d/%d", k, n), "--run-id", hex.EncodeToString(runID)}
 }
