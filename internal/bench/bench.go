@@ -23,14 +23,17 @@
 // connected and after the run, so that idle runs (Config.Idle) give the
 // memory cost of one connection.
 //
+// A run can be spread over several processes (Config.Procs; procs.go).
+//
 // # Accounts
 //
 // Users are named Prefix-0 … Prefix-(N-1), each with a device ID derived
 // from its name so that its inbox cursor survives across runs. Setup signs
 // users up (argon2id: tens of milliseconds of server CPU each) with bounded
 // parallelism, or logs them in if they exist, and keeps their session
-// tokens in Config.StateFile, so that the next run resumes every session
-// without hashing a password. The contact graph is circulant: user i's
+// tokens and their devices' keyrings in Config.StateFile, so that the next
+// run resumes every session without hashing a password and finds its
+// devices' keys already published (a real client keeps both in its home). The contact graph is circulant: user i's
 // contacts are i±1 … i±K/2 (and i+N/2 when K is odd). Both ends of every
 // edge send an Add (the second Add approves), so the graph converges
 // whatever was done before; contacts already approved are skipped.
@@ -67,6 +70,9 @@ type Config struct {
 	Drain    time.Duration
 	Size     int  // message body size in bytes; at least (and default) BodyMin
 	Receipts bool // receivers send "delivered" receipts (client.Options.AutoDeliveredReceipts)
+	// Timeline reports, per second of the window, the messages delivered,
+	// those slower than 10 ms and the slowest.
+	Timeline bool
 
 	// Sources are the local addresses connections are made from, in turn
 	// (each gives about 28,000 ephemeral ports towards one server
@@ -88,6 +94,26 @@ type Config struct {
 	Parallel  int    // concurrent logins and contact operations; default 64
 
 	Logger *slog.Logger // progress and problems; default none
+
+	// Procs, above 1, spreads the users over that many processes of
+	// natter-bench, each with its share of the users and of Rate (Main
+	// starts them; see procs.go). Run itself runs one process's part.
+	Procs int
+	// Part and Parts make this run part Part (from 0) of a run spread over
+	// Parts processes: it connects users [Part·Users/Parts,
+	// (Part+1)·Users/Parts) only, sends at its share of Rate, takes the
+	// other users as connected elsewhere, and leaves the state file and
+	// the server's figures to the parent.
+	Part, Parts int
+	// RunID, if not empty (8 bytes), is the run's ID, which every part of
+	// a run shares so that each recognises the others' messages.
+	RunID []byte
+	// Barrier, if not nil, is called when this process's users are
+	// connected (phase "connected") and when they have added their
+	// contacts ("contacts"), and returns when every part of the run is as
+	// far; the second call returns when sending starts: the same moment
+	// for every part.
+	Barrier func(ctx context.Context, phase string) (time.Time, error)
 }
 
 // Defaults.
@@ -105,6 +131,9 @@ const (
 	opTimeout = 60 * time.Second
 	// progressEvery is how often long phases log their progress.
 	progressEvery = 5 * time.Second
+	// drainQuiet is how long a part of a run spread over processes waits
+	// without a delivery before it ends its drain.
+	drainQuiet = time.Second
 )
 
 func (c *Config) check() error {
@@ -125,6 +154,17 @@ func (c *Config) check() error {
 		return errors.New("bench: negative rate")
 	case len(c.Password) < 8:
 		return errors.New("bench: the password must be at least 8 bytes")
+	case c.Procs > 1 && c.Idle:
+		return errors.New("bench: --procs is for load runs, not --idle")
+	case c.Procs > c.Users || c.Parts > c.Users:
+		return fmt.Errorf("bench: %d users cannot be spread over %d processes", c.Users, max(c.Procs, c.Parts))
+	case c.Parts > 0 && (c.Part < 0 || c.Part >= c.Parts):
+		return fmt.Errorf("bench: part %d of %d", c.Part, c.Parts)
+	case c.RunID != nil && len(c.RunID) != 8:
+		return errors.New("bench: a run ID is 8 bytes")
+	}
+	if c.Parts <= 0 {
+		c.Part, c.Parts = 0, 1
 	}
 	if c.Inflight <= 0 {
 		c.Inflight = defaultInflight
@@ -158,9 +198,12 @@ type runner struct {
 	cfg   Config
 	log   *slog.Logger
 	users []*user
-	state *stateFile
-	run   [8]byte // this run's ID, in every body, to tell old messages apart
-	res   *Result
+	// lo and hi bound the indices of this process's users (all of them
+	// unless the run is spread over processes).
+	lo, hi int
+	state  *stateFile
+	run    [8]byte // this run's ID, in every body, to tell old messages apart
+	res    *Result
 
 	// The measurement window in Unix nanoseconds; zero until the run starts.
 	winStart, winEnd atomic.Int64
@@ -170,7 +213,8 @@ type runner struct {
 	// sealed sessions exist, and the window waits for all of them.
 	warm atomic.Int32
 
-	ack, delivery Histogram // for sends started in the window
+	ack, delivery Histogram                // for sends started in the window
+	timeline      atomic.Pointer[timeline] // with Config.Timeline; set when the window opens
 
 	acked, ackedInWin         atomic.Uint64
 	sendErrs, unfinished      atomic.Uint64
@@ -178,6 +222,7 @@ type runner struct {
 	delivered, deliveredInWin atomic.Uint64
 	deliveredOffline          atomic.Uint64
 	stale, foreign            atomic.Uint64
+	unopened                  atomic.Uint64
 	disconnects, reconnects   atomic.Uint64
 	sessionsEnded             atomic.Uint64
 
@@ -191,16 +236,36 @@ type runner struct {
 // reached, setup failed for every user, ...); problems during the run are
 // counted in the Result.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
+	r, err := runBench(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return r.res, nil
+}
+
+// runBench is Run, returning the runner for what a part reports beyond the
+// Result (procs.go).
+func runBench(ctx context.Context, cfg Config) (*runner, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
 	r := &runner{cfg: cfg, log: cfg.Logger, errs: map[string]uint64{}, errText: map[string]string{}}
-	newRunID(&r.run)
+	r.lo, r.hi = cfg.Part*cfg.Users/cfg.Parts, (cfg.Part+1)*cfg.Users/cfg.Parts
+	if cfg.RunID != nil {
+		copy(r.run[:], cfg.RunID)
+	} else {
+		newRunID(&r.run)
+	}
 	r.res = &Result{Config: resultConfig(&cfg)}
+	if cfg.Parts > 1 {
+		// This process's share of the rate.
+		r.cfg.Rate = cfg.Rate * float64(r.hi-r.lo) / float64(cfg.Users)
+	}
 	var err error
 	if r.state, err = loadState(cfg.StateFile); err != nil {
 		return nil, err
 	}
+	r.state.readOnly = cfg.Parts > 1 // the parent saves what the parts report
 	r.users = makeUsers(&cfg)
 	defer r.closeAll()
 
@@ -210,12 +275,28 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := r.connectAll(ctx); err != nil {
 		return nil, err
 	}
-	if err := r.state.save(); err != nil {
-		r.log.Warn("cannot save the state file", "err", err)
+	r.saveState()
+	// And again however the run ends (an interrupt, an error): the
+	// keyrings hold the private halves of the prekeys published during
+	// the run, which the server hands out to the next run's senders.
+	// (A natter-bench killed outright loses them: its next run's messages
+	// sealed to them do not open, counted as "open" errors; delete the
+	// keys from the state file then.)
+	defer r.saveState()
+	r.res.Setup.perLogin(r.res.Server.Before, r.serverStats(ctx))
+	if cfg.Barrier != nil {
+		if _, err := cfg.Barrier(ctx, phaseConnected); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Contacts > 0 {
-		if err := r.buildGraph(ctx); err != nil {
+		if err := r.addContacts(ctx); err != nil {
 			return nil, err
+		}
+		if cfg.Parts == 1 {
+			if err := r.checkContacts(ctx); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -232,17 +313,37 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.res.Server.After = r.res.Server.Connected
 		r.res.Bench.After = r.res.Bench.Connected
 		r.finish()
-		return r.res, nil
+		return r, nil
 	}
 
 	r.res.Server.Connected = r.serverStats(ctx)
 	r.res.Bench.Connected = benchStats(true)
-	if err := r.load(ctx); err != nil {
+	t0 := time.Now()
+	if cfg.Barrier != nil {
+		if t0, err = cfg.Barrier(ctx, phaseContacts); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.load(ctx, t0); err != nil {
 		return nil, err
+	}
+	if cfg.Contacts > 0 && cfg.Parts > 1 {
+		// Only now are the other parts' adds surely done.
+		if err := r.checkContacts(context.WithoutCancel(ctx)); err != nil {
+			return nil, err
+		}
 	}
 	r.res.Bench.After = benchStats(false)
 	r.finish()
-	return r.res, nil
+	return r, nil
+}
+
+// saveState writes the users' tokens and keyrings to the state file.
+func (r *runner) saveState() {
+	r.saveKeys()
+	if err := r.state.save(); err != nil {
+		r.log.Warn("cannot save the state file", "err", err)
+	}
 }
 
 // finish fills the Result from the counters.
@@ -258,6 +359,7 @@ func (r *runner) finish() {
 	res.Deliveries.Offline = r.deliveredOffline.Load()
 	res.Deliveries.Stale = r.stale.Load()
 	res.Deliveries.Foreign = r.foreign.Load()
+	res.Deliveries.Unopened = r.unopened.Load()
 	if res.Sends.Acked > res.Deliveries.Delivered {
 		res.Deliveries.Missing = res.Sends.Acked - res.Deliveries.Delivered
 	}
@@ -270,6 +372,9 @@ func (r *runner) finish() {
 	}
 	res.AckLatency = latencyOf(&r.ack)
 	res.DeliveryLatency = latencyOf(&r.delivery)
+	if tl := r.timeline.Load(); tl != nil {
+		res.Timeline = tl.result()
+	}
 	r.errMu.Lock()
 	for k, n := range r.errs {
 		res.Errors = append(res.Errors, ErrorCount{Kind: k, Count: n, Example: r.errText[k]})

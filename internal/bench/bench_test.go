@@ -5,14 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -123,7 +126,7 @@ process_resident_memory_bytes 2.097152e+07
 		t.Fatal(err)
 	}
 	want := Stats{RSS: 20971520, HeapInuse: 1234500, StackInuse: 65536, NextGC: 4194304, Goroutines: 42, CPUSeconds: 3.5, Connections: 12, Sessions: 11}
-	if s != want {
+	if !reflect.DeepEqual(s, want) {
 		t.Errorf("parseMetrics = %+v, want %+v", s, want)
 	}
 }
@@ -184,9 +187,15 @@ func TestRun(t *testing.T) {
 	t.Run("rate, resume", func(t *testing.T) {
 		cfg := base
 		cfg.Rate, cfg.Inflight, cfg.Size = 400, 2, 200
+		changes := metricValue(t, inst.AdminAddr, "natter_key_changes_total")
 		res := runOK(t, cfg)
 		if res.Setup.Resumed != 20 || res.Setup.ContactAdds != 0 {
 			t.Errorf("setup %+v, want 20 resumed and no contact adds", res.Setup)
+		}
+		// The devices' keys came from the state file: the resumes
+		// published none (the first run published each device's once).
+		if n := metricValue(t, inst.AdminAddr, "natter_key_changes_total") - changes; n != 0 {
+			t.Errorf("%v key changes announced during a run that resumed every user with its saved keys, want 0", n)
 		}
 		if res.Sends.Acked > 400*2 { // 1.8 s at 400/s
 			t.Errorf("%d sends acked at 400/s over 1.8s: the pacer overshoots", res.Sends.Acked)
@@ -241,6 +250,32 @@ func TestRun(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		t.Errorf("%d goroutines after the runs, %d before:\n%s", n, goroutines, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// metricValue returns the value of an unlabelled metric on the admin
+// listener's /metrics.
+func metricValue(t *testing.T, admin, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s on /metrics", name)
+	return 0
 }
 
 // run runs cfg and returns the result and its summary, checking that the

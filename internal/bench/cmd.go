@@ -32,12 +32,19 @@ latency, errors, and the server's and its own RSS and CPU.
 With --idle it only connects the users and holds them for --hold, then
 reports memory per connection (the server's with --server-pid or --admin).
 
-Keep --state: it caches session tokens, so the next run resumes every user
-instead of paying for an argon2id hash per user.
+Keep --state: it keeps each user's session token and device keys (as a
+client keeps them in its home), so the next run resumes every user instead
+of paying for an argon2id hash per user, and publishes no keys again.
+
+With --procs N the users are spread over N processes of natter-bench, each
+with its share of --users and --rate; they start sending at the same moment,
+and the parent merges their figures (and reports each one's CPU).
 
 Examples:
   natter-bench --server 127.0.0.1:7443 --ca data/cert.pem --users 1000 --contacts 10 \
       --rate 5000 --duration 30s --state bench.state --admin 127.0.0.1:9090
+  natter-bench --server 127.0.0.1:7443 --ca data/cert.pem --users 4000 --contacts 10 \
+      --rate 8000 --procs 4 --warmup 40s --duration 20s --state bench.state --server-pid 1234 --timeline
   natter-bench --server 127.0.0.1:7443 --ca data/cert.pem --users 10000 --contacts 0 \
       --idle --hold 130s --sources 127.0.0.1-127.0.0.4 --state bench.state --server-pid 1234
 
@@ -48,6 +55,8 @@ Flags:
 type Options struct {
 	JSON     bool
 	LogLevel slog.Level
+	// Part is set in the processes a --procs run starts (--part K/N).
+	Part bool
 }
 
 // ParseFlags turns natter-bench's command line into a Config. Messages go
@@ -75,6 +84,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, Options, error) {
 	fs.DurationVar(&cfg.Drain, "drain", defaultDrain, "longest wait after the window for acks and deliveries")
 	fs.IntVar(&cfg.Size, "size", 64, fmt.Sprintf("message body size in `BYTES` (at least %d)", BodyMin))
 	fs.BoolVar(&cfg.Receipts, "receipts", false, "receivers send delivered receipts (more writes per message)")
+	fs.BoolVar(&cfg.Timeline, "timeline", false, "print the window second by second: messages delivered, those over 10ms, the slowest")
 	fs.StringVar(&sources, "sources", "", "local `IPS` to connect from, in turn: comma-separated, A-B ranges allowed (e.g. 127.0.0.1-127.0.0.8)")
 	fs.BoolVar(&cfg.Idle, "idle", false, "only connect the users and hold them; report memory per connection")
 	fs.DurationVar(&cfg.Hold, "hold", defaultHold, "with --idle, how long to hold before measuring (Go collects garbage at least every 2m)")
@@ -84,6 +94,10 @@ func ParseFlags(args []string, stderr io.Writer) (Config, Options, error) {
 	fs.StringVar(&cfg.Password, "password", "natter-bench-password", "every user's password")
 	fs.StringVar(&cfg.StateFile, "state", "", "`FILE` caching the users' session tokens between runs")
 	fs.IntVar(&cfg.Parallel, "parallel", defaultParallel, "concurrent logins and contact operations during setup")
+	fs.IntVar(&cfg.Procs, "procs", 1, "spread the users over `N` processes of natter-bench (each with its share of --users and --rate; results merged)")
+	var part, runID string
+	fs.StringVar(&part, "part", "", "internal: run part `K/N` of a --procs run (set by the parent)")
+	fs.StringVar(&runID, "run-id", "", "internal: the run's ID in `HEX` (set by the parent of a --procs run)")
 	fs.BoolVar(&opt.JSON, "json", false, "print one JSON object instead of the summary")
 	fs.StringVar(&level, "log-level", "info", "progress logs on stderr: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -109,6 +123,16 @@ func ParseFlags(args []string, stderr io.Writer) (Config, Options, error) {
 	}
 	if cfg.Sources, err = ParseSources(sources); err != nil {
 		return bad("--sources: %v", err)
+	}
+	if part != "" {
+		if cfg.Part, cfg.Parts, err = parsePart(part); err != nil {
+			return bad("%v", err)
+		}
+		if cfg.RunID, err = hex.DecodeString(runID); err != nil || len(cfg.RunID) != 8 {
+			return bad("--run-id %q: want 16 hex digits", runID)
+		}
+		// The parent reads the server's figures and keeps the state file.
+		opt.Part, cfg.Procs, cfg.ServerPID, cfg.Admin = true, 0, 0, ""
 	}
 	return cfg, opt, nil
 }
@@ -191,7 +215,7 @@ func ParseSources(s string) ([]netip.Addr, error) {
 // returns the exit status: 0 after a run (whatever its figures), 1 if the
 // run could not be made or was interrupted (an interrupt during the window
 // still prints the figures of the shortened window), 2 for a usage error.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg, opt, err := ParseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -200,8 +224,25 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: opt.LogLevel}))
-	checkFiles(cfg.Logger, cfg.Users)
-	res, err := Run(ctx, cfg)
+	if opt.Part {
+		cfg.Logger = cfg.Logger.With("part", cfg.Part)
+		checkFiles(cfg.Logger, cfg.Users/cfg.Parts+1)
+		if err := runAsPart(ctx, cfg, stdin, stdout); err != nil {
+			fmt.Fprintf(stderr, "natter-bench: part %d: %v\n", cfg.Part, err)
+			return 1
+		}
+		return 0
+	}
+	checkFiles(cfg.Logger, cfg.Users/max(cfg.Procs, 1))
+	var res *Result
+	if cfg.Procs > 1 {
+		var exe string
+		if exe, err = parentExe(); err == nil {
+			res, err = runProcs(ctx, cfg, exe, args, stderr)
+		}
+	} else {
+		res, err = Run(ctx, cfg)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "natter-bench: %v\n", err)
 		return 1

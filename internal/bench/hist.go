@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"math"
 	"math/bits"
 	"sync/atomic"
@@ -138,4 +139,45 @@ func (h *Histogram) Merge(o *Histogram) {
 	h.n.Add(n)
 	h.sum.Add(o.sum.Load())
 	h.bound(uint64(o.Min()), uint64(o.Max()))
+}
+
+// HistSnapshot is a Histogram's content in a form that travels (as JSON)
+// from one process to another: the counts of the buckets that have any.
+type HistSnapshot struct {
+	N       uint64      `json:"n"`
+	Sum     uint64      `json:"sum_ns"`
+	Min     uint64      `json:"min_ns"`
+	Max     uint64      `json:"max_ns"`
+	Buckets [][2]uint64 `json:"buckets"` // bucket index, count
+}
+
+// Snapshot returns h's content. h must not change meanwhile.
+func (h *Histogram) Snapshot() HistSnapshot {
+	s := HistSnapshot{N: h.n.Load(), Sum: h.sum.Load(), Min: uint64(h.Min()), Max: uint64(h.Max())}
+	for i := range h.counts {
+		if c := h.counts[i].Load(); c > 0 {
+			s.Buckets = append(s.Buckets, [2]uint64{uint64(i), c})
+		}
+	}
+	return s
+}
+
+// AddSnapshot adds the content of s (another Histogram's Snapshot) to h,
+// as Merge does.
+func (h *Histogram) AddSnapshot(s HistSnapshot) error {
+	for _, b := range s.Buckets {
+		if b[0] >= numBuckets {
+			return fmt.Errorf("histogram bucket %d out of range", b[0])
+		}
+	}
+	for _, b := range s.Buckets {
+		h.counts[b[0]].Add(b[1])
+	}
+	if s.N == 0 {
+		return nil
+	}
+	h.n.Add(s.N)
+	h.sum.Add(s.Sum)
+	h.bound(s.Min, s.Max)
+	return nil
 }

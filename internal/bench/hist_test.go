@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -118,5 +119,48 @@ func TestHistogramMerge(t *testing.T) {
 	if a.Count() != all.Count() || a.Min() != all.Min() || a.Max() != all.Max() || a.Mean() != all.Mean() {
 		t.Errorf("merged count/min/max/mean %d/%v/%v/%v, want %d/%v/%v/%v",
 			a.Count(), a.Min(), a.Max(), a.Mean(), all.Count(), all.Min(), all.Max(), all.Mean())
+	}
+}
+
+// TestSnapshot: histograms recorded apart and added through snapshots (as
+// the processes of a --procs run are) give what one histogram given every
+// value gives, also after a JSON round trip.
+func TestSnapshot(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var all, parts Histogram
+	var part [3]Histogram
+	for i := range 30000 {
+		d := time.Duration(r.Int64N(int64(2 * time.Second)))
+		all.Record(d)
+		part[i%3].Record(d)
+	}
+	for i := range part {
+		b, err := json.Marshal(part[i].Snapshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s HistSnapshot
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		if err := parts.AddSnapshot(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if parts.Count() != all.Count() || parts.Mean() != all.Mean() || parts.Min() != all.Min() || parts.Max() != all.Max() {
+		t.Errorf("merged: n %d mean %v min %v max %v; want n %d mean %v min %v max %v",
+			parts.Count(), parts.Mean(), parts.Min(), parts.Max(), all.Count(), all.Mean(), all.Min(), all.Max())
+	}
+	for _, q := range []float64{0.5, 0.9, 0.99, 0.999} {
+		if got, want := parts.Quantile(q), all.Quantile(q); got != want {
+			t.Errorf("merged quantile %v = %v, want %v", q, got, want)
+		}
+	}
+	var empty Histogram
+	if err := empty.AddSnapshot(HistSnapshot{Buckets: [][2]uint64{{numBuckets, 1}}}); err == nil {
+		t.Error("a bucket out of range was accepted")
+	}
+	if err := empty.AddSnapshot((&Histogram{}).Snapshot()); err != nil || empty.Count() != 0 || empty.Min() != 0 {
+		t.Errorf("an empty snapshot: err %v, count %d, min %v", err, empty.Count(), empty.Min())
 	}
 }

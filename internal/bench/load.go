@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/natterim/natter/client"
+	"github.com/natterim/natter/seal"
 	"github.com/natterim/natter/wire"
 )
 
@@ -63,10 +64,18 @@ func (r *runner) events(u *user) {
 	for ev := range u.c.Events() {
 		switch e := ev.(type) {
 		case client.MessageEvent:
+			if e.OpenErr != nil {
+				r.onUnopened(e.OpenErr)
+				continue
+			}
 			r.onMessage(&e.Message, e.Offline)
 		case client.InboxEvent:
 			for _, g := range e.Groups {
 				for i := range g.Messages {
+					if err := e.OpenErrs[g.Messages[i].ID]; err != nil {
+						r.onUnopened(err)
+						continue
+					}
 					r.onMessage(&g.Messages[i].Message, true)
 				}
 			}
@@ -93,6 +102,12 @@ func (r *runner) events(u *user) {
 	}
 }
 
+// onUnopened accounts for a message whose body could not be opened.
+func (r *runner) onUnopened(err error) {
+	r.unopened.Add(1)
+	r.countErr("open", err)
+}
+
 // onMessage accounts for one message received.
 func (r *runner) onMessage(m *wire.Message, offline bool) {
 	now := time.Now().UnixNano()
@@ -111,6 +126,9 @@ func (r *runner) onMessage(m *wire.Message, offline bool) {
 	}
 	if r.inWindow(sent) {
 		r.delivery.Record(time.Duration(now - sent))
+		if tl := r.timeline.Load(); tl != nil {
+			tl.record(sent, time.Duration(now-sent))
+		}
 	}
 	if r.inWindow(now) {
 		r.deliveredInWin.Add(1)
@@ -168,7 +186,7 @@ func (r *runner) senders() []*user {
 }
 
 // load runs the warm-up and the measurement window, then drains.
-func (r *runner) load(ctx context.Context) error {
+func (r *runner) load(ctx context.Context, t0 time.Time) error {
 	cfg := &r.cfg
 	us := r.senders()
 	if len(us) == 0 {
@@ -180,7 +198,9 @@ func (r *runner) load(ctx context.Context) error {
 	sendCtx, cancelSends := context.WithCancel(bg)
 	defer cancelSends()
 
-	t0 := time.Now()
+	if !sleepUntil(ctx, t0) {
+		return ctx.Err()
+	}
 	r.log.Info("sending", "users", len(us), "rate", cfg.Rate, "inflight", cfg.Inflight,
 		"warmup", cfg.Warmup, "duration", cfg.Duration)
 
@@ -205,7 +225,11 @@ func (r *runner) load(ctx context.Context) error {
 	progress := r.every(progressEvery, func() {
 		r.log.Info("progress", "acked", r.acked.Load(), "delivered", r.delivered.Load(), "errors", r.sendErrs.Load())
 	})
-	if !r.warmUp(ctx, t0.Add(cfg.Warmup), len(us)) {
+	warm := len(us)
+	if cfg.Parts > 1 {
+		warm = 0 // the processes share one window: it opens at t0+Warmup
+	}
+	if !r.warmUp(ctx, t0.Add(cfg.Warmup), warm) {
 		// Interrupted in the warm-up: nothing was measured.
 		r.stopping.Store(true)
 		cancelSends()
@@ -214,9 +238,16 @@ func (r *runner) load(ctx context.Context) error {
 		return ctx.Err()
 	}
 	// The window opens now (winStart is set last: a message counts once
-	// both edges are known).
+	// both edges are known). With --procs it opens at t0+Warmup in every
+	// process, warm or not, so that their figures add up.
 	t1 := time.Now()
+	if cfg.Parts > 1 {
+		t1 = t0.Add(cfg.Warmup)
+	}
 	t2 := t1.Add(cfg.Duration)
+	if cfg.Timeline {
+		r.timeline.Store(newTimeline(t1, cfg.Duration))
+	}
 	r.winEnd.Store(t2.UnixNano())
 	r.winStart.Store(t1.UnixNano())
 	r.log.Info("measuring", "warm_up", t1.Sub(t0).Round(time.Millisecond), "window", cfg.Duration)
@@ -234,8 +265,8 @@ func (r *runner) load(ctx context.Context) error {
 	m2, mErr2 := machineCPU()
 	progress()
 	r.res.WindowSeconds = t2.Sub(t1).Seconds()
-	r.res.Server.window(srv1, srv2, r.res.WindowSeconds, r.ackedInWin.Load())
-	r.res.Bench.window(b1, b2, r.res.WindowSeconds, r.ackedInWin.Load())
+	r.res.Server.window(srv1, srv2, r.res.WindowSeconds, r.ackedInWin.Load(), r.deliveredInWin.Load())
+	r.res.Bench.window(b1, b2, r.res.WindowSeconds, r.ackedInWin.Load(), r.deliveredInWin.Load())
 	if mErr == nil && mErr2 == nil {
 		r.res.MachineCPU = (m2 - m1) / r.res.WindowSeconds
 		r.res.CPUs = runtime.NumCPU()
@@ -251,8 +282,19 @@ func (r *runner) load(ctx context.Context) error {
 		cancelSends()
 		<-sendsDone
 	}
-	for r.delivered.Load() < r.acked.Load() && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	if cfg.Parts == 1 {
+		for r.delivered.Load() < r.acked.Load() && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	} else {
+		// Deliveries come from the other parts' sends too: wait until
+		// they stop.
+		for last, quiet := r.delivered.Load(), time.Now(); time.Since(quiet) < drainQuiet && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+			if n := r.delivered.Load(); n != last {
+				last, quiet = n, time.Now()
+			}
+		}
 	}
 	r.res.DrainSeconds = time.Since(t2).Seconds()
 	r.res.Server.After = r.serverStats(bg)
@@ -374,6 +416,10 @@ func errKind(err error) string {
 		return "timeout"
 	case errors.Is(err, errNoPeer):
 		return "no peer"
+	case errors.Is(err, seal.ErrNotForMe):
+		return "not sealed for this device"
+	case errors.Is(err, seal.ErrCannotOpen):
+		return "cannot open"
 	}
 	return "other"
 }

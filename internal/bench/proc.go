@@ -31,6 +31,8 @@ type Stats struct {
 	// process caused to be written to storage, and write system calls.
 	DiskWriteBytes int64 `json:"disk_write_bytes,omitempty"`
 	WriteSyscalls  int64 `json:"write_syscalls,omitempty"`
+	// Hists are the server's store histograms (storeHists) by series.
+	Hists map[string]*PromHist `json:"-"`
 }
 
 // serverStats reads the server's figures from /proc (Config.ServerPID) and
@@ -204,6 +206,7 @@ func scrapeMetrics(ctx context.Context, addr string, s *Stats) error {
 // are summed by name.
 func parseMetrics(r io.Reader, s *Stats) error {
 	sums := map[string]float64{}
+	hists := map[string]*PromHist{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -212,12 +215,13 @@ func parseMetrics(r io.Reader, s *Stats) error {
 			continue
 		}
 		name, rest, _ := strings.Cut(line, " ")
+		labels := ""
 		if i := strings.IndexByte(line, '{'); i >= 0 {
 			j := strings.LastIndexByte(line, '}')
 			if j < i {
 				continue
 			}
-			name, rest = line[:i], strings.TrimSpace(line[j+1:])
+			name, labels, rest = line[:i], line[i+1:j], strings.TrimSpace(line[j+1:])
 		}
 		f := strings.Fields(rest)
 		if len(f) == 0 {
@@ -228,6 +232,7 @@ func parseMetrics(r io.Reader, s *Stats) error {
 			continue
 		}
 		sums[name] += v
+		addHistLine(hists, name, labels, v)
 	}
 	if err := sc.Err(); err != nil {
 		return err
@@ -244,13 +249,20 @@ func parseMetrics(r io.Reader, s *Stats) error {
 	s.Goroutines = int64(sums["go_goroutines"])
 	s.Connections = int64(sums["natter_connections"])
 	s.Sessions = int64(sums["natter_sessions"])
+	if len(hists) > 0 {
+		s.Hists = hists
+	}
 	return nil
 }
 
 // window fills p's figures for the measurement window from the snapshots at
 // its edges.
-func (p *ProcResult) window(a, b *Stats, secs float64, acked uint64) {
+func (p *ProcResult) window(a, b *Stats, secs float64, acked, delivered uint64) {
 	p.CPUInWindow = cpuShare(a, b, secs)
+	p.Store = storeWindow(a, b)
+	if delivered > 0 && p.CPUInWindow > 0 {
+		p.CPUPerMsg = p.CPUInWindow * secs / float64(delivered) * 1e6
+	}
 	if a == nil || b == nil || acked == 0 {
 		return
 	}

@@ -40,9 +40,14 @@ type Result struct {
 		Missing   uint64  `json:"missing"` // acknowledged but not received by the end of the drain
 		Stale     uint64  `json:"stale"`   // messages of earlier runs (left in inboxes)
 		Foreign   uint64  `json:"foreign"` // messages that are not the bench's
+		// Unopened messages could not be opened (their keys are gone):
+		// counted here and as errors, not as deliveries.
+		Unopened uint64 `json:"unopened,omitempty"`
 	} `json:"deliveries"`
 	DeliveryLatency Latency `json:"delivery_latency"` // for messages sent in the window
-	AckLatency      Latency `json:"ack_latency"`      // for sends started in the window
+	// Timeline is the window second by second (Config.Timeline).
+	Timeline   []TimelineSec `json:"timeline,omitempty"`
+	AckLatency Latency       `json:"ack_latency"` // for sends started in the window
 
 	Connections struct {
 		Disconnects   uint64 `json:"disconnects"`
@@ -52,7 +57,12 @@ type Result struct {
 	Errors []ErrorCount `json:"errors,omitempty"`
 
 	Server ProcResult `json:"server"`
-	Bench  ProcResult `json:"bench"`
+	// Bench is natter-bench's own figures; with --procs, every process's
+	// CPU together (Parts has each).
+	Bench ProcResult `json:"bench"`
+	// With --procs: the parent process, and each part.
+	Parent *ProcResult  `json:"parent,omitempty"`
+	Parts  []PartResult `json:"parts,omitempty"`
 }
 
 // ResultConfig echoes the parameters of the run.
@@ -70,12 +80,13 @@ type ResultConfig struct {
 	Idle     bool     `json:"idle,omitempty"`
 	Hold     float64  `json:"hold_seconds,omitempty"`
 	Prefix   string   `json:"prefix"`
+	Procs    int      `json:"procs,omitempty"`
 }
 
 func resultConfig(c *Config) ResultConfig {
 	rc := ResultConfig{Addr: c.Addr, Users: c.Users, Contacts: c.Contacts, Rate: c.Rate, Inflight: c.Inflight,
 		Duration: c.Duration.Seconds(), Warmup: c.Warmup.Seconds(), Size: c.Size, Receipts: c.Receipts,
-		Idle: c.Idle, Prefix: c.Prefix}
+		Idle: c.Idle, Prefix: c.Prefix, Procs: c.Procs}
 	if c.Idle {
 		rc.Hold = c.Hold.Seconds()
 	}
@@ -97,6 +108,25 @@ type SetupResult struct {
 	ContactErrors   int64   `json:"contact_errors"`
 	ContactsMissing int64   `json:"contacts_missing"` // expected contacts not approved after setup
 	ContactsSeconds float64 `json:"contacts_seconds"`
+	// What the server spent on the logins (with Config.ServerPID or
+	// Admin), per user connected: storage bytes written and CPU time.
+	ServerBytesPerLogin float64 `json:"server_write_bytes_per_login,omitempty"`
+	ServerCPUPerLogin   float64 `json:"server_cpu_ms_per_login,omitempty"`
+}
+
+// perLogin fills the server's cost per login from its figures before and
+// after the connections.
+func (s *SetupResult) perLogin(a, b *Stats) {
+	n := s.Resumed + s.LoggedIn + s.SignedUp
+	if a == nil || b == nil || n == 0 {
+		return
+	}
+	if b.DiskWriteBytes > 0 {
+		s.ServerBytesPerLogin = float64(b.DiskWriteBytes-a.DiskWriteBytes) / float64(n)
+	}
+	if b.CPUSeconds > 0 {
+		s.ServerCPUPerLogin = (b.CPUSeconds - a.CPUSeconds) / float64(n) * 1e3
+	}
 }
 
 // Latency summarises a Histogram, in milliseconds.
@@ -128,13 +158,19 @@ type ProcResult struct {
 	CPUInWindow float64 `json:"cpu_in_window,omitempty"`
 	// Storage writes and write system calls (files and sockets) during the window, per
 	// message acknowledged in it.
-	DiskBytesPerMsg     float64 `json:"disk_write_bytes_per_msg,omitempty"`
+	DiskBytesPerMsg float64 `json:"disk_write_bytes_per_msg,omitempty"`
+	// CPUPerMsg is CPU time in the window per message delivered in it,
+	// in microseconds.
+	CPUPerMsg           float64 `json:"cpu_us_per_delivered_msg,omitempty"`
 	WriteSyscallsPerMsg float64 `json:"write_syscalls_per_msg,omitempty"`
 	// Idle runs, per connection: (Connected − Before) / users connected.
 	RSSPerConn       float64 `json:"rss_per_conn_bytes,omitempty"`
 	HeapPerConn      float64 `json:"heap_inuse_per_conn_bytes,omitempty"`
 	StackPerConn     float64 `json:"stack_inuse_per_conn_bytes,omitempty"`
 	GoroutinePerConn float64 `json:"goroutines_per_conn,omitempty"`
+	// Store is what the server's store did in the window (from its
+	// natter_store_* histograms; server only).
+	Store *StoreWindow `json:"store,omitempty"`
 }
 
 func (p *ProcResult) perConnection(n int64) {
@@ -183,13 +219,20 @@ func (res *Result) WriteText(w io.Writer) error {
 	var b strings.Builder
 	c := &res.Config
 	fmt.Fprintf(&b, "natter-bench against %s: %d users, %d contacts each", c.Addr, c.Users, c.Contacts)
+	if c.Procs > 1 {
+		fmt.Fprintf(&b, ", in %d processes", c.Procs)
+	}
 	if len(c.Sources) > 0 {
 		fmt.Fprintf(&b, ", from %s", strings.Join(c.Sources, ","))
 	}
 	b.WriteString("\n")
 	s := &res.Setup
-	fmt.Fprintf(&b, "setup:      %d connected in %.1fs (%d resumed, %d logged in, %d signed up, %d failed, %d retries)\n",
-		s.Resumed+s.LoggedIn+s.SignedUp, s.ConnectSeconds, s.Resumed, s.LoggedIn, s.SignedUp, s.Failed, s.Retries)
+	n := s.Resumed + s.LoggedIn + s.SignedUp
+	fmt.Fprintf(&b, "setup:      %d connected in %.1fs, %.0f/s (%d resumed, %d logged in, %d signed up, %d failed, %d retries)\n",
+		n, s.ConnectSeconds, float64(n)/max(s.ConnectSeconds, 1e-9), s.Resumed, s.LoggedIn, s.SignedUp, s.Failed, s.Retries)
+	if s.ServerBytesPerLogin > 0 || s.ServerCPUPerLogin > 0 {
+		fmt.Fprintf(&b, "%-11s server per login: %.1f KiB written to storage, %.2f ms CPU\n", "", s.ServerBytesPerLogin/1024, s.ServerCPUPerLogin)
+	}
 	if c.Contacts > 0 {
 		fmt.Fprintf(&b, "contacts:   %d adds, %d errors, %d missing, in %.1fs\n",
 			s.ContactAdds, s.ContactErrors, s.ContactsMissing, s.ContactsSeconds)
@@ -208,8 +251,12 @@ func (res *Result) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "sends:      %.0f acked/s (%d acked in all, %d errors, %d unfinished, %d skipped)\n",
 			res.Sends.AckedPerSec, res.Sends.Acked, res.Sends.Errors, res.Sends.Unfinished, res.Sends.Skipped)
 		d := &res.Deliveries
-		fmt.Fprintf(&b, "deliveries: %.0f msgs/s (%d in all, %d missing, %d from the store, %d from earlier runs)\n",
+		fmt.Fprintf(&b, "deliveries: %.0f msgs/s (%d in all, %d missing, %d from the store, %d from earlier runs",
 			d.PerSec, d.Delivered, d.Missing, d.Offline, d.Stale)
+		if d.Unopened > 0 {
+			fmt.Fprintf(&b, ", %d that did not open", d.Unopened)
+		}
+		b.WriteString(")\n")
 		writeLatency(&b, "delivery", &res.DeliveryLatency)
 		writeLatency(&b, "send-ack", &res.AckLatency)
 	} else {
@@ -221,6 +268,15 @@ func (res *Result) WriteText(w io.Writer) error {
 	}
 	writeProc(&b, "server", &res.Server)
 	writeProc(&b, "bench", &res.Bench)
+	if len(res.Parts) > 0 {
+		if res.Parent != nil {
+			fmt.Fprintf(&b, "%-11s parent: CPU %.2f cores\n", "", res.Parent.CPUInWindow)
+		}
+		for _, p := range res.Parts {
+			fmt.Fprintf(&b, "%-11s part %d (pid %d, %d users): CPU %.2f cores, RSS %.1f MiB connected, %d acked and %d delivered in the window\n", "",
+				p.Part, p.Pid, p.Users, p.CPUInWindow, float64(p.RSS)/(1<<20), p.Acked, p.Delivered)
+		}
+	}
 	if res.MachineCPU > 0 {
 		other := res.MachineCPU - res.Bench.CPUInWindow - res.Server.CPUInWindow
 		fmt.Fprintf(&b, "machine:    CPU %.2f of %d cores busy in the window", res.MachineCPU, res.CPUs)
@@ -229,6 +285,7 @@ func (res *Result) WriteText(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+	writeTimeline(&b, res.Timeline)
 	for _, e := range res.Errors {
 		fmt.Fprintf(&b, "error:      %d × %s (e.g. %s)\n", e.Count, e.Kind, e.Example)
 	}
@@ -268,9 +325,17 @@ func writeProc(b *strings.Builder, what string, p *ProcResult) {
 		fmt.Fprintf(b, "; CPU %.2f cores", p.CPUInWindow)
 	}
 	b.WriteString("\n")
+	if p.CPUPerMsg > 0 {
+		fmt.Fprintf(b, "%-11s per message delivered: %.0f µs CPU\n", "", p.CPUPerMsg)
+	}
 	if p.DiskBytesPerMsg > 0 || p.WriteSyscallsPerMsg > 0 {
 		fmt.Fprintf(b, "%-11s per message acked: %.1f KiB written to storage, %.1f write system calls (files and sockets)\n", "",
 			p.DiskBytesPerMsg/1024, p.WriteSyscallsPerMsg)
+	} else if what == "server" && p.CPUInWindow > 0 {
+		fmt.Fprintf(b, "%-11s (give --server-pid for the disk bytes written per message)\n", "")
+	}
+	if p.Store != nil && p.Store.Batches > 0 {
+		fmt.Fprintf(b, "%-11s store: %s\n", "", p.Store.text())
 	}
 	if p.RSSPerConn != 0 || p.HeapPerConn != 0 {
 		fmt.Fprintf(b, "%-11s per connection: RSS %.1f KiB, heap in use %.1f KiB, stacks %.1f KiB, %.1f goroutines\n", "",

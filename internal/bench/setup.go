@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -30,6 +31,7 @@ type user struct {
 	peers []int32 // indices of the users that should be approved contacts
 
 	c        *client.Client
+	keys     *seal.Keyring // the device's keyring, kept in the state file
 	inflight atomic.Int32
 	warm     atomic.Bool   // a send of this user's was acknowledged
 	ready    chan struct{} // closed once the login's inbox is complete
@@ -75,16 +77,26 @@ func peersOf(i, n, k int) []int32 {
 	return ps
 }
 
-// stateFile keeps session tokens across runs: user name → token.
+// stateFile keeps what a real client keeps in its home across runs: each
+// user's session token and its device's end-to-end keyring (seal's
+// Marshal form, private keys included: the file is 0600). With the
+// keyring kept, a resume or login finds its device's keys already
+// published and writes none, as a real device does; without it every run
+// was a new set of device keys that the server stored and announced to
+// every contact.
 type stateFile struct {
 	path   string
 	mu     sync.Mutex
-	Tokens map[natter.UserID]string `json:"tokens"`
+	Tokens map[natter.UserID]string          `json:"tokens"`
+	Keys   map[natter.UserID]json.RawMessage `json:"keys,omitempty"`
 	dirty  bool
+	// readOnly: save writes nothing (a part of a run spread over
+	// processes: the parent saves).
+	readOnly bool
 }
 
 func loadState(path string) (*stateFile, error) {
-	s := &stateFile{path: path, Tokens: map[natter.UserID]string{}}
+	s := &stateFile{path: path, Tokens: map[natter.UserID]string{}, Keys: map[natter.UserID]json.RawMessage{}}
 	if path == "" {
 		return s, nil
 	}
@@ -101,7 +113,27 @@ func loadState(path string) (*stateFile, error) {
 	if s.Tokens == nil {
 		s.Tokens = map[natter.UserID]string{}
 	}
+	if s.Keys == nil {
+		s.Keys = map[natter.UserID]json.RawMessage{}
+	}
 	return s, nil
+}
+
+// keys returns u's saved keyring, or nil.
+func (s *stateFile) keys(u natter.UserID) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Keys[u]
+}
+
+// setKeys records u's keyring (as seal.Keyring.Marshal returns it).
+func (s *stateFile) setKeys(u natter.UserID, b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !bytes.Equal(s.Keys[u], b) {
+		s.Keys[u] = b
+		s.dirty = true
+	}
 }
 
 func (s *stateFile) token(u natter.UserID) string {
@@ -127,7 +159,7 @@ func (s *stateFile) setToken(u natter.UserID, token string) {
 func (s *stateFile) save() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.path == "" || !s.dirty {
+	if s.path == "" || !s.dirty || s.readOnly {
 		return nil
 	}
 	b, err := json.Marshal(s)
@@ -182,18 +214,19 @@ func (r *runner) connectAll(ctx context.Context) error {
 	var errOnce sync.Once
 	stop := r.every(progressEvery, func() {
 		done := sc.resumed.Load() + sc.loggedIn.Load() + sc.signedUp.Load()
-		r.log.Info("connecting", "done", done, "of", len(r.users), "failed", sc.failed.Load(),
+		r.log.Info("connecting", "done", done, "of", r.hi-r.lo, "failed", sc.failed.Load(),
 			"per_sec", int(float64(done)/time.Since(start).Seconds()))
 		if err := r.state.save(); err != nil {
 			r.log.Warn("cannot save the state file", "err", err)
 		}
 	})
+	next.Store(int64(r.lo))
 	var wg sync.WaitGroup
-	for range min(r.cfg.Parallel, len(r.users)) {
+	for range min(r.cfg.Parallel, r.hi-r.lo) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(r.users) || ctx.Err() != nil {
+				if i >= r.hi || ctx.Err() != nil {
 					return
 				}
 				u := r.users[i]
@@ -213,13 +246,13 @@ func (r *runner) connectAll(ctx context.Context) error {
 	s.Resumed, s.LoggedIn, s.SignedUp = sc.resumed.Load(), sc.loggedIn.Load(), sc.signedUp.Load()
 	s.Failed, s.Retries = sc.failed.Load(), sc.retries.Load()
 	s.ConnectSeconds = took.Seconds()
-	r.log.Info("connected", "users", len(r.users), "resumed", s.Resumed, "logged_in", s.LoggedIn,
+	r.log.Info("connected", "users", r.hi-r.lo, "resumed", s.Resumed, "logged_in", s.LoggedIn,
 		"signed_up", s.SignedUp, "failed", s.Failed, "took", took.Round(time.Millisecond))
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	// Users that could not log in are left out of the run (see peer).
-	if s.Failed == int64(len(r.users)) {
+	if s.Failed == int64(r.hi-r.lo) {
 		return fmt.Errorf("bench: no user could log in: %w", firstErr)
 	}
 	return nil
@@ -283,10 +316,11 @@ func (r *runner) connectOnce(ctx context.Context, u *user, sc *setupCounts) erro
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	if u.c == nil {
-		keys, err := benchKeys(u.name, u.dev)
+		keys, err := r.keysOf(u)
 		if err != nil {
 			return err
 		}
+		u.keys = keys
 		c, err := client.Dial(ctx, client.Options{
 			Addr:                  r.cfg.Addr,
 			TLSConfig:             r.cfg.TLS,
@@ -350,10 +384,10 @@ func (r *runner) connectOnce(ctx context.Context, u *user, sc *setupCounts) erro
 	}
 }
 
-// buildGraph makes every user's expected contacts approved: each user Adds
-// those not yet approved (the second Add of a pair approves it), then the
-// lists are read back to count what is missing.
-func (r *runner) buildGraph(ctx context.Context) error {
+// addContacts makes every user's expected contacts approved: each user
+// Adds those not yet approved (the second Add of a pair approves it).
+// checkContacts then reads the lists back to count what is missing.
+func (r *runner) addContacts(ctx context.Context) error {
 	start := time.Now()
 	var added, failed, done atomic.Int64
 	stop := r.every(progressEvery, func() {
@@ -384,7 +418,19 @@ func (r *runner) buildGraph(ctx context.Context) error {
 		done.Add(1)
 	})
 	stop()
-	// Read the lists back: the other end's Add may have come first.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s := &r.res.Setup
+	s.ContactAdds, s.ContactErrors = added.Load(), failed.Load()
+	s.ContactsSeconds = time.Since(start).Seconds()
+	r.log.Info("contacts added", "adds", s.ContactAdds, "errors", s.ContactErrors, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// checkContacts reads every user's contact list back and counts the
+// expected contacts that are not approved.
+func (r *runner) checkContacts(ctx context.Context) error {
 	var missing atomic.Int64
 	r.forUsers(ctx, func(u *user) {
 		octx, cancel := context.WithTimeout(ctx, opTimeout)
@@ -410,17 +456,20 @@ func (r *runner) buildGraph(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s := &r.res.Setup
-	s.ContactAdds, s.ContactErrors, s.ContactsMissing = added.Load(), failed.Load(), missing.Load()
-	s.ContactsSeconds = time.Since(start).Seconds()
-	r.log.Info("contacts ready", "adds", s.ContactAdds, "errors", s.ContactErrors, "missing", s.ContactsMissing,
-		"took", time.Since(start).Round(time.Millisecond))
+	r.res.Setup.ContactsMissing = missing.Load()
+	if n := missing.Load(); n > 0 {
+		r.log.Warn("contacts missing", "missing", n)
+	}
 	return nil
 }
 
-// peer returns user i if it is logged in, else nil.
+// peer returns user i if it is logged in, else nil. A user of another
+// process of the run counts as logged in.
 func (r *runner) peer(i int32) *user {
 	u := r.users[i]
+	if int(i) < r.lo || int(i) >= r.hi {
+		return u
+	}
 	if u.c == nil || !isClosed(u.ready) {
 		return nil
 	}
@@ -464,6 +513,35 @@ func (r *runner) every(d time.Duration, fn func()) (stop func()) {
 		}
 	})
 	return func() { close(done); wg.Wait() }
+}
+
+// keysOf returns u's keyring: the one kept in the state file, or new keys
+// (benchKeys) if there is none or it is not this device's.
+func (r *runner) keysOf(u *user) (*seal.Keyring, error) {
+	if b := r.state.keys(u.name); b != nil {
+		kr, err := seal.Load(b)
+		if err == nil && kr.User() == u.name && kr.Device() == u.dev {
+			return kr, nil
+		}
+		r.log.Warn("the state file's keys are not this device's: making new ones", "user", u.name, "err", err)
+	}
+	return benchKeys(u.name, u.dev)
+}
+
+// saveKeys records every connected user's keyring in the state (the file
+// is written by stateFile.save).
+func (r *runner) saveKeys() {
+	for _, u := range r.users {
+		if u.keys == nil {
+			continue
+		}
+		b, err := u.keys.Marshal()
+		if err != nil {
+			r.log.Warn("cannot save keys", "user", u.name, "err", err)
+			continue
+		}
+		r.state.setKeys(u.name, b)
+	}
 }
 
 // benchKeys makes a simulated device's end-to-end keys. The user's identity

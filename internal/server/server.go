@@ -77,8 +77,11 @@ type Config struct {
 	MaxQueueBytes    int           // outbound queue bound per connection; default 4 MiB
 	HashWorkers      int           // argon2id workers; default GOMAXPROCS
 	NoGroupCommit    bool          // one commit per write (for benchmarks)
-	Node             string        // node name; default random
-	ShutdownTimeout  time.Duration // time to drain on stop; default 10s
+	// CheckpointInterval is how often the store copies its WAL back into
+	// the database file; zero: sqlite.DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
+	Node               string        // node name; default random
+	ShutdownTimeout    time.Duration // time to drain on stop; default 10s
 
 	// Limits. Zero means the default; negative means none.
 	MaxConnsPerIP      int     // open connections from one address; default 4096
@@ -178,11 +181,6 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
-	s.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile),
-		sqlite.Options{NoGroupCommit: cfg.NoGroupCommit, Logger: s.log.With("component", "store")})
-	if err != nil {
-		return nil, err
-	}
 	if s.blobs, err = blobs.Open(filepath.Join(cfg.DataDir, "blobs")); err != nil {
 		return nil, err
 	}
@@ -196,6 +194,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		[]string{"transport"})
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		s.refusedConns, s.handshaking)
+	s.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile), sqlite.Options{NoGroupCommit: cfg.NoGroupCommit,
+		CheckpointInterval: cfg.CheckpointInterval, Logger: s.log.With("component", "store"), Metrics: s.reg})
+	if err != nil {
+		return nil, err
+	}
 	registry := membus.NewRegistry()
 	hcfg := hub.Config{
 		Store: s.store, Bus: s.bus, Registry: registry, Hasher: s.hash,

@@ -47,15 +47,9 @@ func (db *DB) AppendMessage(ctx context.Context, m natter.Message) (natter.Appen
 		if err != nil {
 			return err
 		}
-		a, b := pair(m.From, m.To)
-		var conv, convSeq int64
-		err = w.queryRow(ctx,
-			`INSERT INTO conversations (a, b, last_seq) VALUES (?, ?, 1)
-			 ON CONFLICT (a, b) DO UPDATE SET last_seq = last_seq + 1
-			 RETURNING id, last_seq`,
-			string(a), string(b)).Scan(&conv, &convSeq)
+		conv, convSeq, err := nextConvSeq(ctx, w, m.From, m.To)
 		if err != nil {
-			return fmt.Errorf("next conversation seq: %w", err)
+			return err
 		}
 		var pk int64
 		err = w.queryRow(ctx,
@@ -110,21 +104,6 @@ func findMessage(ctx context.Context, w *writer, sender natter.UserID, id natter
 	m.ConvSeq, m.SentAt = uint64(convSeq), goTime(sentAt)
 	res.Message, res.ToSeq, res.FromSeq = m, uint64(toSeq), uint64(fromSeq)
 	return true, nil
-}
-
-// nextInboxSeq takes the next sequence number of user's inbox.
-func nextInboxSeq(ctx context.Context, w *writer, user natter.UserID) (int64, error) {
-	var seq int64
-	err := w.queryRow(ctx,
-		`UPDATE users SET inbox_seq = inbox_seq + 1 WHERE name = ? RETURNING inbox_seq`,
-		string(user)).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("%w: %s", natter.ErrNoSuchUser, user)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("next inbox seq of %s: %w", user, err)
-	}
-	return seq, nil
 }
 
 // AppendReceipt stores r, its ID included (NULL for none), and appends it to

@@ -52,6 +52,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/natterim/natter"
 
@@ -81,9 +84,22 @@ type Options struct {
 	// MaxBatch bounds how many queued writes share one transaction. Zero
 	// means DefaultMaxBatch. Ignored with NoGroupCommit.
 	MaxBatch int
+	// CheckpointInterval is how often the WAL is copied back into the
+	// database file (see checkpoint.go). Zero means
+	// DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
+	// MaxWALFrames is the WAL size, in frames (pages), above which a
+	// checkpoint waits briefly for readers still reading old frames so
+	// that the WAL can start over (see checkpoint.go). Zero means
+	// DefaultMaxWALFrames.
+	MaxWALFrames int
 	// Logger receives the store's logs (migrations applied, failed commits).
 	// Nil discards them.
 	Logger *slog.Logger
+	// Metrics, if not nil, registers the store's metrics: the writer's
+	// batch and commit times, checkpoint times and the WAL's size
+	// (natter_store_*).
+	Metrics prometheus.Registerer
 }
 
 // DB is a natter.Store in one SQLite database file. Its methods are safe for
@@ -94,6 +110,9 @@ type DB struct {
 	wdb  *sql.DB // the one write connection, owned by w
 	rdb  *sql.DB // read-only connections
 	w    *writer
+	ckpt *checkpointer
+
+	contacts contactCache // ContactState's answers
 
 	// mu orders Close after every write that is being queued: write holds
 	// it shared while it hands a request to the writer, Close holds it
@@ -130,6 +149,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		maxBatch = 1
 	}
 
+	if err := create(ctx, path); err != nil {
+		return nil, wrap("create "+path, withOSReason(path, err))
+	}
 	wdb, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, wrap("open "+path, err)
@@ -177,15 +199,70 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return fail("open "+path+" for reading", err)
 	}
 
+	// The checkpointer's RESTART checkpoints wait for readers at most
+	// restartWait (checkpoint.go); its PASSIVE ones never wait.
+	cdb, err := sql.Open("sqlite", dsnBusy(path, false, int(restartWait/time.Millisecond)))
+	if err != nil {
+		rdb.Close()
+		return fail("open "+path+" for checkpoints", err)
+	}
+	cdb.SetMaxOpenConns(1)
+	cdb.SetMaxIdleConns(1)
+	cdb.SetConnMaxLifetime(0)
+	cdb.SetConnMaxIdleTime(0)
+	interval := opts.CheckpointInterval
+	if interval <= 0 {
+		interval = DefaultCheckpointInterval
+	}
+	maxWAL := opts.MaxWALFrames
+	if maxWAL <= 0 {
+		maxWAL = DefaultMaxWALFrames
+	}
+	met := newMetrics(opts.Metrics)
 	db := &DB{
 		path: path,
 		log:  log,
 		wdb:  wdb,
 		rdb:  rdb,
-		w:    newWriter(conn, maxBatch, log),
+		w:    newWriter(conn, maxBatch, log, met),
 	}
+	db.ckpt = &checkpointer{db: cdb, interval: interval, stop: make(chan struct{}), done: make(chan struct{}), pause: db.w.pause, maxWAL: maxWAL, log: log, met: met}
 	go db.w.run()
+	go db.ckpt.run()
 	return db, nil
+}
+
+// PageSize is the page size of the databases Open creates. Every commit
+// writes each page it changed, whole, to the WAL, and a message changes a few
+// pages in random places (its inbox entries in both users' inboxes, its
+// conversation's index entry, its idempotency key): with SQLite's default of
+// 4,096 bytes that was 25-30 KiB written per message under natter-bench,
+// with 1,024 bytes 11 KiB. A database created with another page size keeps
+// it (docs/performance.md says how to convert one offline).
+const PageSize = 1024
+
+// create makes a new, empty database file at path with PageSize pages in WAL
+// mode, unless a file is already there. The page size must be set before
+// the file is first written, and the driver applies journal_mode first.
+func create(ctx context.Context, path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		return nil
+	}
+	db, err := sql.Open("sqlite", "file:"+strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA page_size = "+strconv.Itoa(PageSize)); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "PRAGMA journal_mode = WAL")
+	return err
 }
 
 // withOSReason adds the operating system's reason to err when SQLite could
@@ -206,11 +283,26 @@ func withOSReason(path string, err error) error {
 	return err
 }
 
+// writerCacheKiB is the page cache of the writer's connection, in KiB.
+// SQLite's default, 2,000 KiB, holds 2,000 of the 1 KiB pages: fewer than
+// the index pages a stream of messages between 1,000 users keeps touching
+// (the tails of 1,000 inboxes and of 5,000 conversations' index entries),
+// so writes read some pages again from the file system, a system call
+// each. The gain did not stand out of natter-bench's noise (server CPU per
+// message 325-407 µs before, 357-394 µs after); the cache grows only as
+// pages are read.
+const writerCacheKiB = 32 << 10
+
 // dsn is the modernc.org/sqlite data source name for path. Pragmas are set
 // per connection, by the driver, as each connection opens.
 func dsn(path string, readOnly bool) string {
+	return dsnBusy(path, readOnly, busyTimeoutMillis)
+}
+
+// dsnBusy is dsn with a busy timeout of busyMillis.
+func dsnBusy(path string, readOnly bool, busyMillis int) string {
 	q := []string{
-		"_pragma=busy_timeout(" + strconv.Itoa(busyTimeoutMillis) + ")",
+		"_pragma=busy_timeout(" + strconv.Itoa(busyMillis) + ")",
 		"_pragma=foreign_keys(1)",
 		"_pragma=synchronous(FULL)",
 	}
@@ -219,7 +311,10 @@ func dsn(path string, readOnly bool) string {
 	} else {
 		// journal_mode is stored in the file; setting it once from the
 		// writer is enough, and a read-only connection may not set it.
-		q = append(q, "_pragma=journal_mode(WAL)")
+		// Checkpoints are the checkpointer's (checkpoint.go), not the
+		// committing connection's.
+		q = append(q, "_pragma=journal_mode(WAL)", "_pragma=wal_autocheckpoint(0)",
+			"_pragma=cache_size(-"+strconv.Itoa(writerCacheKiB)+")")
 	}
 	// A file: URI, so that the path is never confused with the query; '%',
 	// '?' and '#' must then be percent-encoded.
@@ -319,9 +414,11 @@ func (db *DB) Close() error {
 	db.closed.Store(true)
 	db.mu.Unlock()
 
+	ckptErr := db.ckpt.close()
 	close(db.w.reqs)
 	<-db.w.done
 	return errors.Join(
+		ckptErr,
 		db.w.close(),
 		db.wdb.Close(),
 		db.rdb.Close(),
@@ -339,7 +436,7 @@ func (db *DB) write(ctx context.Context, op string, fn writeFunc) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
-	r := &request{fn: fn, done: make(chan error, 1)}
+	r := &request{fn: fn, done: make(chan error, 1), queued: time.Now()}
 
 	db.mu.RLock()
 	if db.closed.Load() {

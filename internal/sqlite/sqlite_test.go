@@ -583,3 +583,36 @@ func TestCopyRepeatsInOneBatch(t *testing.T) {
 		t.Errorf("Inbox(alice) = %+v, %v; want the copy at 1, the message at 2", entries, err)
 	}
 }
+
+// TestPageSize checks that a new database gets PageSize pages and an
+// existing one keeps its own.
+func TestPageSize(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "new.db")
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int
+	if err := db.rdb.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	if size != PageSize {
+		t.Errorf("new database: page_size = %d, want %d", size, PageSize)
+	}
+	db.Close()
+
+	old := filepath.Join(t.TempDir(), "old.db")
+	openVersion(t, old, 1, "")
+	db, err = Open(ctx, old, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.rdb.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	if size != 4096 {
+		t.Errorf("existing database: page_size = %d, want 4096 (unchanged)", size)
+	}
+}
