@@ -70,3 +70,28 @@ test("a contact's changed keys raise a warning", {timeout: 180_000}, async () =>
   });
   await mia.close();
 });
+
+// The other way round: the account is the browser's, and the browser's
+// devices panel approves the CLI's new device.
+test("the browser approves a new CLI device from its devices panel", {timeout: 180_000}, async () => {
+  const nora = await User.open(browser, uniq("nora"));
+  const cli = new CLI(nora.name);
+  await guard(() => [nora], "approve", async () => {
+    await nora.signup();
+    await cli.run("login", nora.name);
+    const before = (await cli.run("devices")).out;
+    const mine = before.split("\n").find((l) => l.includes("(this device)"));
+    assert.match(mine ?? "", /awaiting approval/, `the CLI's device before: ${before}`);
+    const device = mine.split(" ")[0];
+
+    await nora.page.locator("#btn-devices").click();
+    const row = nora.page.locator(`#devices-list [data-device="${device}"]`);
+    await row.waitFor({timeout: WAIT});
+    await row.getByTestId("approve-device").click();
+    await nora.page.locator(`#devices-list [data-device="${device}"][data-approved="true"]`).waitFor({timeout: WAIT});
+
+    const after = (await cli.run("devices")).out;
+    assert.match(after.split("\n").find((l) => l.includes("(this device)")) ?? "", /approved/, `the CLI's device after: ${after}`);
+  });
+  await nora.close();
+});
