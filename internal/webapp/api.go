@@ -98,16 +98,11 @@ func (a *App) API() js.Value {
 	}))
 	async("markRead", withClient(a.markRead))
 	async("history", func(ctx context.Context, args []js.Value) (any, error) {
-		a.mu.Lock()
-		h := a.hist
-		a.mu.Unlock()
-		if h.owner == "" {
-			return nil, client.ErrNotLoggedIn
+		h, err := a.loggedInHistory()
+		if err != nil {
+			return nil, err
 		}
-		limit := 50
-		if len(args) > 2 && args[2].Type() == js.TypeNumber {
-			limit = max(1, min(500, args[2].Int()))
-		}
+		limit := limitArg(args, 2)
 		recs, before, err := h.page(str(args, 0), str(args, 1), limit)
 		if err != nil {
 			return nil, err
@@ -123,16 +118,11 @@ func (a *App) API() js.Value {
 		return map[string]any{"messages": msgs, "before": cursor}, nil
 	})
 	async("search", func(ctx context.Context, args []js.Value) (any, error) {
-		a.mu.Lock()
-		h := a.hist
-		a.mu.Unlock()
-		if h.owner == "" {
-			return nil, client.ErrNotLoggedIn
+		h, err := a.loggedInHistory()
+		if err != nil {
+			return nil, err
 		}
-		limit := 50
-		if len(args) > 1 && args[1].Type() == js.TypeNumber {
-			limit = max(1, min(500, args[1].Int()))
-		}
+		limit := limitArg(args, 1)
 		hits, err := h.search(str(args, 0), limit)
 		if err != nil {
 			return nil, err
@@ -236,6 +226,19 @@ func (a *App) sent(to natter.UserID, res client.SendResult, text string, file *c
 	if err := a.keep(to, r); err != nil {
 		return nil, err
 	}
+	// A receipt that arrived before this record was written.
+	a.mu.Lock()
+	var early []client.ReceiptEvent
+	for _, st := range []natter.ReceiptState{natter.ReceiptDelivered, natter.ReceiptRead} {
+		if e, ok := a.receipts[to][st]; ok && e.Covers(res.ID, res.ConvSeq) {
+			early = append(early, e)
+			r.State = string(st)
+		}
+	}
+	a.mu.Unlock()
+	for _, e := range early {
+		a.applyReceipt(e)
+	}
 	return recordJS(r), nil
 }
 
@@ -315,4 +318,23 @@ func (a *App) fetchFile(ctx context.Context, args []js.Value) (any, error) {
 	// The chunks stay, so the file opens again without the network; they
 	// go with the history (natter keeps no other copy in the browser).
 	return sink.blob(typ)
+}
+
+// loggedInHistory returns the history of the user whose session this is.
+func (a *App) loggedInHistory() (history, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.hist.owner == "" {
+		return history{}, client.ErrNotLoggedIn
+	}
+	return a.hist, nil
+}
+
+// limitArg is the page size the page asked for in args[i]: 50 if none,
+// within 1 to 500.
+func limitArg(args []js.Value, i int) int {
+	if len(args) > i && args[i].Type() == js.TypeNumber {
+		return max(1, min(500, args[i].Int()))
+	}
+	return 50
 }

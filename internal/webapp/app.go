@@ -40,6 +40,11 @@ type App struct {
 	status   natter.Status
 	text     string
 	contacts map[natter.UserID]*contact
+	// receipts holds each contact's latest receipt per state, so that a
+	// message whose record is written after its receipt arrived (a direct
+	// send is acknowledged, and receipted, before Send returns) still
+	// moves: see sent.
+	receipts map[natter.UserID]map[natter.ReceiptState]client.ReceiptEvent
 	chunks   idbChunks
 }
 
@@ -160,6 +165,7 @@ func (a *App) setUser(user natter.UserID, dev natter.DeviceID) (*seal.Keyring, e
 	a.approved = approved
 	a.hist = history{s: a.s, owner: string(user)}
 	a.contacts = contacts
+	a.receipts = map[natter.UserID]map[natter.ReceiptState]client.ReceiptEvent{}
 	a.mu.Unlock()
 	for peer := range contacts {
 		a.countUnread(peer, false)

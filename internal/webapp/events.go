@@ -188,11 +188,26 @@ func (a *App) loadContacts(user natter.UserID) map[natter.UserID]*contact {
 // receipt moves the user's messages a contact's receipt covers.
 func (a *App) receipt(e client.ReceiptEvent) {
 	a.mu.Lock()
-	self, h := a.user, a.hist
+	self := a.user
 	a.mu.Unlock()
 	if e.From == self || e.To != self {
 		return // the user's own receipt, from another device
 	}
+	a.mu.Lock()
+	if a.receipts[e.From] == nil {
+		a.receipts[e.From] = map[natter.ReceiptState]client.ReceiptEvent{}
+	}
+	a.receipts[e.From][e.State] = e
+	a.mu.Unlock()
+	a.applyReceipt(e)
+}
+
+// applyReceipt moves the user's messages in the history that e covers,
+// and tells the page.
+func (a *App) applyReceipt(e client.ReceiptEvent) {
+	a.mu.Lock()
+	h := a.hist
+	a.mu.Unlock()
 	state := string(e.State)
 	moved, err := h.advance(string(e.From), e, state)
 	if err != nil {
