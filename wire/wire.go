@@ -59,10 +59,11 @@
 //	   receipts that name a message by ID (Receipt.ID and Rcpt.ID), so
 //	   that a message that went peer to peer can be marked delivered or
 //	   read.
+//	6  (in progress; each change adds its line here)
 package wire
 
 // Version is the protocol version spoken by this package.
-const Version = 5
+const Version = 6
 
 // DefaultMaxFrame is the default limit on a frame's size (type byte and
 // payload), in bytes.
