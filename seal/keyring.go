@@ -85,11 +85,15 @@ type inSession struct {
 	Chain      chain             `json:"chain"`
 	Skipped    map[uint32][]byte `json:"skipped,omitempty"`
 	Created    time.Time         `json:"created"`
+	// Ack is the key of the session's acks (ack.go); nil in sessions
+	// stored before acks existed.
+	Ack []byte `json:"ack,omitempty"`
 }
 
 type outSession struct {
 	sid       []byte
 	chain     chain
+	ack       []byte // the key of the peer's acks (ack.go)
 	init      *initHeader
 	confirmed bool // the peer said it holds the session: stop sending init
 	created   time.Time

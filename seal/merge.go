@@ -265,5 +265,8 @@ func joinSessions(a, b *inSession) *inSession {
 	if behind.Created.Before(j.Created) {
 		j.Created = behind.Created
 	}
+	if j.Ack == nil {
+		j.Ack = behind.Ack
+	}
 	return &j
 }

@@ -86,9 +86,13 @@ func (k *Keyring) openSession(to devRef, p Peer) (*outSession, error) {
 	if err != nil {
 		return nil, err
 	}
+	ack, err := s.Export(Suite+" ack", 32)
+	if err != nil {
+		return nil, err
+	}
 	h := &initHeader{Prekey: pkID, Enc: enc}
 	h.Sig = ed25519.Sign(k.dev.sign, initMessage(from, to, sid, h))
-	return &outSession{sid: sid, chain: chain{CK: ck}, init: h, created: time.Now()}, nil
+	return &outSession{sid: sid, chain: chain{CK: ck}, ack: ack, init: h, created: time.Now()}, nil
 }
 
 // latestFrom returns the ID of the newest session this device holds from
@@ -133,6 +137,10 @@ func wrapAAD(id natter.MessageID, e *envelope, to natter.UserID, w *wrap) []byte
 type Opened struct {
 	Body       []byte
 	FromDevice natter.DeviceID
+	// Ack, if set, is the session ack to send to the sending device: the
+	// message carried the init of its session with this device (see
+	// SessionAck).
+	Ack *SessionAck
 }
 
 // Open opens a message sealed by Seal: id, from and to are the message's
@@ -241,7 +249,11 @@ func (k *Keyring) openWrap(id natter.MessageID, e *envelope, to natter.UserID, w
 		if err != nil {
 			return nil, err
 		}
-		s = &inSession{From: e.From, FromDevice: e.FromDevice, Chain: chain{CK: ck}, Created: time.Now()}
+		ack, err := r.Export(Suite+" ack", 32)
+		if err != nil {
+			return nil, err
+		}
+		s = &inSession{From: e.From, FromDevice: e.FromDevice, Chain: chain{CK: ck}, Ack: ack, Created: time.Now()}
 	} else if s.From != e.From || s.FromDevice != e.FromDevice {
 		return nil, fmt.Errorf("%w: session belongs to another device", ErrCannotOpen)
 	}
@@ -308,7 +320,11 @@ func (k *Keyring) openWrap(id natter.MessageID, e *envelope, to natter.UserID, w
 	if err := k.save(); err != nil {
 		return nil, err
 	}
-	return &Opened{Body: body, FromDevice: e.FromDevice}, nil
+	o := &Opened{Body: body, FromDevice: e.FromDevice}
+	if w.Init != nil {
+		o.Ack = k.ackFor(w.SID, s)
+	}
+	return o, nil
 }
 
 // trimSessions keeps the newest maxInSessions sessions from dev.
