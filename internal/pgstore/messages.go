@@ -1,0 +1,367 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/natterim/natter"
+)
+
+// pair orders two users as the conversations table stores them (a < b).
+func pair(x, y natter.UserID) (a, b natter.UserID) {
+	if x < y {
+		return x, y
+	}
+	return y, x
+}
+
+// appendMessage inserts a message whose users' rows are locked: it takes
+// the conversation's next sequence number (creating the conversation at
+// its first message), inserts the message, its two inbox entries and its
+// chunk references, touches its chunks and moves both users' inbox
+// counters, in one statement (one round trip).
+const appendMessage = `
+WITH c AS (
+    INSERT INTO conversations (a, b, last_seq) VALUES ($1, $2, 1)
+    ON CONFLICT (a, b) DO UPDATE SET last_seq = conversations.last_seq + 1
+    RETURNING id, last_seq),
+m AS (
+    INSERT INTO messages (sender, id, recipient, sender_device, body, conv, conv_seq, sent_at, to_seq, from_seq)
+    SELECT $3, $4, $5, $6, $7, c.id, c.last_seq, $8, $9, $10 FROM c
+    RETURNING pk, conv_seq),
+i AS (
+    INSERT INTO inbox (username, seq, message)
+    SELECT $5, $9::bigint, pk FROM m UNION ALL SELECT $3, $10::bigint, pk FROM m),
+u AS (
+    UPDATE users SET inbox_seq = CASE WHEN name = $5 THEN $9::bigint ELSE $10::bigint END
+    WHERE name IN ($3, $5)),
+mc AS (
+    INSERT INTO message_chunks (hash, message)
+    SELECT DISTINCT h, m.pk FROM m, unnest($11::text[]) h),
+ch AS (
+    UPDATE chunks SET last_used = greatest(last_used, $8) WHERE hash = ANY($11::text[]))
+SELECT pk, conv_seq FROM m`
+
+// AppendMessage stores m, assigns its conversation sequence number and
+// appends it to the inboxes of m.To and m.From, all in one transaction. A
+// message whose (From, ID) is already stored is not stored again: the first
+// copy is returned with Duplicate set.
+//
+// Both users must exist (natter.ErrNoSuchUser), and From must differ from To
+// (natter.ErrSelf). m.Chunks must all be chunks m.From uploaded and that
+// are kept (natter.ErrNoSuchChunk).
+func (s *Store) AppendMessage(ctx context.Context, m natter.Message) (natter.Appended, error) {
+	op := fmt.Sprintf("append message %s→%s %s", m.From, m.To, m.ID)
+	if m.From == m.To {
+		return natter.Appended{}, fmt.Errorf("pgstore: %s: %w", op, natter.ErrSelf)
+	}
+	chunks := m.Chunks
+	if chunks == nil {
+		chunks = []string{}
+	}
+	var res natter.Appended
+	err := s.write(ctx, op, func(ctx context.Context, q querier) error {
+		res = natter.Appended{}
+		// The users' rows first: they order this append after every other
+		// write of either user, on any node, and check that both exist.
+		seqs, err := lockUsers(ctx, q, m.To, m.From)
+		if err != nil {
+			return err
+		}
+		if dup, err := findMessage(ctx, q, m.From, m.ID, &res); err != nil || dup {
+			res.Duplicate = dup
+			return err
+		}
+		if err := checkChunks(ctx, q, m.From, chunks); err != nil {
+			return err
+		}
+		toSeq, fromSeq := seqs[m.To]+1, seqs[m.From]+1
+		a, b := pair(m.From, m.To)
+		var pk, convSeq int64
+		err = q.QueryRow(ctx, appendMessage,
+			string(a), string(b),
+			string(m.From), string(m.ID), string(m.To), string(m.FromDevice), nonNil(m.Body), dbTime(m.SentAt),
+			toSeq, fromSeq, chunks).Scan(&pk, &convSeq)
+		if err != nil {
+			return fmt.Errorf("insert message: %w", err)
+		}
+		res.Message = m
+		res.Message.ConvSeq = uint64(convSeq)
+		res.Message.SentAt = storedTime(m.SentAt)
+		res.ToSeq, res.FromSeq = uint64(toSeq), uint64(fromSeq)
+		return nil
+	})
+	if err != nil {
+		return natter.Appended{}, err
+	}
+	return res, nil
+}
+
+// findMessage loads the message (sender, id) into res, if it is stored.
+func findMessage(ctx context.Context, q querier, sender natter.UserID, id natter.MessageID, res *natter.Appended) (bool, error) {
+	var (
+		m                       natter.Message
+		from, device, to, mid   string
+		sentAt                  *time.Time
+		convSeq, toSeq, fromSeq int64
+	)
+	err := q.QueryRow(ctx,
+		`SELECT id, sender, sender_device, recipient, body, conv_seq, sent_at, to_seq, from_seq
+		 FROM messages WHERE sender = $1 AND id = $2`,
+		string(sender), string(id)).Scan(&mid, &from, &device, &to, &m.Body, &convSeq, &sentAt, &toSeq, &fromSeq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look for a first copy: %w", err)
+	}
+	m.ID, m.From, m.FromDevice, m.To = natter.MessageID(mid), natter.UserID(from), natter.DeviceID(device), natter.UserID(to)
+	m.ConvSeq, m.SentAt = uint64(convSeq), goTime(sentAt)
+	res.Message, res.ToSeq, res.FromSeq = m, uint64(toSeq), uint64(fromSeq)
+	return true, nil
+}
+
+// AppendReceipt stores r, its ID included (NULL for none), and appends it to
+// the inboxes of r.To and r.From.
+// Both users must exist (natter.ErrNoSuchUser) and differ (natter.ErrSelf);
+// r.State must be ReceiptDelivered or ReceiptRead (natter.ErrBadRequest).
+func (s *Store) AppendReceipt(ctx context.Context, r natter.Receipt) (toSeq, fromSeq uint64, err error) {
+	op := fmt.Sprintf("append %s receipt %s→%s up to %d", r.State, r.From, r.To, r.Upto)
+	switch {
+	case r.From == r.To:
+		return 0, 0, fmt.Errorf("pgstore: %s: %w", op, natter.ErrSelf)
+	case r.State != natter.ReceiptDelivered && r.State != natter.ReceiptRead:
+		return 0, 0, fmt.Errorf("pgstore: %s: %w: unknown receipt state %q", op, natter.ErrBadRequest, r.State)
+	}
+	upto, err := dbSeq("receipt upto", r.Upto)
+	if err != nil {
+		return 0, 0, fmt.Errorf("pgstore: %s: %w", op, err)
+	}
+	var id any
+	if r.ID != "" {
+		id = string(r.ID)
+	}
+	var ts, fs int64
+	err = s.write(ctx, op, func(ctx context.Context, q querier) error {
+		seqs, err := lockUsers(ctx, q, r.To, r.From)
+		if err != nil {
+			return err
+		}
+		ts, fs = seqs[r.To]+1, seqs[r.From]+1
+		_, err = q.Exec(ctx, `
+			WITH r AS (
+			    INSERT INTO receipts (sender, recipient, upto, id, state, at) VALUES ($1, $2, $3, $4, $5, $6)
+			    RETURNING pk),
+			i AS (
+			    INSERT INTO inbox (username, seq, receipt)
+			    SELECT $2, $7::bigint, pk FROM r UNION ALL SELECT $1, $8::bigint, pk FROM r)
+			UPDATE users SET inbox_seq = CASE WHEN name = $2 THEN $7::bigint ELSE $8::bigint END
+			WHERE name IN ($1, $2)`,
+			string(r.From), string(r.To), upto, id, string(r.State), dbTime(r.At), ts, fs)
+		if err != nil {
+			return fmt.Errorf("insert receipt: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return uint64(ts), uint64(fs), nil
+}
+
+// AppendCopy stores m in owner's inbox only, as a copy of a message that went
+// peer to peer, and returns its inbox sequence number; see natter.Store. A
+// copy whose (owner, From, ID) is already stored is not stored again: the
+// first copy's sequence number is returned with dup set.
+func (s *Store) AppendCopy(ctx context.Context, owner natter.UserID, m natter.Message) (seq uint64, dup bool, err error) {
+	op := fmt.Sprintf("append %s's copy of %s→%s %s", owner, m.From, m.To, m.ID)
+	switch {
+	case owner != m.From && owner != m.To:
+		return 0, false, fmt.Errorf("pgstore: %s: %w: %s is neither the sender nor the recipient", op, natter.ErrBadRequest, owner)
+	case m.From == m.To:
+		return 0, false, fmt.Errorf("pgstore: %s: %w", op, natter.ErrSelf)
+	}
+	peer := m.To
+	if owner == m.To {
+		peer = m.From
+	}
+	var n int64
+	err = s.write(ctx, op, func(ctx context.Context, q querier) error {
+		dup = false
+		seqs, err := lockUsers(ctx, q, owner)
+		if err != nil {
+			return err
+		}
+		err = q.QueryRow(ctx, `SELECT seq FROM copies WHERE owner = $1 AND sender = $2 AND id = $3`,
+			string(owner), string(m.From), string(m.ID)).Scan(&n)
+		if err == nil {
+			dup = true
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("look for a first copy: %w", err)
+		}
+		n = seqs[owner] + 1
+		tag, err := q.Exec(ctx, `
+			WITH c AS (
+			    INSERT INTO copies (owner, sender, id, recipient, sender_device, body, sent_at, seq)
+			    SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM users WHERE name = $9)
+			    RETURNING pk),
+			i AS (
+			    INSERT INTO inbox (username, seq, copy) SELECT $1, $8, pk FROM c)
+			UPDATE users SET inbox_seq = $8 WHERE name = $1 AND EXISTS (SELECT 1 FROM c)`,
+			string(owner), string(m.From), string(m.ID), string(m.To), string(m.FromDevice), nonNil(m.Body),
+			dbTime(m.SentAt), n, string(peer))
+		if err != nil {
+			return fmt.Errorf("insert copy: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: %s", natter.ErrNoSuchUser, peer)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return uint64(n), dup, nil
+}
+
+// Inbox returns up to limit entries of user's inbox after sequence number
+// after, in order. A limit of zero or less returns nothing.
+func (s *Store) Inbox(ctx context.Context, user natter.UserID, after uint64, limit int) ([]natter.InboxEntry, error) {
+	var entries []natter.InboxEntry
+	err := s.read(ctx, fmt.Sprintf("read inbox of %s after %d", user, after), func(ctx context.Context, q querier) error {
+		entries = nil
+		if limit <= 0 || after >= math.MaxInt64 {
+			return nil
+		}
+		rows, err := q.Query(ctx,
+			`SELECT i.seq,
+			        m.id, m.sender, m.sender_device, m.recipient, m.body, m.conv_seq, m.sent_at,
+			        r.sender, r.recipient, r.upto, r.id, r.state, r.at,
+			        c.id, c.sender, c.sender_device, c.recipient, c.body, c.sent_at
+			 FROM inbox i
+			 LEFT JOIN messages m ON m.pk = i.message
+			 LEFT JOIN receipts r ON r.pk = i.receipt
+			 LEFT JOIN copies c ON c.pk = i.copy
+			 WHERE i.username = $1 AND i.seq > $2
+			 ORDER BY i.seq
+			 LIMIT $3`,
+			string(user), int64(after), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				seq                      int64
+				mid, mFrom, mDevice, mTo *string
+				body                     []byte
+				convSeq                  *int64
+				sentAt                   *time.Time
+				rFrom, rTo, rID, rState  *string
+				rUpto                    *int64
+				rAt                      *time.Time
+				cid, cFrom, cDevice, cTo *string
+				cBody                    []byte
+				cSentAt                  *time.Time
+			)
+			if err := rows.Scan(&seq, &mid, &mFrom, &mDevice, &mTo, &body, &convSeq, &sentAt,
+				&rFrom, &rTo, &rUpto, &rID, &rState, &rAt,
+				&cid, &cFrom, &cDevice, &cTo, &cBody, &cSentAt); err != nil {
+				return err
+			}
+			e := natter.InboxEntry{Seq: uint64(seq)}
+			switch {
+			case cid != nil:
+				e.Copy = true
+				e.Message = &natter.Message{
+					ID:         natter.MessageID(*cid),
+					From:       natter.UserID(*cFrom),
+					FromDevice: natter.DeviceID(*cDevice),
+					To:         natter.UserID(*cTo),
+					Body:       cBody,
+					SentAt:     goTime(cSentAt),
+				}
+			case mid != nil:
+				e.Message = &natter.Message{
+					ID:         natter.MessageID(*mid),
+					From:       natter.UserID(*mFrom),
+					FromDevice: natter.DeviceID(*mDevice),
+					To:         natter.UserID(*mTo),
+					Body:       body,
+					ConvSeq:    uint64(*convSeq),
+					SentAt:     goTime(sentAt),
+				}
+			case rFrom != nil:
+				e.Receipt = &natter.Receipt{
+					From:  natter.UserID(*rFrom),
+					To:    natter.UserID(*rTo),
+					Upto:  uint64(*rUpto),
+					State: natter.ReceiptState(*rState),
+					At:    goTime(rAt),
+				}
+				if rID != nil {
+					e.Receipt.ID = natter.MessageID(*rID)
+				}
+			default:
+				return fmt.Errorf("inbox entry %d refers to nothing", seq)
+			}
+			entries = append(entries, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+// Conversation returns up to limit messages between a and b with
+// conversation sequence numbers above after, in order. A limit of zero or
+// less returns nothing.
+func (s *Store) Conversation(ctx context.Context, a, b natter.UserID, after uint64, limit int) ([]natter.Message, error) {
+	var msgs []natter.Message
+	a, b = pair(a, b)
+	err := s.read(ctx, fmt.Sprintf("read conversation %s–%s after %d", a, b, after), func(ctx context.Context, q querier) error {
+		msgs = nil
+		if limit <= 0 || after >= math.MaxInt64 {
+			return nil
+		}
+		rows, err := q.Query(ctx,
+			`SELECT m.id, m.sender, m.sender_device, m.recipient, m.body, m.conv_seq, m.sent_at
+			 FROM conversations c JOIN messages m ON m.conv = c.id
+			 WHERE c.a = $1 AND c.b = $2 AND m.conv_seq > $3
+			 ORDER BY m.conv_seq
+			 LIMIT $4`,
+			string(a), string(b), int64(after), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				m                     natter.Message
+				mid, from, device, to string
+				convSeq               int64
+				sentAt                *time.Time
+			)
+			if err := rows.Scan(&mid, &from, &device, &to, &m.Body, &convSeq, &sentAt); err != nil {
+				return err
+			}
+			m.ID, m.From, m.FromDevice, m.To = natter.MessageID(mid), natter.UserID(from), natter.DeviceID(device), natter.UserID(to)
+			m.ConvSeq, m.SentAt = uint64(convSeq), goTime(sentAt)
+			msgs = append(msgs, m)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return msgs, nil
+}
