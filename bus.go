@@ -90,3 +90,23 @@ func PresenceOf(user UserID, sessions []LiveSession, lastSeen time.Time) Presenc
 	}
 	return p
 }
+
+// ExpiringRegistry is a Registry in which sessions can also end without a
+// Delete. A cluster's registry ends the sessions of a node that died
+// (killed, or cut off from the cluster for longer than its timeout): that
+// node will never Delete them, and they must not stay online forever. A
+// single node's registry (internal/membus) dies with its sessions and does
+// not implement it.
+type ExpiringRegistry interface {
+	Registry
+	// OnExpire has fn called with every session the registry ends that
+	// way, so that the hub tells the user's contacts, as it does after a
+	// Delete (the user may have gone offline; the device's connection info
+	// is void). Each such session is reported once across the cluster, by
+	// the node that removed it; sessions removed by Delete are never
+	// reported. fn runs on the registry's own goroutine, one session at a
+	// time; it may block briefly (do I/O) but delays further expiries while
+	// it runs. Before OnExpire is called, or with fn nil, expired sessions
+	// are removed unreported.
+	OnExpire(fn func(LiveSession))
+}

@@ -75,6 +75,27 @@ func (r *recorder) wait(t testing.TB, what string, n int) [][]byte {
 	}
 }
 
+// waitFor returns the events received once one of them is event, failing
+// the test if that takes longer than DeliveryTimeout.
+func (r *recorder) waitFor(t testing.TB, what string, event []byte) [][]byte {
+	t.Helper()
+	deadline := time.NewTimer(DeliveryTimeout)
+	defer deadline.Stop()
+	for {
+		evs := r.snapshot()
+		for _, ev := range evs {
+			if bytes.Equal(ev, event) {
+				return evs
+			}
+		}
+		select {
+		case <-r.signal:
+		case <-deadline.C:
+			t.Fatalf("%s: %q did not arrive within %v (got %.40q)", what, event, DeliveryTimeout, r.snapshot())
+		}
+	}
+}
+
 // settle waits SettleTime and returns the events received by then.
 func (r *recorder) settle() [][]byte {
 	time.Sleep(SettleTime)

@@ -1,0 +1,242 @@
+package natsbus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natterim/natter"
+)
+
+// beat is what a node knows of another's heartbeat: its revision and when
+// this node first saw it (on its own clock, so clocks need not agree).
+type beat struct {
+	rev uint64
+	at  time.Time
+}
+
+// beatValue is a heartbeat's value, for people reading the bucket.
+type beatValue struct {
+	Node string    `json:"node"`
+	At   time.Time `json:"at"`
+}
+
+// Heartbeat timing, in fractions of Config.Timeout: a node beats every
+// quarter, and is dead when its heartbeat stood still for three quarters.
+// Every node checks the others as often as it beats, so the sessions of a
+// node that stopped end within Timeout of its last heartbeat.
+func (n *Node) beatEvery() time.Duration { return n.cfg.Timeout / 4 }
+func (n *Node) deadAfter() time.Duration { return n.cfg.Timeout * 3 / 4 }
+
+// maintain runs the registry's background work until the node closes:
+// heartbeats, expiry of dead nodes, recovery when the node reconnects.
+func (r *Registry) maintain(wake <-chan struct{}) {
+	t := time.NewTicker(r.n.beatEvery())
+	defer t.Stop()
+	for {
+		select {
+		case <-r.n.base.Done():
+			return
+		case <-wake:
+			r.beat()
+		case <-t.C:
+			r.beat()
+			r.checkNodes()
+		}
+	}
+}
+
+// putBeat writes this node's heartbeat whatever was there.
+func (r *Registry) putBeat(ctx context.Context) error {
+	v, _ := json.Marshal(beatValue{Node: r.n.id, At: time.Now().UTC()})
+	rev, err := r.kv.Put(ctx, beatKey(r.n.id), v)
+	if err != nil {
+		return fmt.Errorf("natsbus: heartbeat: %w", err)
+	}
+	r.beatRev = rev
+	return nil
+}
+
+// beat renews this node's heartbeat. If the heartbeat is not as this node
+// left it (another node took it for dead and deleted it, or the NATS
+// server restarted and lost the bucket), it recovers.
+func (r *Registry) beat() {
+	ctx, cancel := r.n.opContext()
+	defer cancel()
+	v, _ := json.Marshal(beatValue{Node: r.n.id, At: time.Now().UTC()})
+	rev, err := r.kv.Update(ctx, beatKey(r.n.id), v, r.beatRev)
+	if err == nil {
+		r.beatRev = rev
+		return
+	}
+	if r.n.base.Err() != nil {
+		return
+	}
+	r.n.log.Info("heartbeat lost; putting this node's sessions back", "err", err)
+	if err := r.recover(ctx); err != nil {
+		r.n.log.Warn("registry recovery failed; trying again at the next heartbeat", "err", err)
+		r.beatRev = 0
+	}
+}
+
+// recover makes sure the bucket exists, writes a new heartbeat and puts
+// back the sessions this node holds, unless another connection replaced
+// them meanwhile.
+func (r *Registry) recover(ctx context.Context) error {
+	if _, err := r.n.js.CreateOrUpdateKeyValue(ctx, r.n.kvConfig()); err != nil {
+		return fmt.Errorf("bucket %s: %w", r.n.cfg.Bucket, err)
+	}
+	if err := r.putBeat(ctx); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	mine := make([]natter.LiveSession, 0, len(r.mine))
+	for _, s := range r.mine {
+		mine = append(mine, s)
+	}
+	r.mu.Unlock()
+	back := 0
+	for _, s := range mine {
+		replaced := false
+		st := stored{Owner: r.n.id, Device: s.Device, Conn: s.Conn, Node: s.Node, Status: s.Status, Text: s.Text,
+			Reach: s.Reach, Since: s.Since, Quiet: s.Quiet}
+		wrote, err := r.update(ctx, s.User, func(rec *record) bool {
+			replaced = false
+			if i := rec.find(s.Device); i >= 0 {
+				replaced = rec.Sessions[i].Conn != s.Conn
+				return false
+			}
+			rec.put(st)
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("put back %s/%s: %w", s.User, s.Device, err)
+		}
+		if replaced {
+			r.forget(s.User, s.Device, s.Conn)
+		}
+		if wrote {
+			back++
+		}
+	}
+	r.n.log.Info("registry recovered", "sessions_put_back", back, "held", len(mine))
+	return nil
+}
+
+// checkNodes reads every heartbeat and expires the nodes whose heartbeat
+// stood still for deadAfter.
+func (r *Registry) checkNodes() {
+	ctx, cancel := r.n.opContext()
+	defer cancel()
+	beats, err := r.scan(ctx, "n.*")
+	if err != nil {
+		if r.n.base.Err() == nil {
+			r.n.log.Warn("read heartbeats", "err", err)
+		}
+		return
+	}
+	r.nodes.Store(int64(len(beats)))
+	now := time.Now()
+	listed := make(map[string]bool, len(beats))
+	for _, e := range beats {
+		node := strings.TrimPrefix(e.Key(), "n.")
+		listed[node] = true
+		if node == r.n.id {
+			continue
+		}
+		b, ok := r.seen[node]
+		if !ok || b.rev != e.Revision() {
+			r.seen[node] = beat{rev: e.Revision(), at: now}
+			continue
+		}
+		if now.Sub(b.at) >= r.n.deadAfter() {
+			r.expireNode(node, b.rev)
+			delete(r.seen, node)
+		}
+	}
+	for node := range r.seen {
+		if !listed[node] {
+			delete(r.seen, node)
+		}
+	}
+}
+
+// scan returns the entries (not deleted) of the keys matching filter.
+func (r *Registry) scan(ctx context.Context, filter string) ([]jetstream.KeyValueEntry, error) {
+	w, err := r.kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	var out []jetstream.KeyValueEntry
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("watcher stopped")
+			}
+			if e == nil {
+				return out, nil // the initial values are all in
+			}
+			out = append(out, e)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// expireNode removes every session of node, a dead node, and reports
+// each one this node removed to OnExpire's function; then it deletes the
+// node's heartbeat if it is still the one seen (rev). Several nodes may do
+// this at once: each session is removed, and reported, by one of them.
+func (r *Registry) expireNode(node string, rev uint64) {
+	r.n.log.Warn("node dead: expiring its sessions", "dead", node)
+	ctx, cancel := context.WithTimeout(r.n.base, r.n.cfg.Timeout)
+	defer cancel()
+	entries, err := r.scan(ctx, "u.*")
+	if err != nil {
+		r.n.log.Warn("scan sessions of a dead node", "dead", node, "err", err)
+		return
+	}
+	n := 0
+	for _, e := range entries {
+		var rec record
+		if json.Unmarshal(e.Value(), &rec) != nil || !slices.ContainsFunc(rec.Sessions, func(s stored) bool { return s.Owner == node }) {
+			continue
+		}
+		var gone []stored
+		_, err := r.update(ctx, rec.User, func(rec *record) bool {
+			gone = gone[:0]
+			rec.Sessions = slices.DeleteFunc(rec.Sessions, func(s stored) bool {
+				if s.Owner == node {
+					gone = append(gone, s)
+					return true
+				}
+				return false
+			})
+			return len(gone) > 0
+		})
+		if err != nil {
+			r.n.log.Warn("expire session", "user", rec.User, "dead", node, "err", err)
+			continue
+		}
+		for _, s := range gone {
+			n++
+			r.n.met.expired.Inc()
+			if fn := r.onExpire.Load(); fn != nil {
+				(*fn)(s.live(rec.User))
+			}
+		}
+	}
+	err = r.kv.Delete(ctx, beatKey(node), jetstream.LastRevision(rev))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		r.n.log.Warn("delete a dead node's heartbeat", "dead", node, "err", err)
+	}
+	r.n.log.Info("expired a dead node's sessions", "dead", node, "sessions", n)
+}

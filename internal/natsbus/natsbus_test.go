@@ -1,0 +1,73 @@
+package natsbus
+
+import (
+	"context"
+	"testing"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/internal/bustest"
+)
+
+// The conformance suites run on one node, and on two nodes (two NATS
+// connections) sharing one NATS server: one subscribes, the other
+// publishes; one puts, the other deletes and reads.
+func TestBus(t *testing.T) {
+	url := sharedURL(t)
+	t.Run("OneNode", func(t *testing.T) {
+		bustest.RunBus(t, func(t *testing.T) natter.Bus {
+			return newSpace(t, url).open(t, Config{}).Bus()
+		})
+	})
+	t.Run("TwoNodes", func(t *testing.T) {
+		bustest.RunBus(t, func(t *testing.T) natter.Bus {
+			s := newSpace(t, url)
+			return busPair{sub: s.open(t, Config{Node: "a"}).Bus(), pub: s.open(t, Config{Node: "b"}).Bus()}
+		})
+	})
+}
+
+func TestRegistry(t *testing.T) {
+	url := sharedURL(t)
+	t.Run("OneNode", func(t *testing.T) {
+		bustest.RunRegistry(t, func(t *testing.T) natter.Registry {
+			return newSpace(t, url).open(t, Config{}).Registry()
+		})
+	})
+	t.Run("TwoNodes", func(t *testing.T) {
+		bustest.RunRegistry(t, func(t *testing.T) natter.Registry {
+			s := newSpace(t, url)
+			return regPair{put: s.open(t, Config{Node: "a"}).Registry(), other: s.open(t, Config{Node: "b"}).Registry()}
+		})
+	})
+}
+
+// busPair is two nodes seen as one bus: events are published on one and
+// received on the other.
+type busPair struct{ sub, pub *Bus }
+
+func (p busPair) Publish(ctx context.Context, user natter.UserID, event []byte) error {
+	return p.pub.Publish(ctx, user, event)
+}
+
+func (p busPair) Subscribe(user natter.UserID, fn func([]byte)) (natter.Subscription, error) {
+	return p.sub.Subscribe(user, fn)
+}
+
+func (p busPair) Close() error {
+	p.sub.Close()
+	return p.pub.Close()
+}
+
+// regPair is two nodes seen as one registry: sessions are put on one,
+// deleted and read on the other.
+type regPair struct{ put, other *Registry }
+
+func (p regPair) Put(ctx context.Context, s natter.LiveSession) error { return p.put.Put(ctx, s) }
+
+func (p regPair) Delete(ctx context.Context, user natter.UserID, device natter.DeviceID, conn string) (bool, error) {
+	return p.other.Delete(ctx, user, device, conn)
+}
+
+func (p regPair) Sessions(ctx context.Context, user natter.UserID) ([]natter.LiveSession, error) {
+	return p.other.Sessions(ctx, user)
+}

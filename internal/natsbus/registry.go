@@ -1,0 +1,282 @@
+package natsbus
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natterim/natter"
+)
+
+// Registry is the NATS natter.ExpiringRegistry of one Node (see the
+// package doc). Get it from Node.Registry.
+//
+// Calls for one connection's session (its Puts, then its Delete) are
+// expected one after another, as the hub makes them; calls for different
+// connections may run at once.
+type Registry struct {
+	n  *Node
+	kv jetstream.KeyValue
+
+	mu   sync.Mutex
+	mine map[mineKey]natter.LiveSession // sessions this node put and, as far as it knows, still holds
+
+	onExpire atomic.Pointer[func(natter.LiveSession)]
+	nodes    atomic.Int64 // nodes with a heartbeat, as last seen
+
+	// Used by the maintenance goroutine only.
+	beatRev uint64          // revision of this node's heartbeat, 0 if not written
+	seen    map[string]beat // other nodes' heartbeats
+}
+
+var _ natter.ExpiringRegistry = (*Registry)(nil)
+
+type mineKey struct {
+	user   natter.UserID
+	device natter.DeviceID
+}
+
+// record is the value of a user's key: every live session of the user,
+// ordered by device.
+type record struct {
+	User     natter.UserID `json:"user"`
+	Sessions []stored      `json:"sessions"`
+}
+
+// stored is one live session in a record, with the node that holds its
+// connection (Owner; LiveSession.Node is whatever the hub put).
+type stored struct {
+	Owner  string             `json:"owner"`
+	Device natter.DeviceID    `json:"device"`
+	Conn   string             `json:"conn"`
+	Node   string             `json:"node,omitempty"`
+	Status natter.Status      `json:"status,omitempty"`
+	Text   string             `json:"text,omitempty"`
+	Reach  []natter.Candidate `json:"reach,omitempty"`
+	Since  time.Time          `json:"since"`
+	Quiet  bool               `json:"quiet,omitempty"`
+}
+
+func (s stored) live(user natter.UserID) natter.LiveSession {
+	return natter.LiveSession{User: user, Device: s.Device, Conn: s.Conn, Node: s.Node, Status: s.Status,
+		Text: s.Text, Reach: s.Reach, Since: s.Since, Quiet: s.Quiet}
+}
+
+func userKey(user natter.UserID) string { return "u." + escape(string(user)) }
+func beatKey(node string) string        { return "n." + node }
+
+func (n *Node) kvConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      n.cfg.Bucket,
+		Description: "natter's live sessions (internal/natsbus); memory only",
+		History:     1,
+		Storage:     jetstream.MemoryStorage,
+		Replicas:    n.cfg.Replicas,
+	}
+}
+
+func newRegistry(ctx context.Context, n *Node) (*Registry, error) {
+	r := &Registry{n: n, mine: make(map[mineKey]natter.LiveSession), seen: make(map[string]beat)}
+	kv, err := n.js.CreateOrUpdateKeyValue(ctx, n.kvConfig())
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: registry bucket %s: %w", n.cfg.Bucket, err)
+	}
+	r.kv = kv
+	if err := r.putBeat(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Put records or replaces the live session of (s.User, s.Device) in the
+// shared registry, as held by this node. A session without a user or
+// device is refused with natter.ErrBadRequest.
+func (r *Registry) Put(ctx context.Context, s natter.LiveSession) error {
+	if s.User == "" || s.Device == "" {
+		return fmt.Errorf("natsbus: put session %q/%q: %w: user and device are required", s.User, s.Device, natter.ErrBadRequest)
+	}
+	defer r.n.met.observeOp("put", time.Now())
+	st := stored{Owner: r.n.id, Device: s.Device, Conn: s.Conn, Node: s.Node, Status: s.Status, Text: s.Text,
+		Reach: slices.Clone(s.Reach), Since: s.Since, Quiet: s.Quiet}
+	_, err := r.update(ctx, s.User, func(rec *record) bool {
+		rec.put(st)
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("natsbus: put session %s/%s: %w", s.User, s.Device, err)
+	}
+	s.Reach = st.Reach
+	r.mu.Lock()
+	r.mine[mineKey{s.User, s.Device}] = s
+	r.mu.Unlock()
+	return nil
+}
+
+// Delete removes the live session of (user, device) if its connection is
+// still conn, and reports whether it removed it. The check and the removal
+// are one compare-and-set on the user's key: a device that reconnected on
+// another node meanwhile keeps its new session.
+func (r *Registry) Delete(ctx context.Context, user natter.UserID, device natter.DeviceID, conn string) (bool, error) {
+	defer r.n.met.observeOp("delete", time.Now())
+	removed, err := r.update(ctx, user, func(rec *record) bool {
+		i := rec.find(device)
+		if i < 0 || rec.Sessions[i].Conn != conn {
+			return false
+		}
+		rec.Sessions = slices.Delete(rec.Sessions, i, i+1)
+		return true
+	})
+	if err != nil {
+		return false, fmt.Errorf("natsbus: delete session %s/%s: %w", user, device, err)
+	}
+	r.forget(user, device, conn)
+	return removed, nil
+}
+
+// forget drops (user, device) from the sessions this node holds if its
+// connection is conn.
+func (r *Registry) forget(user natter.UserID, device natter.DeviceID, conn string) {
+	r.mu.Lock()
+	if s, ok := r.mine[mineKey{user, device}]; ok && s.Conn == conn {
+		delete(r.mine, mineKey{user, device})
+	}
+	r.mu.Unlock()
+}
+
+// Sessions returns user's live sessions on every node, ordered by device:
+// one read of the user's key.
+func (r *Registry) Sessions(ctx context.Context, user natter.UserID) ([]natter.LiveSession, error) {
+	defer r.n.met.observeOp("sessions", time.Now())
+	rec, _, err := r.read(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: sessions of %s: %w", user, err)
+	}
+	out := make([]natter.LiveSession, 0, len(rec.Sessions))
+	for _, s := range rec.Sessions {
+		out = append(out, s.live(user))
+	}
+	slices.SortFunc(out, func(a, b natter.LiveSession) int { return cmp.Compare(a.Device, b.Device) })
+	return out, nil
+}
+
+// OnExpire sets the function told of each session the registry removes
+// because its node died (see natter.ExpiringRegistry).
+func (r *Registry) OnExpire(fn func(natter.LiveSession)) {
+	if fn == nil {
+		r.onExpire.Store(nil)
+		return
+	}
+	r.onExpire.Store(&fn)
+}
+
+// Held returns the number of live sessions this node holds in the
+// registry.
+func (r *Registry) Held() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.mine)
+}
+
+// read returns user's record and its revision (0: none).
+func (r *Registry) read(ctx context.Context, user natter.UserID) (record, uint64, error) {
+	rec := record{User: user}
+	e, err := r.kv.Get(ctx, userKey(user))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return rec, 0, nil
+	}
+	if err != nil {
+		return rec, 0, err
+	}
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		// Not natsbus's: overwritten by whatever comes next.
+		r.n.log.Error("registry: unreadable entry replaced", "user", user, "err", err)
+		rec = record{}
+	}
+	rec.User = user
+	return rec, e.Revision(), nil
+}
+
+// update applies change to user's record and writes it back if the record
+// did not change meanwhile, trying again from a fresh read until it did
+// not. change returns whether it changed anything (nothing is written if
+// not); it may be called several times and must only touch rec. update
+// reports whether it wrote.
+func (r *Registry) update(ctx context.Context, user natter.UserID, change func(*record) bool) (bool, error) {
+	key := userKey(user)
+	for {
+		rec, rev, err := r.read(ctx, user)
+		if err != nil {
+			return false, err
+		}
+		if !change(&rec) {
+			return false, nil
+		}
+		switch {
+		case len(rec.Sessions) == 0 && rev == 0:
+			return true, nil
+		case len(rec.Sessions) == 0:
+			err = r.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+		default:
+			b, merr := json.Marshal(rec)
+			if merr != nil {
+				return false, merr
+			}
+			if rev == 0 {
+				_, err = r.kv.Create(ctx, key, b)
+			} else {
+				_, err = r.kv.Update(ctx, key, b, rev)
+			}
+		}
+		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			r.n.met.conflicts.Inc()
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+}
+
+// find returns the index of device's session in rec, or -1.
+func (rec *record) find(device natter.DeviceID) int {
+	for i, s := range rec.Sessions {
+		if s.Device == device {
+			return i
+		}
+	}
+	return -1
+}
+
+// put inserts or replaces s, keeping the order by device.
+func (rec *record) put(s stored) {
+	if i := rec.find(s.Device); i >= 0 {
+		rec.Sessions[i] = s
+		return
+	}
+	i, _ := slices.BinarySearchFunc(rec.Sessions, s.Device, func(e stored, d natter.DeviceID) int { return cmp.Compare(e.Device, d) })
+	rec.Sessions = slices.Insert(rec.Sessions, i, s)
+}
+
+// close deletes this node's heartbeat if it holds no session any more:
+// otherwise the heartbeat goes stale and the other nodes expire what is
+// left (and tell contacts).
+func (r *Registry) close() {
+	if r.Held() > 0 {
+		r.n.log.Warn("closing with live sessions left; the other nodes will expire them", "sessions", r.Held())
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.n.cfg.OpTimeout)
+	defer cancel()
+	if err := r.kv.Delete(ctx, beatKey(r.n.id)); err != nil {
+		r.n.log.Warn("delete heartbeat", "err", err)
+	}
+}
