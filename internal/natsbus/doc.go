@@ -55,13 +55,17 @@
 // Sessions is one read.
 //
 // Each node keeps a heartbeat key, n.<node>, which it rewrites every
-// Timeout/4. Every node reads the heartbeats as often; a node whose
-// heartbeat has not changed for 3/4 of Timeout is dead: the nodes that see
-// it remove its sessions (compare-and-set again, so each removal happens
-// once), report each to the hub (natter.ExpiringRegistry), and then delete
-// its heartbeat. A dead node's sessions thus end within Timeout of its last
-// heartbeat (plus the time to scan the bucket), and natterd sets Timeout to
-// its keepalive.
+// Timeout/6. Every node reads the heartbeats as often; a node whose
+// heartbeat has not changed for half of Timeout is dead: the nodes that
+// see it remove its sessions (compare-and-set again, so each removal
+// happens once), report each to the hub (natter.ExpiringRegistry), and
+// then delete its heartbeat. A dead node's sessions thus end within 5/6 of
+// Timeout of its last heartbeat (plus the time to scan the bucket's user
+// keys, one watch), and natterd sets Timeout to its keepalive. A node
+// whose heartbeat stalls for half of Timeout while it lives (cut off from
+// NATS) is taken for dead all the same; it puts its sessions back when it
+// notices (below), but contacts may have been told its users went offline
+// meanwhile.
 //
 // A node remembers the sessions it put. When its heartbeat is gone (it was
 // cut off long enough to be taken for dead) or it reconnects to NATS (the

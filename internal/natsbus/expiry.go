@@ -28,11 +28,14 @@ type beatValue struct {
 }
 
 // Heartbeat timing, in fractions of Config.Timeout: a node beats every
-// quarter, and is dead when its heartbeat stood still for three quarters.
-// Every node checks the others as often as it beats, so the sessions of a
-// node that stopped end within Timeout of its last heartbeat.
-func (n *Node) beatEvery() time.Duration { return n.cfg.Timeout / 4 }
-func (n *Node) deadAfter() time.Duration { return n.cfg.Timeout * 3 / 4 }
+// sixth, and is dead when its heartbeat stood still for half (two beats
+// missed, and a third late). Every node checks the others as often as it
+// beats, so it sees a heartbeat at most a sixth after it was written, and
+// declares the node dead at most a sixth after half of Timeout passed:
+// the sessions of a node that stopped end within 5/6 of Timeout of its
+// last heartbeat, plus the time to scan the bucket.
+func (n *Node) beatEvery() time.Duration { return n.cfg.Timeout / 6 }
+func (n *Node) deadAfter() time.Duration { return n.cfg.Timeout / 2 }
 
 // maintain runs the registry's background work until the node closes:
 // heartbeats, expiry of dead nodes, recovery when the node reconnects.

@@ -3,6 +3,7 @@ package natsbus
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/internal/bustest"
@@ -70,4 +71,18 @@ func (p regPair) Delete(ctx context.Context, user natter.UserID, device natter.D
 
 func (p regPair) Sessions(ctx context.Context, user natter.UserID) ([]natter.LiveSession, error) {
 	return p.other.Sessions(ctx, user)
+}
+
+// TestExpiry: a node whose NATS connection ends without any cleanup has
+// its sessions expire (short timeout), reported once to the other nodes.
+func TestExpiry(t *testing.T) {
+	url := sharedURL(t)
+	const timeout = 3 * time.Second
+	bustest.RunExpiry(t, func(t *testing.T) bustest.OpenNode {
+		s := newSpace(t, url)
+		return func(t *testing.T) (natter.ExpiringRegistry, func()) {
+			n := s.open(t, Config{Timeout: timeout})
+			return n.Registry(), n.kill
+		}
+	}, timeout)
 }

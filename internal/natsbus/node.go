@@ -59,14 +59,14 @@ type Config struct {
 // Node is one natterd process's connection to NATS, with the Bus and the
 // Registry that use it. Open returns it; Close ends it.
 type Node struct {
-	cfg  Config
-	id   string // Config.Node plus a random suffix: this incarnation
-	log  *slog.Logger
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	met  *metrics
-	bus  *Bus
-	reg  *Registry
+	cfg Config
+	id  string // Config.Node plus a random suffix: this incarnation
+	log *slog.Logger
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	met *metrics
+	bus *Bus
+	reg *Registry
 	// base is canceled by Close: background work and its NATS calls stop.
 	base   context.Context
 	cancel context.CancelFunc

@@ -144,4 +144,3 @@ func (j *joiner) drop(i int) {
 		j.joining = append(j.joining[:i], j.joining[i+1:]...)
 	}
 }
-
