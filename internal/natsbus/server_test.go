@@ -1,0 +1,267 @@
+package natsbus
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/natterim/natter"
+	"github.com/natterim/natter/internal/testenv"
+)
+
+// natsServer is a nats-server process of one test, on a port of its own,
+// with JetStream in a temporary folder.
+type natsServer struct {
+	t    testing.TB
+	bin  string
+	port int
+	dir  string
+	conf string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startServer starts a private nats-server with JetStream, and the extra
+// configuration lines given (e.g. "max_payload: 1024"). It is stopped when
+// the test ends.
+func startServer(t testing.TB, conf string) *natsServer {
+	t.Helper()
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/nats-server"); serr != nil {
+			testenv.Unavailable(t, "nats-server is not installed: %v", err)
+		}
+		bin = "/usr/sbin/nats-server"
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(path, []byte(conf+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &natsServer{t: t, bin: bin, port: port, dir: dir, conf: path}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *natsServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(s.port) }
+
+// start runs the server and waits until it takes connections.
+func (s *natsServer) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(s.bin, "-c", s.conf, "-a", "127.0.0.1", "-p", strconv.Itoa(s.port),
+		"-js", "-sd", filepath.Join(s.dir, "js"), "-l", filepath.Join(s.dir, "nats.log"))
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("start nats-server: %v", err)
+	}
+	s.done = make(chan struct{})
+	go func() { s.cmd.Wait(); close(s.done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.port), time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-s.done:
+			log, _ := os.ReadFile(filepath.Join(s.dir, "nats.log"))
+			s.t.Fatalf("nats-server exited: %s", log)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("nats-server does not take connections on port %d: %v", s.port, err)
+		}
+	}
+}
+
+// stop ends the server (SIGTERM, then SIGKILL) and waits for it.
+func (s *natsServer) stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.cmd = nil
+}
+
+// collector records a subscription's events.
+type collector struct {
+	mu     sync.Mutex
+	events [][]byte
+	signal chan struct{}
+}
+
+func newCollector() *collector { return &collector{signal: make(chan struct{}, 1)} }
+
+func (c *collector) fn(ev []byte) {
+	c.mu.Lock()
+	c.events = append(c.events, bytes.Clone(ev))
+	c.mu.Unlock()
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (c *collector) snapshot() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]byte(nil), c.events...)
+}
+
+// TestServerRestart: the NATS server stops and starts again mid-test,
+// losing its memory (the registry's bucket). The nodes reconnect, events
+// flow again, and each node puts back the sessions it holds.
+func TestServerRestart(t *testing.T) {
+	srv := startServer(t, "")
+	s := newSpace(t, srv.url())
+	cfg := Config{Timeout: 3 * time.Second, ReconnectWait: 50 * time.Millisecond, OpTimeout: 2 * time.Second}
+	a, b := s.open(t, cfg), s.open(t, cfg)
+	ctx := context.Background()
+
+	got := newCollector()
+	if _, err := a.Bus().Subscribe("alice", got.fn); err != nil {
+		t.Fatal(err)
+	}
+	laptop := natter.LiveSession{User: "alice", Device: "laptop", Conn: "c1", Node: "a", Status: natter.StatusOnline,
+		Since: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	if err := a.Registry().Put(ctx, laptop); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Bus().Publish(ctx, "alice", []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, got, func(ev []byte) bool { return string(ev) == "before" }, nil)
+
+	srv.stop()
+	srv.start()
+
+	// Publish from b until a receives: the first events may go while b or a
+	// is still reconnecting (lost, as the package doc says).
+	i := 0
+	waitEvent(t, got, func(ev []byte) bool { return bytes.HasPrefix(ev, []byte("after ")) }, func() {
+		i++
+		b.Bus().Publish(ctx, "alice", fmt.Appendf(nil, "after %d", i))
+	})
+	// a puts its session back in the new (empty) bucket; b reads it there.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ss, err := b.Registry().Sessions(ctx, "alice")
+		if err == nil && len(ss) == 1 && ss[0].Conn == "c1" && ss[0].Since.Equal(laptop.Since) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's session not back in the registry 20s after the NATS server restarted: %v, %v", ss, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// And the registry works for new sessions.
+	phone := laptop
+	phone.Device, phone.Conn = "phone", "c2"
+	if err := b.Registry().Put(ctx, phone); err != nil {
+		t.Fatalf("Put after the restart: %v", err)
+	}
+	if ok, err := a.Registry().Delete(ctx, "alice", "laptop", "c1"); err != nil || !ok {
+		t.Fatalf("Delete after the restart: %v, %v", ok, err)
+	}
+}
+
+// waitEvent waits up to 20 s for an event that match accepts, calling
+// poke (if not nil) every 50 ms meanwhile.
+func waitEvent(t *testing.T, c *collector, match func([]byte) bool, poke func()) {
+	t.Helper()
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	if poke != nil {
+		poke()
+	}
+	for {
+		for _, ev := range c.snapshot() {
+			if match(ev) {
+				return
+			}
+		}
+		select {
+		case <-c.signal:
+		case <-tick.C:
+			if poke != nil {
+				poke()
+			}
+		case <-deadline.C:
+			t.Fatalf("event did not arrive within 20s; got %.60q", c.snapshot())
+		}
+	}
+}
+
+// TestLargeEventsInterleave: on a server with a small max_payload, events
+// go in parts; parts of events published at once by several goroutines of
+// one node interleave on the wire and still arrive whole, each publisher's
+// in order, on the other node.
+func TestLargeEventsInterleave(t *testing.T) {
+	srv := startServer(t, "max_payload: 1024")
+	s := newSpace(t, srv.url())
+	a, b := s.open(t, Config{}), s.open(t, Config{})
+	got := newCollector()
+	if _, err := a.Bus().Subscribe("alice", got.fn); err != nil {
+		t.Fatal(err)
+	}
+	const publishers, each = 3, 20
+	event := func(p, i int) []byte {
+		head := fmt.Sprintf("p%d:%d:", p, i)
+		return append([]byte(head), bytes.Repeat([]byte{byte('a' + p)}, 700*(1+i%8))...) // 1 to 6 parts
+	}
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Go(func() {
+			for i := range each {
+				if err := b.Bus().Publish(context.Background(), "alice", event(p, i)); err != nil {
+					t.Errorf("Publish: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	for len(got.snapshot()) < publishers*each {
+		select {
+		case <-got.signal:
+		case <-deadline.C:
+			t.Fatalf("got %d events, want %d", len(got.snapshot()), publishers*each)
+		}
+	}
+	next := make([]int, publishers)
+	for _, ev := range got.snapshot() {
+		var p, i int
+		if _, err := fmt.Sscanf(string(ev), "p%d:%d:", &p, &i); err != nil || p < 0 || p >= publishers {
+			t.Fatalf("unexpected event %.40q", ev)
+		}
+		if i != next[p] || !bytes.Equal(ev, event(p, i)) {
+			t.Fatalf("publisher %d: got event %d (%d bytes), want event %d whole (%d bytes)", p, i, len(ev), next[p], len(event(p, next[p])))
+		}
+		next[p]++
+	}
+}
