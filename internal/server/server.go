@@ -32,7 +32,6 @@ import (
 	"github.com/natterim/natter/internal/hub"
 	"github.com/natterim/natter/internal/membus"
 	"github.com/natterim/natter/internal/session"
-	"github.com/natterim/natter/internal/sqlite"
 	"github.com/natterim/natter/internal/turnsrv"
 	"github.com/natterim/natter/web"
 	"github.com/natterim/natter/wire"
@@ -83,6 +82,11 @@ type Config struct {
 	Node               string        // node name; default random
 	ShutdownTimeout    time.Duration // time to drain on stop; default 10s
 
+	// Store is the store's URL: "" for the SQLite file in DataDir, or a
+	// postgres:// URL for a PostgreSQL database shared by several nodes
+	// (see store_open.go).
+	Store string
+
 	// Limits. Zero means the default; negative means none.
 	MaxConnsPerIP      int     // open connections from one address; default 4096
 	MsgsPerSecond      float64 // per user; default 50 (bursts of 200)
@@ -105,7 +109,7 @@ type Config struct {
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
-	store *sqlite.DB
+	store natter.Store
 	blobs *blobs.Store
 	bus   *membus.Bus
 	hash  *auth.Hasher
@@ -194,8 +198,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		[]string{"transport"})
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		s.refusedConns, s.handshaking)
-	s.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile), sqlite.Options{NoGroupCommit: cfg.NoGroupCommit,
-		CheckpointInterval: cfg.CheckpointInterval, Logger: s.log.With("component", "store"), Metrics: s.reg})
+	s.store, err = openStore(ctx, cfg, s.log.With("component", "store"), s.reg)
 	if err != nil {
 		return nil, err
 	}
