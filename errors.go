@@ -25,6 +25,9 @@ var (
 	// ErrLimit means a request would take a stored quantity over its cap
 	// (such as MaxPrekeys); nothing was stored.
 	ErrLimit = errors.New("over the limit")
+	// ErrTooManyDevices means a user already has as many devices as the
+	// server allows; a new one is refused until one is removed.
+	ErrTooManyDevices = errors.New("too many devices")
 	// ErrQuota means an upload would take the user's stored chunks over
 	// their quota, or a message's chunks add up to more than the largest
 	// file allowed; nothing was stored.

@@ -44,14 +44,40 @@ type Store interface {
 	// token stops working. ErrNoSuchUser if user has not signed up.
 	SetPassword(ctx context.Context, user UserID, passwordHash string, keep Session) error
 
-	// TouchDevice records that a device of user logged in, creating it if
-	// new, and returns its inbox cursor: the highest inbox sequence number the
-	// device has acknowledged. A new device starts at 0, so it receives
-	// everything still held in the user's inbox.
-	TouchDevice(ctx context.Context, user UserID, device DeviceID, at time.Time) (cursor uint64, err error)
+	// TouchDevice records that a device of user logged in at time at
+	// (its last login, which IdleDevices and RemoveDevice compare),
+	// creating it if new, and returns its inbox cursor: the highest inbox
+	// sequence number the device has acknowledged. A new device starts at
+	// 0, so it receives everything still held in the user's inbox. If
+	// maxDevices is above 0 and user has that many devices already, a new
+	// device is refused with ErrTooManyDevices and nothing is stored (a
+	// known device is never refused). ErrNoSuchUser if user has not
+	// signed up.
+	TouchDevice(ctx context.Context, user UserID, device DeviceID, at time.Time, maxDevices int) (cursor uint64, err error)
 	// AckInbox moves a device's cursor forward to upto. It never moves a
 	// cursor back.
 	AckInbox(ctx context.Context, user UserID, device DeviceID, upto uint64) error
+
+	// RemoveDevice forgets user's device, in one atomic write: its
+	// delivery cursor (so that it no longer holds back TrimInbox), its key
+	// bundle, certificate and one-time prekeys, its wrapped archive key,
+	// and every login session of user bound to the device (Session then
+	// returns ErrNoSession for their tokens). If unseenSince is not zero,
+	// the device is removed only if its last login (TouchDevice's at) is
+	// before unseenSince: retirement (see IdleDevices) does not remove a
+	// device that logged in after it was listed. removed reports whether
+	// anything was deleted: false for a device that does not exist, or
+	// that logged in since unseenSince (then nothing is deleted). The
+	// device may log in again later: it is then a new device, at cursor 0.
+	// ErrNoSuchUser if user has not signed up.
+	RemoveDevice(ctx context.Context, user UserID, device DeviceID, unseenSince time.Time) (removed bool, err error)
+	// IdleDevices returns up to limit devices (of any user) whose last
+	// login is before unseenSince, ordered by user, then device, with
+	// their last login. A limit below 1 counts as 1. Devices that
+	// RemoveDevice removed, or that logged in since (TouchDevice), drop
+	// out, so a caller that removes or touches every device listed can
+	// call again with the same arguments until it gets none.
+	IdleDevices(ctx context.Context, unseenSince time.Time, limit int) ([]IdleDevice, error)
 
 	// SetLastSeen records when user was last online. ErrNoSuchUser if user
 	// has not signed up.
@@ -82,7 +108,9 @@ type Store interface {
 	// and appends the message to the inbox of m.To and of m.From (for the
 	// sender's other devices). It is idempotent on (m.From, m.ID): a second
 	// append with the same pair stores nothing and returns the first copy with
-	// Duplicate set.
+	// Duplicate set (and Trimmed, without Body, if TrimInbox trimmed it), for
+	// as long as the first copy is kept: until ForgetTrimmed or TrimInbox
+	// deletes it, at the earliest once its SentAt is past their olderThan.
 	//
 	// m.Chunks, if any, are recorded with the message in the same write:
 	// both users may then fetch them (MayFetchChunk) and they are kept
@@ -105,6 +133,44 @@ type Store interface {
 	// returns the first copy's sequence number with dup set. A copy is
 	// independent of AppendMessage: the same (From, ID) may exist as both.
 	AppendCopy(ctx context.Context, owner UserID, m Message) (seq uint64, dup bool, err error)
+	// TrimInbox bounds the inboxes (see TrimResult). It visits users in
+	// name order, from the user from ("" is the first) on, and deletes
+	// the entries at the start of each user's inbox (lowest sequence
+	// numbers first) that are either
+	//
+	//   - acknowledged: at or below the cursor (AckInbox) of every device
+	//     of the user; a user with no device keeps every entry (until it
+	//     expires), so that the next device to log in receives them; or
+	//   - expired: olderThan is not zero and the entry's time is before
+	//     it. An entry's time is its message's SentAt (AppendMessage,
+	//     AppendCopy) or its receipt's At (AppendReceipt); a zero time is
+	//     older than any olderThan. Expiry goes in sequence order and
+	//     stops at the first entry that is not older than olderThan, even
+	//     if later entries are (a copy whose SentAt lies ahead of the
+	//     entries after it holds them back until it expires).
+	//
+	// It deletes at most limit entries in all (a limit below 1 counts as
+	// 1). What it deleted is durable when it returns: Inbox no longer
+	// returns it, even after a crash; what it did not delete is untouched.
+	// A user's inbox sequence numbers keep growing: the next entry
+	// appended takes a number above every one the inbox ever held.
+	//
+	// A message, receipt or copy is deleted with its last inbox entry
+	// (a message and a receipt have one in each user's inbox, a copy one).
+	// A message or copy whose SentAt is not before olderThan (or any, if
+	// olderThan is zero) is trimmed instead: its body is dropped and it is
+	// no longer returned by Inbox or Conversation, but its idempotency key
+	// is kept until ForgetTrimmed: a repeated AppendMessage returns
+	// Duplicate and Trimmed, a repeated AppendCopy dup and the first
+	// sequence number. Conversation sequence numbers are never reused.
+	TrimInbox(ctx context.Context, from UserID, olderThan time.Time, limit int) (TrimResult, error)
+	// ForgetTrimmed deletes up to limit trimmed messages and copies (see
+	// TrimInbox) whose SentAt is before olderThan (a zero SentAt is
+	// before any), and returns how many it deleted; a limit below 1
+	// counts as 1. A message or copy sent again after that is stored as
+	// new. Their file chunk references (Message.Chunks) go with them.
+	// Call it until it returns fewer than limit.
+	ForgetTrimmed(ctx context.Context, olderThan time.Time, limit int) (int, error)
 	// Inbox returns up to limit entries of user's inbox with sequence numbers
 	// above after, in sequence order.
 	Inbox(ctx context.Context, user UserID, after uint64, limit int) ([]InboxEntry, error)
@@ -285,8 +351,12 @@ type Message struct {
 type Appended struct {
 	Message   Message // as stored; for a duplicate, the first copy
 	Duplicate bool
-	ToSeq     uint64 // the entry's sequence number in the recipient's inbox
-	FromSeq   uint64 // the entry's sequence number in the sender's inbox
+	// Trimmed marks a duplicate whose first copy was trimmed (see
+	// Store.TrimInbox): every device of both users acknowledged it, and
+	// Message has no Body. There is nothing to deliver again.
+	Trimmed bool
+	ToSeq   uint64 // the entry's sequence number in the recipient's inbox
+	FromSeq uint64 // the entry's sequence number in the sender's inbox
 }
 
 // ReceiptState is how far a message has got.
@@ -324,4 +394,30 @@ type InboxEntry struct {
 	Message *Message
 	Receipt *Receipt
 	Copy    bool
+}
+
+// IdleDevice is a device that has not logged in for a while, as
+// Store.IdleDevices lists it.
+type IdleDevice struct {
+	User      UserID
+	Device    DeviceID
+	LastLogin time.Time // zero if the store has no time for it
+}
+
+// TrimResult is what one Store.TrimInbox call did. The inbox holds what
+// some device of its user has yet to acknowledge, for at most the
+// retention: TrimInbox deletes the rest.
+type TrimResult struct {
+	// Acked counts the entries deleted because every device of their
+	// user had acknowledged them.
+	Acked int
+	// Expired counts, by user, the entries deleted for their age that
+	// some device of the user had not acknowledged: what that device
+	// will never receive. Users with none are left out.
+	Expired map[UserID]int
+	// Next is where the next call starts (its from), and Done reports
+	// that the call reached the last user: a pass over every inbox is
+	// the calls from "" until one returns Done.
+	Next UserID
+	Done bool
 }

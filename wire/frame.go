@@ -45,6 +45,7 @@ const (
 	TArchiveGet     Type = 0x1C
 	TArchiveKeyPut  Type = 0x1D
 	TTyping         Type = 0x1E
+	TRemoveDevice   Type = 0x1F
 	TWelcome        Type = 0x80
 	TAuthed         Type = 0x81
 	TOK             Type = 0x82
@@ -84,6 +85,7 @@ var typeNames = map[Type]string{
 	TPutChunk: "put_chunk", THaveChunks: "have_chunks", TGetChunk: "get_chunk", TChunks: "chunks", TChunk: "chunk",
 	TArchiveSet: "archive_set", TArchivePut: "archive_put", TArchiveGet: "archive_get", TArchiveKeyPut: "archive_key_put", TArchiveState: "archive_state",
 	TTyping: "typing", TTypingIn: "typing_in",
+	TRemoveDevice: "remove_device",
 }
 
 // String returns the type's name, or its number if unknown.

@@ -97,6 +97,7 @@ var payloads = []any{
 	&wire.Chunk{Ref: 22, Hash: chunkHash, Data: []byte("sealed \x00\xff chunk")},
 	&wire.Typing{To: "bob"},
 	&wire.TypingIn{From: "alice"},
+	&wire.RemoveDevice{Ref: 26, Device: "old-phone"},
 }
 
 // chunkHash is a chunk hash as the protocol spells them: lowercase hex SHA-256.
@@ -384,7 +385,7 @@ func TestDecodeErrors(t *testing.T) {
 		want    error
 	}{
 		{"TypeZero", 0x00, `{}`, wire.ErrUnknownType},
-		{"TypeAfterClientTypes", 0x1F, `{}`, wire.ErrUnknownType},
+		{"TypeAfterClientTypes", 0x20, `{}`, wire.ErrUnknownType},
 		{"LastClientType", 0x7f, `{}`, wire.ErrUnknownType},
 		{"TypeAfterServerTypes", 0x97, `{}`, wire.ErrUnknownType},
 		{"TypeFF", 0xff, ``, wire.ErrUnknownType},

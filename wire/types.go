@@ -63,6 +63,8 @@ func newPayload(t Type) any {
 		return new(ArchiveState)
 	case TTyping:
 		return new(Typing)
+	case TRemoveDevice:
+		return new(RemoveDevice)
 	case TTypingIn:
 		return new(TypingIn)
 	case THaveChunks:
@@ -167,6 +169,8 @@ func TypeOf(v any) (Type, bool) {
 		return TPutChunk, true
 	case Typing, *Typing:
 		return TTyping, true
+	case RemoveDevice, *RemoveDevice:
+		return TRemoveDevice, true
 	case TypingIn, *TypingIn:
 		return TTypingIn, true
 	case HaveChunks, *HaveChunks:

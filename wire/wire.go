@@ -60,6 +60,9 @@
 //	   that a message that went peer to peer can be marked delivered or
 //	   read.
 //	6  (in progress; each change adds its line here)
+//	   RemoveDevice (a user removes one of their devices; Bye
+//	   device_removed), error code too_many_devices (a new device over
+//	   the server's cap per user).
 package wire
 
 // Version is the protocol version spoken by this package.

@@ -18,7 +18,8 @@ import (
 )
 
 // client is one connection's protocol state. Its reader runs in run; its
-// writes go through w, whose goroutine owns the socket.
+// writes go through w, which runs a goroutine only while it has something
+// to write.
 type client struct {
 	h    *Hub
 	conn session.Conn
@@ -77,23 +78,24 @@ func (c *client) run() {
 	defer h.met.connections.WithLabelValues(c.conn.Transport()).Dec()
 	c.log.Debug("connected")
 
-	writerErr := make(chan error, 1)
-	go func() { writerErr <- c.w.Run() }()
-
+	// The writer needs no goroutine of its own: one runs while there is
+	// something to write (session.Writer).
 	reason := c.readLoop()
 
 	// The reader is done: stop taking bus events, drop the live session,
 	// tell contacts, then let the writer flush what it has (a Bye, an error).
 	c.cleanup()
 	c.w.Finish(nil)
+	t := time.NewTimer(h.cfg.WriteTimeout)
 	select {
-	case err := <-writerErr:
-		if err != nil && !errors.Is(err, session.ErrOverflow) && reason == "" {
+	case <-c.w.Done():
+		if err := c.w.Err(); err != nil && !errors.Is(err, session.ErrOverflow) && reason == "" {
 			reason = "write: " + err.Error()
 		}
-	case <-time.After(h.cfg.WriteTimeout):
+	case <-t.C:
 		c.w.Abort(errors.New("writer timed out"))
 	}
+	t.Stop()
 	c.conn.Close()
 	if errors.Is(c.w.Err(), session.ErrOverflow) {
 		reason = "slow consumer"
@@ -310,6 +312,8 @@ func (c *client) handle(f wire.Frame) string {
 		c.archivePut(ctx, m)
 	case *wire.ArchiveKeyPut:
 		c.archiveKeyPut(ctx, m)
+	case *wire.RemoveDevice:
+		c.removeDevice(ctx, m)
 	case *wire.Logout:
 		return c.logout(ctx, m)
 	case *wire.Signup, *wire.Login, *wire.Resume:
@@ -434,6 +438,8 @@ func refOf(v any) uint64 {
 		return m.Ref
 	case *wire.ArchiveKeyPut:
 		return m.Ref
+	case *wire.RemoveDevice:
+		return m.Ref
 	}
 	return 0
 }
@@ -479,6 +485,9 @@ func (c *client) deliver(e event) {
 	case evLogout:
 		c.w.Finish(e.frame)
 		c.endReader("password changed")
+	case evRemoved:
+		c.w.Finish(e.frame)
+		c.endReader("device removed")
 	}
 }
 

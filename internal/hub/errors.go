@@ -40,6 +40,8 @@ func errorFrame(ref uint64, err error) wire.Error {
 		e.Code, e.Message = wire.CodeKeyConflict, "your identity key is already set to a different key; publish with reset to replace it"
 	case errors.Is(err, natter.ErrNoSuchDevice):
 		e.Code, e.Message = wire.CodeBadRequest, err.Error()
+	case errors.Is(err, natter.ErrTooManyDevices):
+		e.Code, e.Message = wire.CodeTooManyDevices, err.Error()
 	case errors.Is(err, natter.ErrLimit):
 		e.Code, e.Message = wire.CodeTooLarge, err.Error()
 	case errors.Is(err, natter.ErrQuota):

@@ -70,6 +70,16 @@ type Config struct {
 	NoArchive    bool
 	ArchiveQuota int64
 
+	// The store's bounds (retention.go). MaxDevices caps the devices of
+	// one user (zero: DefaultMaxDevices; negative: none). Retention is how
+	// long the inbox keeps what some device has not acknowledged (zero:
+	// DefaultRetention; negative: forever). DeviceRetire retires devices
+	// that have not logged in for that long (zero: DefaultDeviceRetire;
+	// negative: never).
+	MaxDevices   int
+	Retention    time.Duration
+	DeviceRetire time.Duration
+
 	// Per-user limits (per node). Zero means the default; negative, none.
 	MsgsPerSecond      float64 // messages (and copies) a user may send per second; default 50, bursts of 200
 	ContactReqsPerHour float64 // contact requests (add) a user may make per hour; default 100, bursts of 20
@@ -159,6 +169,15 @@ func New(cfg Config) *Hub {
 	}
 	if cfg.FileRetention <= 0 {
 		cfg.FileRetention = DefaultFileRetention
+	}
+	if cfg.MaxDevices == 0 {
+		cfg.MaxDevices = DefaultMaxDevices
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.DeviceRetire == 0 {
+		cfg.DeviceRetire = DefaultDeviceRetire
 	}
 	if cfg.MsgsPerSecond == 0 {
 		cfg.MsgsPerSecond = 50

@@ -185,7 +185,7 @@ func (c *client) resume(ctx context.Context, m *wire.Resume) string {
 func (c *client) start(ctx context.Context, ref uint64, s natter.Session, token string, quiet bool) string {
 	h := c.h
 	now := h.now()
-	cursor, err := h.cfg.Store.TouchDevice(ctx, s.User, s.Device, now)
+	cursor, err := c.touchDevice(ctx, s, now)
 	if err != nil {
 		c.fail(ref, err)
 		return ""

@@ -51,12 +51,15 @@ func (c *client) send(ctx context.Context, m *wire.Send) {
 	h.paths.relayed(c.user, m.To, h.now())
 	// Delivered at least once: a duplicate is published again in case the
 	// first attempt stopped between storing and publishing; clients drop
-	// what they already have.
-	msg := wireMessage(app.Message)
-	to, _ := wire.Encode(wire.Msg{Seq: app.ToSeq, Message: msg})
-	h.publish(ctx, m.To, event{kind: evFrame, seq: app.ToSeq, frame: to})
-	from, _ := wire.Encode(wire.Msg{Seq: app.FromSeq, Message: msg})
-	h.publish(ctx, c.user, event{kind: evFrame, seq: app.FromSeq, frame: from})
+	// what they already have. A trimmed one was acknowledged by every
+	// device of both users already (and has no body left).
+	if !app.Trimmed {
+		msg := wireMessage(app.Message)
+		to, _ := wire.Encode(wire.Msg{Seq: app.ToSeq, Message: msg})
+		h.publish(ctx, m.To, event{kind: evFrame, seq: app.ToSeq, frame: to})
+		from, _ := wire.Encode(wire.Msg{Seq: app.FromSeq, Message: msg})
+		h.publish(ctx, c.user, event{kind: evFrame, seq: app.FromSeq, frame: from})
+	}
 
 	ss, err := h.cfg.Registry.Sessions(ctx, m.To)
 	if err != nil {

@@ -34,6 +34,7 @@ type Metrics struct {
 	archiveSwitches *prometheus.CounterVec
 	archiveRecords  prometheus.Counter
 	archiveServed   prometheus.Counter
+	ret             *retentionMetrics // retention.go
 	reg             prometheus.Registerer
 }
 
@@ -116,6 +117,7 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "One-time prekey claims by result: prekey (one handed out), empty (the device had none left; senders fall back to its bundle's last-resort key)."}, []string{"result"}),
 	}
 	m.reg = reg
+	m.ret = newRetentionMetrics(reg)
 	if reg != nil {
 		reg.MustRegister(m.connections, m.sessions, m.framesIn, m.messages, m.duplicates, m.logins,
 			m.disconnects, m.slowConsumers, m.storeErrors, m.busErrors, m.presencePushes, m.sendSeconds, m.signals, m.typing, m.copies, m.rateLimited,

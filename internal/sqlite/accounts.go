@@ -183,13 +183,28 @@ func (db *DB) SetPassword(ctx context.Context, user natter.UserID, passwordHash 
 }
 
 // TouchDevice records a login of user's device, creating the device at
-// cursor 0 if new, and returns its cursor. user must exist
+// cursor 0 if new (unless user has maxDevices devices already, maxDevices >
+// 0: natter.ErrTooManyDevices), and returns its cursor. user must exist
 // (natter.ErrNoSuchUser).
-func (db *DB) TouchDevice(ctx context.Context, user natter.UserID, device natter.DeviceID, at time.Time) (uint64, error) {
+func (db *DB) TouchDevice(ctx context.Context, user natter.UserID, device natter.DeviceID, at time.Time, maxDevices int) (uint64, error) {
 	var cursor int64
 	err := db.write(ctx, fmt.Sprintf("touch device %s/%s", user, device), func(ctx context.Context, w *writer) error {
 		if err := mustExist(ctx, w, user); err != nil {
 			return err
+		}
+		if maxDevices > 0 {
+			var known bool
+			var n int
+			err := w.queryRow(ctx,
+				`SELECT EXISTS (SELECT 1 FROM devices WHERE user = ?1 AND device = ?2),
+				        (SELECT count(*) FROM devices WHERE user = ?1)`,
+				string(user), string(device)).Scan(&known, &n)
+			if err != nil {
+				return err
+			}
+			if !known && n >= maxDevices {
+				return fmt.Errorf("%w: %s has %d devices, the most this server allows", natter.ErrTooManyDevices, user, n)
+			}
 		}
 		return w.queryRow(ctx,
 			`INSERT INTO devices (user, device, cursor, last_login) VALUES (?, ?, 0, ?)

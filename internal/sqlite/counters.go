@@ -23,9 +23,9 @@ import (
 //	next conv seq of (a, b)   = max(conversations.last_seq, max(messages.conv_seq of it)) + 1
 //
 // users.inbox_seq and conversations.last_seq are thus floors now: what the
-// counters were when this scheme began (migration 0008), and what a future
-// trim of old entries must raise them to before deleting rows, so that a
-// number is never given twice.
+// counters were when this scheme began, and what TrimInbox and
+// ForgetTrimmed (trim.go) raise them to before they delete the rows that
+// recorded the highest number given, so that a number is never given twice.
 //
 // Only the writer goroutine touches the maps, and it reads them back from
 // the database inside its own transaction, where it sees the uncommitted rows

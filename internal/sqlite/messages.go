@@ -89,11 +89,12 @@ func findMessage(ctx context.Context, w *writer, sender natter.UserID, id natter
 		from, device, to, mid   string
 		sentAt                  sql.NullInt64
 		convSeq, toSeq, fromSeq int64
+		trimmed                 bool
 	)
 	err := w.queryRow(ctx,
-		`SELECT id, sender, sender_device, recipient, body, conv_seq, sent_at, to_seq, from_seq
+		`SELECT id, sender, sender_device, recipient, body, conv_seq, sent_at, to_seq, from_seq, trimmed
 		 FROM messages WHERE sender = ? AND id = ?`,
-		string(sender), string(id)).Scan(&mid, &from, &device, &to, &m.Body, &convSeq, &sentAt, &toSeq, &fromSeq)
+		string(sender), string(id)).Scan(&mid, &from, &device, &to, &m.Body, &convSeq, &sentAt, &toSeq, &fromSeq, &trimmed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -102,7 +103,10 @@ func findMessage(ctx context.Context, w *writer, sender natter.UserID, id natter
 	}
 	m.ID, m.From, m.FromDevice, m.To = natter.MessageID(mid), natter.UserID(from), natter.DeviceID(device), natter.UserID(to)
 	m.ConvSeq, m.SentAt = uint64(convSeq), goTime(sentAt)
-	res.Message, res.ToSeq, res.FromSeq = m, uint64(toSeq), uint64(fromSeq)
+	if trimmed {
+		m.Body = nil
+	}
+	res.Message, res.ToSeq, res.FromSeq, res.Trimmed = m, uint64(toSeq), uint64(fromSeq), trimmed
 	return true, nil
 }
 
@@ -133,8 +137,8 @@ func (db *DB) AppendReceipt(ctx context.Context, r natter.Receipt) (toSeq, fromS
 		}
 		var pk int64
 		err = w.queryRow(ctx,
-			`INSERT INTO receipts (sender, recipient, upto, id, state, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING pk`,
-			string(r.From), string(r.To), upto, dbMessageID(r.ID), string(r.State), dbTime(r.At)).Scan(&pk)
+			`INSERT INTO receipts (sender, recipient, upto, id, state, at, to_seq, from_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk`,
+			string(r.From), string(r.To), upto, dbMessageID(r.ID), string(r.State), dbTime(r.At), ts, fs).Scan(&pk)
 		if err != nil {
 			return fmt.Errorf("insert receipt: %w", err)
 		}
@@ -326,7 +330,7 @@ func (db *DB) Conversation(ctx context.Context, a, b natter.UserID, after uint64
 	rows, err := db.rdb.QueryContext(ctx,
 		`SELECT m.id, m.sender, m.sender_device, m.recipient, m.body, m.conv_seq, m.sent_at
 		 FROM conversations c JOIN messages m ON m.conv = c.id
-		 WHERE c.a = ? AND c.b = ? AND m.conv_seq > ?
+		 WHERE c.a = ? AND c.b = ? AND m.conv_seq > ? AND m.trimmed = 0
 		 ORDER BY m.conv_seq
 		 LIMIT ?`,
 		string(a), string(b), int64(after), limit)

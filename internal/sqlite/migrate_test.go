@@ -161,7 +161,7 @@ func TestMigrate0002(t *testing.T) {
 	// Writes after the migration: counters carry on from the 0001 data, a
 	// retry of an old message is still recognised, and copies work.
 	t.Run("writes", func(t *testing.T) {
-		cursor, err := db.TouchDevice(ctx, "alice", "phone", time.Now())
+		cursor, err := db.TouchDevice(ctx, "alice", "phone", time.Now(), 0)
 		if err != nil || cursor != 2 {
 			t.Errorf("TouchDevice(alice/phone) = %d, %v; want the stored cursor 2", cursor, err)
 		}

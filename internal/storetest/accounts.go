@@ -121,7 +121,7 @@ func testDevices(t *testing.T, s natter.Store) {
 	createUsers(t, s, "alice", "bob")
 	touch := func(t *testing.T, user natter.UserID, dev natter.DeviceID, want uint64) {
 		t.Helper()
-		got, err := s.TouchDevice(ctx, user, dev, at(int(want)))
+		got, err := s.TouchDevice(ctx, user, dev, at(int(want)), 0)
 		if err != nil {
 			t.Fatalf("TouchDevice(%s/%s): %v", user, dev, err)
 		}

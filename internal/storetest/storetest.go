@@ -99,6 +99,14 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"ArchiveOffDeletes", testArchiveOffDeletes},
 		{"ArchiveKeys", testArchiveKeys},
 		{"ConcurrentArchivePuts", testConcurrentArchivePuts},
+		{"TrimAcked", testTrimAcked},
+		{"TrimExpired", testTrimExpired},
+		{"TrimPaging", testTrimPaging},
+		{"TrimModel", testTrimModel},
+		{"ForgetTrimmed", testForgetTrimmed},
+		{"RemoveDevice", testRemoveDevice},
+		{"IdleDevices", testIdleDevices},
+		{"DeviceCap", testDeviceCap},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
