@@ -85,6 +85,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 	fs.BoolVar(&cfg.NoGroupCommit, "no-group-commit", false, "commit every write on its own (slower; for comparison)")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", sqlite.DefaultCheckpointInterval, "how often the store copies its write-ahead log back into the database file")
 	fs.StringVar(&cfg.Store, "store", "", "the store: \"\" for the SQLite file in --data, or a postgres:// URL of a PostgreSQL database that several natterd share")
+	fs.StringVar(&cfg.Bus, "bus", "", "the bus and live-session registry: \"\" for in-process (one node), or nats:// URLs (comma-separated) of NATS with JetStream that several natterd share")
 	fs.StringVar(&cfg.Node, "node", "", "node name (default random)")
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", 4096, "open connections allowed from one address (-1: no limit)")
 	fs.Float64Var(&cfg.MsgsPerSecond, "max-msgs-per-sec", 50, "messages a user may send per second, in bursts of 4 seconds' worth (-1: no limit)")

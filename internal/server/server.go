@@ -30,7 +30,6 @@ import (
 	"github.com/natterim/natter/internal/auth"
 	"github.com/natterim/natter/internal/blobs"
 	"github.com/natterim/natter/internal/hub"
-	"github.com/natterim/natter/internal/membus"
 	"github.com/natterim/natter/internal/session"
 	"github.com/natterim/natter/internal/turnsrv"
 	"github.com/natterim/natter/web"
@@ -87,6 +86,11 @@ type Config struct {
 	// (see store_open.go).
 	Store string
 
+	// Bus is where the bus and the live-session registry are: "" for the
+	// in-process ones (a single node), or nats:// URLs of NATS that
+	// several nodes share (see bus_open.go).
+	Bus string
+
 	// Limits. Zero means the default; negative means none.
 	MaxConnsPerIP      int     // open connections from one address; default 4096
 	MsgsPerSecond      float64 // per user; default 50 (bursts of 200)
@@ -111,7 +115,7 @@ type Server struct {
 	log   *slog.Logger
 	store natter.Store
 	blobs *blobs.Store
-	bus   *membus.Bus
+	bus   natter.Bus
 	hash  *auth.Hasher
 	hub   *hub.Hub
 	turn  *turnsrv.Server
@@ -188,7 +192,6 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.blobs, err = blobs.Open(filepath.Join(cfg.DataDir, "blobs")); err != nil {
 		return nil, err
 	}
-	s.bus = membus.New()
 	s.hash = auth.NewHasher(cfg.HashWorkers, 4*cfg.HashWorkers+64, auth.DefaultParams)
 	s.reg = prometheus.NewRegistry()
 	s.refusedConns = prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_refused_connections_total",
@@ -202,7 +205,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	registry := membus.NewRegistry()
+	var registry natter.Registry
+	if s.bus, registry, err = openBus(ctx, cfg, s.log.With("component", "bus"), s.reg); err != nil {
+		return nil, err
+	}
 	hcfg := hub.Config{
 		Store: s.store, Bus: s.bus, Registry: registry, Hasher: s.hash,
 		Metrics: hub.NewMetrics(s.reg), Logger: s.log, Node: cfg.Node, ServerName: "natterd/" + Version,
@@ -219,6 +225,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		hcfg.ICE, hcfg.ICEPort = s.turn, s.turn.Addr().Port
 	}
 	s.hub = hub.New(hcfg)
+	watchExpiry(registry, s.hub)
 
 	// A *net.OpError names the network and address ("listen tcp
 	// 127.0.0.1:7443: bind: address already in use"): each error below
