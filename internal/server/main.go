@@ -94,6 +94,10 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 	fs.Int64Var(&cfg.UserQuota, "user-quota", hub.DefaultUserQuota, "bytes of file chunks a user may keep stored (-1: no quota)")
 	fs.DurationVar(&cfg.FileRetention, "file-retention", hub.DefaultFileRetention, "file chunks are deleted this long after they were last uploaded or sent")
 	fs.DurationVar(&cfg.FileSweepEvery, "file-sweep-interval", time.Hour, "how often expired file chunks are deleted (also once at start); for tests")
+	fs.IntVar(&cfg.Bounds.MaxDevices, "max-devices", hub.DefaultMaxDevices, "devices one user may have; a new one beyond is refused at login until one is removed (-1: no limit)")
+	fs.DurationVar(&cfg.Bounds.Retention, "retention", hub.DefaultRetention, "inbox entries that some device has not acknowledged are deleted this long after they were sent (0: kept until acknowledged)")
+	fs.DurationVar(&cfg.Bounds.DeviceRetire, "device-retire", hub.DefaultDeviceRetire, "devices that have not logged in for this long are removed (0: never)")
+	fs.DurationVar(&cfg.Bounds.TrimInterval, "trim-interval", DefaultTrimInterval, "how often acknowledged inbox entries are deleted and the retention applied (also once at start)")
 	fs.BoolVar(&archive, "archive", true, "let users keep their sealed history on the server if they turn it on (false: refuse to turn it on or add to it)")
 	fs.Int64Var(&cfg.ArchiveQuota, "archive-quota", hub.DefaultArchiveQuota, "bytes of server-side history (archive records) a user may keep (-1: no quota)")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
@@ -133,6 +137,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, slog.Level, error) {
 		}
 	}
 	cfg.NoArchive = !archive
+	cfg.Bounds = flagBounds(cfg.Bounds)
 	for _, h := range strings.Split(hosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			cfg.Hosts = append(cfg.Hosts, h)

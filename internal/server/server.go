@@ -106,6 +106,10 @@ type Config struct {
 	NoArchive    bool  // users may not turn their archive on or add to it
 	ArchiveQuota int64 // bytes of archive records a user may keep; zero: 1 GiB; negative: none
 
+	// Bounds are the store's bounds: devices per user, retention, device
+	// retirement and how often they are applied (bounds.go).
+	Bounds Bounds
+
 	Logger *slog.Logger
 }
 
@@ -218,6 +222,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Blobs: s.blobs, MaxFileSize: cfg.MaxFileSize, UserQuota: cfg.UserQuota, FileRetention: cfg.FileRetention,
 		NoArchive: cfg.NoArchive, ArchiveQuota: cfg.ArchiveQuota,
 	}
+	cfg.Bounds.hubBounds(&hcfg)
 	if cfg.UDP != "" {
 		if s.turn, err = s.startTURN(registry); err != nil {
 			return nil, err
@@ -375,6 +380,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		})
 	}
 	s.wg.Go(func() { s.sweepFiles(ctx) })
+	s.wg.Go(func() { s.sweepInboxes(ctx) })
 	<-ctx.Done()
 	s.log.Info("shutting down", "connections", s.hub.Connections())
 	s.ln.Close()
