@@ -226,8 +226,8 @@ func (s *Store) TouchDevice(ctx context.Context, user natter.UserID, device natt
 }
 
 // AckInbox moves the cursor of user's device forward to upto; it never moves
-// it back. Acking for a device never touched is an error wrapping
-// natter.ErrBadRequest.
+// it back. Acking for a device that has no cursor (never touched, or
+// removed) is an error wrapping natter.ErrNoSuchDevice.
 func (s *Store) AckInbox(ctx context.Context, user natter.UserID, device natter.DeviceID, upto uint64) error {
 	op := fmt.Sprintf("ack inbox of %s/%s up to %d", user, device, upto)
 	n, err := dbSeq("ack", upto)
@@ -242,7 +242,7 @@ func (s *Store) AckInbox(ctx context.Context, user natter.UserID, device natter.
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("%w: unknown device", natter.ErrBadRequest)
+			return fmt.Errorf("%w: %s/%s has not logged in, or was removed", natter.ErrNoSuchDevice, user, device)
 		}
 		return nil
 	})

@@ -109,11 +109,12 @@ func findMessage(ctx context.Context, q querier, sender natter.UserID, id natter
 		from, device, to, mid   string
 		sentAt                  *time.Time
 		convSeq, toSeq, fromSeq int64
+		trimmed                 bool
 	)
 	err := q.QueryRow(ctx,
-		`SELECT id, sender, sender_device, recipient, body, conv_seq, sent_at, to_seq, from_seq
+		`SELECT id, sender, sender_device, recipient, body, conv_seq, sent_at, to_seq, from_seq, trimmed
 		 FROM messages WHERE sender = $1 AND id = $2`,
-		string(sender), string(id)).Scan(&mid, &from, &device, &to, &m.Body, &convSeq, &sentAt, &toSeq, &fromSeq)
+		string(sender), string(id)).Scan(&mid, &from, &device, &to, &m.Body, &convSeq, &sentAt, &toSeq, &fromSeq, &trimmed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -122,7 +123,10 @@ func findMessage(ctx context.Context, q querier, sender natter.UserID, id natter
 	}
 	m.ID, m.From, m.FromDevice, m.To = natter.MessageID(mid), natter.UserID(from), natter.DeviceID(device), natter.UserID(to)
 	m.ConvSeq, m.SentAt = uint64(convSeq), goTime(sentAt)
-	res.Message, res.ToSeq, res.FromSeq = m, uint64(toSeq), uint64(fromSeq)
+	if trimmed {
+		m.Body = nil
+	}
+	res.Message, res.ToSeq, res.FromSeq, res.Trimmed = m, uint64(toSeq), uint64(fromSeq), trimmed
 	return true, nil
 }
 
@@ -155,7 +159,8 @@ func (s *Store) AppendReceipt(ctx context.Context, r natter.Receipt) (toSeq, fro
 		ts, fs = seqs[r.To]+1, seqs[r.From]+1
 		_, err = q.Exec(ctx, `
 			WITH r AS (
-			    INSERT INTO receipts (sender, recipient, upto, id, state, at) VALUES ($1, $2, $3, $4, $5, $6)
+			    INSERT INTO receipts (sender, recipient, upto, id, state, at, to_seq, from_seq)
+			    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			    RETURNING pk),
 			i AS (
 			    INSERT INTO inbox (username, seq, receipt)
@@ -336,7 +341,7 @@ func (s *Store) Conversation(ctx context.Context, a, b natter.UserID, after uint
 		rows, err := q.Query(ctx,
 			`SELECT m.id, m.sender, m.sender_device, m.recipient, m.body, m.conv_seq, m.sent_at
 			 FROM conversations c JOIN messages m ON m.conv = c.id
-			 WHERE c.a = $1 AND c.b = $2 AND m.conv_seq > $3
+			 WHERE c.a = $1 AND c.b = $2 AND m.conv_seq > $3 AND NOT m.trimmed
 			 ORDER BY m.conv_seq
 			 LIMIT $4`,
 			string(a), string(b), int64(after), limit)

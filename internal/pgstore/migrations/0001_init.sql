@@ -2,7 +2,10 @@
 -- 0001-0007 left it, in one step (this store starts from there).
 --
 -- Conventions: times are timestamptz (microseconds), NULL for the zero
--- time.Time. Sequence numbers are bigint; the store rejects anything above
+-- time.Time. User names are text COLLATE "C": compared and ordered byte by
+-- byte, as Go and SQLite compare them (conversations' a < b is checked
+-- against Go's order, lists are in Go's order), whatever the database's
+-- default collation. Sequence numbers are bigint; the store rejects anything above
 -- 2^63-1. "user" is a reserved word, so a user's name is in a column called
 -- username (or owner, sender, recipient where the role matters).
 --
@@ -17,7 +20,7 @@
 -- in the user's inbox, shared by messages, receipts and copies.
 -- chunk_bytes is the user's file quota usage (see chunk_uploads).
 CREATE TABLE users (
-    name          text        NOT NULL PRIMARY KEY,
+    name          text COLLATE "C" NOT NULL PRIMARY KEY,
     password_hash text        NOT NULL,
     created       timestamptz,
     last_seen     timestamptz,
@@ -30,7 +33,7 @@ CREATE TABLE users (
 -- sessions_user serves SetPassword, which ends every session of a user.
 CREATE TABLE sessions (
     token_hash bytea       NOT NULL PRIMARY KEY,
-    username   text        NOT NULL REFERENCES users (name),
+    username   text COLLATE "C" NOT NULL REFERENCES users (name),
     device     text        NOT NULL,
     created    timestamptz,
     expires    timestamptz
@@ -40,7 +43,7 @@ CREATE INDEX sessions_user ON sessions (username);
 -- devices: one delivery cursor per (user, device): the highest inbox
 -- sequence number the device has acknowledged.
 CREATE TABLE devices (
-    username   text        NOT NULL REFERENCES users (name),
+    username   text COLLATE "C" NOT NULL REFERENCES users (name),
     device     text        NOT NULL,
     cursor     bigint      NOT NULL DEFAULT 0 CHECK (cursor >= 0),
     last_login timestamptz,
@@ -50,8 +53,8 @@ CREATE TABLE devices (
 -- contacts: one row per direction, (owner, peer) -> state. ContactNone is
 -- the absence of a row.
 CREATE TABLE contacts (
-    owner text NOT NULL REFERENCES users (name),
-    peer  text NOT NULL REFERENCES users (name),
+    owner text COLLATE "C" NOT NULL REFERENCES users (name),
+    peer  text COLLATE "C" NOT NULL REFERENCES users (name),
     state text NOT NULL CHECK (state IN ('pending_out', 'pending_in', 'approved', 'blocked')),
     PRIMARY KEY (owner, peer)
 );
@@ -60,8 +63,8 @@ CREATE TABLE contacts (
 -- the highest conversation sequence number assigned.
 CREATE TABLE conversations (
     id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    a        text   NOT NULL REFERENCES users (name),
-    b        text   NOT NULL REFERENCES users (name),
+    a        text COLLATE "C" NOT NULL REFERENCES users (name),
+    b        text COLLATE "C" NOT NULL REFERENCES users (name),
     last_seq bigint NOT NULL CHECK (last_seq > 0),
     UNIQUE (a, b),
     CHECK (a < b)
@@ -72,9 +75,9 @@ CREATE TABLE conversations (
 -- messages share a position. to_seq and from_seq answer a retried send.
 CREATE TABLE messages (
     pk            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    sender        text        NOT NULL REFERENCES users (name),
+    sender        text COLLATE "C" NOT NULL REFERENCES users (name),
     id            text        NOT NULL,
-    recipient     text        NOT NULL REFERENCES users (name),
+    recipient     text COLLATE "C" NOT NULL REFERENCES users (name),
     sender_device text        NOT NULL,
     body          bytea       NOT NULL,
     conv          bigint      NOT NULL REFERENCES conversations (id),
@@ -90,8 +93,8 @@ CREATE TABLE messages (
 -- recipient Receipt.To. id is the message the receipt names, NULL for none.
 CREATE TABLE receipts (
     pk        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    sender    text        NOT NULL REFERENCES users (name),
-    recipient text        NOT NULL REFERENCES users (name),
+    sender    text COLLATE "C" NOT NULL REFERENCES users (name),
+    recipient text COLLATE "C" NOT NULL REFERENCES users (name),
     upto      bigint      NOT NULL CHECK (upto >= 0),
     id        text,
     state     text        NOT NULL CHECK (state IN ('delivered', 'read')),
@@ -102,10 +105,10 @@ CREATE TABLE receipts (
 -- only; UNIQUE (owner, sender, id) is the idempotency key.
 CREATE TABLE copies (
     pk            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    owner         text        NOT NULL REFERENCES users (name),
-    sender        text        NOT NULL REFERENCES users (name),
+    owner         text COLLATE "C" NOT NULL REFERENCES users (name),
+    sender        text COLLATE "C" NOT NULL REFERENCES users (name),
     id            text        NOT NULL,
-    recipient     text        NOT NULL REFERENCES users (name),
+    recipient     text COLLATE "C" NOT NULL REFERENCES users (name),
     sender_device text        NOT NULL,
     body          bytea       NOT NULL,
     sent_at       timestamptz,
@@ -119,7 +122,7 @@ CREATE TABLE copies (
 -- exactly one message, receipt or copy. Inbox(user, after, limit) is a range
 -- scan of the primary key.
 CREATE TABLE inbox (
-    username text   NOT NULL REFERENCES users (name),
+    username text COLLATE "C" NOT NULL REFERENCES users (name),
     seq      bigint NOT NULL CHECK (seq > 0),
     message  bigint REFERENCES messages (pk),
     receipt  bigint REFERENCES receipts (pk),
@@ -130,12 +133,12 @@ CREATE TABLE inbox (
 
 -- The key directory. Key material is opaque bytes.
 CREATE TABLE identities (
-    username text  NOT NULL PRIMARY KEY REFERENCES users (name),
+    username text COLLATE "C" NOT NULL PRIMARY KEY REFERENCES users (name),
     key      bytea NOT NULL CHECK (length(key) > 0)
 );
 
 CREATE TABLE device_keys (
-    username text  NOT NULL REFERENCES users (name),
+    username text COLLATE "C" NOT NULL REFERENCES users (name),
     device   text  NOT NULL,
     bundle   bytea NOT NULL CHECK (length(bundle) > 0),
     cert     bytea CHECK (cert IS NULL OR length(cert) > 0),
@@ -147,7 +150,7 @@ CREATE TABLE device_keys (
 -- a prekey is handed out once, whichever node claims it.
 CREATE TABLE prekeys (
     pk       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    username text   NOT NULL,
+    username text COLLATE "C" NOT NULL,
     device   text   NOT NULL,
     prekey   bytea  NOT NULL CHECK (length(prekey) > 0),
     FOREIGN KEY (username, device) REFERENCES device_keys (username, device)
@@ -165,7 +168,7 @@ CREATE TABLE chunks (
 CREATE INDEX chunks_last_used ON chunks (last_used);
 
 CREATE TABLE chunk_uploads (
-    username text        NOT NULL REFERENCES users (name),
+    username text COLLATE "C" NOT NULL REFERENCES users (name),
     hash     text        NOT NULL REFERENCES chunks (hash),
     at       timestamptz NOT NULL,
     PRIMARY KEY (username, hash)
@@ -182,13 +185,13 @@ CREATE TABLE message_chunks (
 -- what the quota counts. archive_records.seq is an identity: never reused,
 -- even after an archive is turned off and on.
 CREATE TABLE archives (
-    username text   NOT NULL PRIMARY KEY REFERENCES users (name),
+    username text COLLATE "C" NOT NULL PRIMARY KEY REFERENCES users (name),
     bytes    bigint NOT NULL DEFAULT 0 CHECK (bytes >= 0)
 );
 
 CREATE TABLE archive_records (
     seq      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    username text        NOT NULL REFERENCES archives (username),
+    username text COLLATE "C" NOT NULL REFERENCES archives (username),
     key      text        NOT NULL CHECK (length(key) > 0),
     at       timestamptz NOT NULL,
     data     bytea       NOT NULL CHECK (length(data) > 0),
@@ -197,7 +200,7 @@ CREATE TABLE archive_records (
 CREATE INDEX archive_records_user ON archive_records (username, seq);
 
 CREATE TABLE archive_keys (
-    username text  NOT NULL REFERENCES archives (username),
+    username text COLLATE "C" NOT NULL REFERENCES archives (username),
     device   text  NOT NULL,
     wrapped  bytea NOT NULL CHECK (length(wrapped) > 0),
     PRIMARY KEY (username, device)
