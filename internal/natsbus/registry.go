@@ -93,6 +93,7 @@ func newRegistry(ctx context.Context, n *Node) (*Registry, error) {
 	if err := r.putBeat(ctx); err != nil {
 		return nil, err
 	}
+	r.nodes.Store(1) // this one, until the first check reads them all
 	return r, nil
 }
 
