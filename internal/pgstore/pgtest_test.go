@@ -84,3 +84,9 @@ func openStore(t testing.TB, cfg *pgxpool.Config, opts Options) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// t0 is the tests' fixed clock.
+var t0 = time.Date(2025, 3, 14, 15, 9, 26, 535_897_000, time.UTC)
+
+// at returns t0 plus n seconds.
+func at(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
