@@ -38,8 +38,22 @@ func (n *Node) beatEvery() time.Duration { return n.cfg.Timeout / 6 }
 func (n *Node) deadAfter() time.Duration { return n.cfg.Timeout / 2 }
 
 // maintain runs the registry's background work until the node closes:
-// heartbeats, expiry of dead nodes, recovery when the node reconnects.
+// heartbeats (and recovery when the node reconnects) on one goroutine,
+// checks of the other nodes on another, so that a long expiry (a scan of
+// every user's key) never delays this node's own heartbeat.
 func (r *Registry) maintain(wake <-chan struct{}) {
+	r.n.wg.Go(func() {
+		t := time.NewTicker(r.n.beatEvery())
+		defer t.Stop()
+		for {
+			select {
+			case <-r.n.base.Done():
+				return
+			case <-t.C:
+				r.checkNodes()
+			}
+		}
+	})
 	t := time.NewTicker(r.n.beatEvery())
 	defer t.Stop()
 	for {
@@ -50,7 +64,6 @@ func (r *Registry) maintain(wake <-chan struct{}) {
 			r.beat()
 		case <-t.C:
 			r.beat()
-			r.checkNodes()
 		}
 	}
 }

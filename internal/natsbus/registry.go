@@ -32,7 +32,8 @@ type Registry struct {
 	onExpire atomic.Pointer[func(natter.LiveSession)]
 	nodes    atomic.Int64 // nodes with a heartbeat, as last seen
 
-	// Used by the maintenance goroutine only.
+	// Used by the maintenance goroutines only: the heartbeat's, and the
+	// one checking the other nodes.
 	beatRev uint64          // revision of this node's heartbeat, 0 if not written
 	seen    map[string]beat // other nodes' heartbeats
 }
