@@ -777,6 +777,10 @@ func (c *Client) handleFrame(cn *conn, v any) error {
 	case *wire.KeysChanged:
 		c.keysChanged(f)
 	case *wire.SignalIn:
+		if isAck(f) {
+			c.takeAck(f)
+			return nil
+		}
 		// Straight to the peer-to-peer layer, not through Events: signalling
 		// is time-critical and of no interest to the app.
 		if d := c.dr.Load(); d != nil {

@@ -32,6 +32,9 @@ type keys struct {
 	opened []openedID                    // opened messages whose keys go once acknowledged
 	// toppingUp is set while prekeys are being published after PrekeysLow.
 	toppingUp atomic.Bool
+	// acked is when each inbound session (hex ID) was last acknowledged
+	// (sessionack.go).
+	acked map[string]time.Time
 }
 
 type openedID struct {
@@ -345,6 +348,9 @@ func (c *Client) open(ctx context.Context, m *wire.Message) error {
 		return err
 	}
 	m.Body, m.FromDevice = o.Body, o.FromDevice
+	if o.Ack != nil {
+		c.sendAck(o.Ack)
+	}
 	return nil
 }
 

@@ -63,6 +63,11 @@
 //	   RemoveDevice (a user removes one of their devices; Bye
 //	   device_removed), error code too_many_devices (a new device over
 //	   the server's cap per user).
+//	   Signal kind "ack": a session acknowledgement (session: the
+//	   sealed session's ID in hex, data: its MAC) from the device that
+//	   opened a message carrying the session's init, to the device that
+//	   sealed it, which then stops attaching the init; also between two
+//	   devices of one user.
 package wire
 
 // Version is the protocol version spoken by this package.
