@@ -20,7 +20,9 @@ var (
 	// ErrKeyConflict means a user's identity key is already set to a
 	// different key and the caller did not ask to reset it.
 	ErrKeyConflict = errors.New("identity key already set to a different key")
-	// ErrNoSuchDevice means the device has published no key bundle.
+	// ErrNoSuchDevice means the device has published no key bundle, or
+	// (AckInbox) has no delivery cursor: it never logged in, or was
+	// removed.
 	ErrNoSuchDevice = errors.New("no such device")
 	// ErrLimit means a request would take a stored quantity over its cap
 	// (such as MaxPrekeys); nothing was stored.

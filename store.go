@@ -55,7 +55,8 @@ type Store interface {
 	// signed up.
 	TouchDevice(ctx context.Context, user UserID, device DeviceID, at time.Time, maxDevices int) (cursor uint64, err error)
 	// AckInbox moves a device's cursor forward to upto. It never moves a
-	// cursor back.
+	// cursor back. ErrNoSuchDevice if the device has no cursor: it never
+	// logged in (TouchDevice), or it was removed (RemoveDevice).
 	AckInbox(ctx context.Context, user UserID, device DeviceID, upto uint64) error
 
 	// RemoveDevice forgets user's device, in one atomic write: its

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -139,7 +140,13 @@ func (c *client) flushCursor(ctx context.Context) {
 	if c.cursor <= c.storedCursor {
 		return
 	}
-	if err := c.h.cfg.Store.AckInbox(ctx, c.user, c.device, c.cursor); err != nil {
+	if err := c.h.cfg.Store.AckInbox(ctx, c.user, c.device, c.cursor); errors.Is(err, natter.ErrNoSuchDevice) {
+		// Removed (RemoveDevice, retirement) while connected: its
+		// connection is closing and its cursor is gone with it.
+		c.log.Info("ack of a removed device dropped", "cursor", c.cursor)
+		c.storedCursor = c.cursor
+		return
+	} else if err != nil {
 		c.h.met.storeErrors.Inc()
 		c.log.Error("ack", "err", err)
 		return

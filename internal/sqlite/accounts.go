@@ -220,7 +220,8 @@ func (db *DB) TouchDevice(ctx context.Context, user natter.UserID, device natter
 
 // AckInbox moves the cursor of user's device forward to upto; it never moves
 // it back. The device must have been touched (TouchDevice) first: acking for
-// an unknown device is an error wrapping natter.ErrBadRequest.
+// an unknown device (never touched, or removed) is an error wrapping
+// natter.ErrNoSuchDevice.
 func (db *DB) AckInbox(ctx context.Context, user natter.UserID, device natter.DeviceID, upto uint64) error {
 	op := fmt.Sprintf("ack inbox of %s/%s up to %d", user, device, upto)
 	n, err := dbSeq("ack", upto)
@@ -237,7 +238,7 @@ func (db *DB) AckInbox(ctx context.Context, user natter.UserID, device natter.De
 		if k, err := res.RowsAffected(); err != nil {
 			return err
 		} else if k == 0 {
-			return fmt.Errorf("%w: unknown device", natter.ErrBadRequest)
+			return fmt.Errorf("%w: %s/%s has not logged in, or was removed", natter.ErrNoSuchDevice, user, device)
 		}
 		return nil
 	})

@@ -101,6 +101,7 @@ func testRemoveDevice(t *testing.T, s natter.Store) {
 			_, err := s.AddPrekeys(ctx, "alice", "laptop", [][]byte{key("p")})
 			return err
 		}(), natter.ErrNoSuchDevice)
+		wantErr(t, "AckInbox of the removed device", s.AckInbox(ctx, "alice", "laptop", 1), natter.ErrNoSuchDevice)
 		ks := userKeys(t, s, "alice", "phone")
 		if len(ks.Devices) != 1 || ks.Devices[0].PrekeysLeft != 1 {
 			t.Fatalf("phone's prekeys after claiming one = %+v, want 1 left", ks.Devices)
