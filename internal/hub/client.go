@@ -18,8 +18,7 @@ import (
 )
 
 // client is one connection's protocol state. Its reader runs in run; its
-// writes go through w, which runs a goroutine only while it has something
-// to write.
+// writes go through w, whose goroutine owns the socket.
 type client struct {
 	h    *Hub
 	conn session.Conn
@@ -78,24 +77,23 @@ func (c *client) run() {
 	defer h.met.connections.WithLabelValues(c.conn.Transport()).Dec()
 	c.log.Debug("connected")
 
-	// The writer needs no goroutine of its own: one runs while there is
-	// something to write (session.Writer).
+	writerErr := make(chan error, 1)
+	go func() { writerErr <- c.w.Run() }()
+
 	reason := c.readLoop()
 
 	// The reader is done: stop taking bus events, drop the live session,
 	// tell contacts, then let the writer flush what it has (a Bye, an error).
 	c.cleanup()
 	c.w.Finish(nil)
-	t := time.NewTimer(h.cfg.WriteTimeout)
 	select {
-	case <-c.w.Done():
-		if err := c.w.Err(); err != nil && !errors.Is(err, session.ErrOverflow) && reason == "" {
+	case err := <-writerErr:
+		if err != nil && !errors.Is(err, session.ErrOverflow) && reason == "" {
 			reason = "write: " + err.Error()
 		}
-	case <-t.C:
+	case <-time.After(h.cfg.WriteTimeout):
 		c.w.Abort(errors.New("writer timed out"))
 	}
-	t.Stop()
 	c.conn.Close()
 	if errors.Is(c.w.Err(), session.ErrOverflow) {
 		reason = "slow consumer"
