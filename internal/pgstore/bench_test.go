@@ -28,7 +28,7 @@ func BenchmarkAppendMessage(b *testing.B) {
 		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
 			cfg, schema := newSchema(b)
 			ctx := b.Context()
-			s, err := OpenConfig(ctx, cfg.Copy(), Options{})
+			s, err := OpenConfig(ctx, cfg.Copy(), Options{MaxConns: DefaultMaxConns})
 			if err != nil {
 				b.Fatal(err)
 			}

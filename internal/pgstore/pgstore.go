@@ -51,6 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,7 +80,9 @@ const maxDeadlockTries = 4
 // Options tunes a Store. The zero value is the configuration to use in
 // production.
 type Options struct {
-	// MaxConns is the pool's size. Zero means DefaultMaxConns.
+	// MaxConns is the pool's size. Zero means the URL's pool_max_conns
+	// if it has one, else DefaultMaxConns (Open), or the configuration's
+	// MaxConns (OpenConfig).
 	MaxConns int
 	// Logger receives the store's logs (migrations applied, retries).
 	// Nil discards them.
@@ -115,19 +118,21 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err) // the error names no password: pgconn redacts it
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
 	return OpenConfig(ctx, cfg, opts)
 }
 
 // OpenConfig is Open with a parsed pool configuration, for callers that set
 // connection parameters in code (tests set search_path). It sets
 // synchronous_commit to on for every connection, whatever the server's
-// default, and opts.MaxConns.
+// default, and opts.MaxConns if set.
 func OpenConfig(ctx context.Context, cfg *pgxpool.Config, opts Options) (*Store, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cfg.MaxConns = DefaultMaxConns
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = int32(opts.MaxConns)
 	}
