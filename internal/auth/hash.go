@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -47,6 +48,16 @@ type Hasher struct {
 }
 
 // NewHasher starts workers goroutines with a queue of queue pending jobs.
+//
+// Each worker runs on an operating-system thread of its own at a lower
+// scheduling priority (nice HashNice, where the platform allows it; see
+// lowerPriority): when the CPUs are busy, the kernel runs message routing
+// first and hashing with what is left, so a burst of password logins
+// queues up (and, past the queue, is refused with ErrBusy) instead of
+// slowing every conversation. A worker holds one of the Go runtime's
+// GOMAXPROCS slots while it hashes, even while the kernel has it waiting;
+// natterd therefore runs with GOMAXPROCS raised by the number of workers
+// (internal/server), so that routing keeps one slot per CPU.
 func NewHasher(workers, queue int, p Params) *Hasher {
 	if workers < 1 {
 		workers = 1
@@ -54,6 +65,10 @@ func NewHasher(workers, queue int, p Params) *Hasher {
 	h := &Hasher{params: p, jobs: make(chan func(), queue)}
 	for range workers {
 		h.wg.Go(func() {
+			// The thread is never unlocked: it ends with the goroutine,
+			// so its lowered priority never passes to other work.
+			runtime.LockOSThread()
+			lowerPriority()
 			for job := range h.jobs {
 				job()
 			}
@@ -61,6 +76,12 @@ func NewHasher(workers, queue int, p Params) *Hasher {
 	}
 	return h
 }
+
+// HashNice is the nice value of the hashing workers' threads (0 is the
+// default priority, 19 the lowest). At 10 the kernel gives a busy worker
+// about a tenth of the CPU that a busy routing thread gets when they
+// compete, and all of an idle CPU.
+const HashNice = 10
 
 // Close stops the workers after the queued jobs.
 func (h *Hasher) Close() {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -24,18 +25,32 @@ import (
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return Run(ctx, os.Args[1:], os.Stderr)
+	return run(ctx, os.Args[1:], os.Stderr, true)
 }
 
 // Run is Main with its inputs given: args without the program name, and
-// where logs go.
+// where logs go. Unlike Main it leaves the process's settings alone
+// (GOMAXPROCS), so that tests can run several servers in one process.
 func Run(ctx context.Context, args []string, stderr io.Writer) int {
+	return run(ctx, args, stderr, false)
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer, ownProcess bool) int {
 	cfg, level, err := ParseFlags(args, stderr)
 	if err == flag.ErrHelp {
 		return 0
 	}
 	if err != nil {
 		return 2
+	}
+	if ownProcess {
+		// The password-hashing workers each hold a GOMAXPROCS slot while
+		// they hash, at a low priority (auth.NewHasher): give routing its
+		// one slot per CPU on top of theirs.
+		if cfg.HashWorkers <= 0 {
+			cfg.HashWorkers = runtime.GOMAXPROCS(0)
+		}
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + cfg.HashWorkers)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	s, err := New(ctx, cfg)
