@@ -457,3 +457,62 @@ func TestMigrate0007(t *testing.T) {
 		t.Errorf("%d receipts without an ID stored as NULL (%v), want 2", nulls, err)
 	}
 }
+
+// TestMigrate0008 opens a database written at schema version 7 (before
+// trimming) and checks that migration 0008 gives its receipt the sequence
+// numbers of its two inbox entries, and that the old rows trim as new ones
+// do: each entry once every device acknowledged it, the receipt with its
+// last entry, a message kept (trimmed) for its idempotency key, and the
+// counters going on above the numbers the trimmed rows held.
+func TestMigrate0008(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "natter.db")
+	openVersion(t, path, 7, schema0001Data)
+
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open of a version 7 database: %v", err)
+	}
+	defer db.Close()
+	var to, from sql.NullInt64
+	if err := db.rdb.QueryRowContext(ctx, `SELECT to_seq, from_seq FROM receipts WHERE pk = 1`).Scan(&to, &from); err != nil {
+		t.Fatal(err)
+	}
+	if to.Int64 != 4 || from.Int64 != 3 {
+		t.Fatalf("the old receipt's entries after 0008: to_seq %v, from_seq %v; want 4 (alice's), 3 (bob's)", to, from)
+	}
+	// alice's phone is at 2 (schema0001Data); bob and carol have no device.
+	for _, d := range []struct {
+		user   natter.UserID
+		device natter.DeviceID
+		upto   uint64
+	}{{"alice", "phone", 4}, {"bob", "laptop", 3}} {
+		if _, err := db.TouchDevice(ctx, d.user, d.device, time.Now(), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.AckInbox(ctx, d.user, d.device, d.upto); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := db.TrimInbox(ctx, "", time.Time{}, 100)
+	if err != nil || !r.Done || r.Acked != 7 {
+		t.Fatalf("TrimInbox = %+v, %v; want 7 acknowledged entries (alice's 4, bob's 3), done", r, err)
+	}
+	var receipts, trimmed, kept int
+	if err := db.rdb.QueryRowContext(ctx,
+		`SELECT (SELECT count(*) FROM receipts), (SELECT count(*) FROM messages WHERE trimmed = 1), (SELECT count(*) FROM messages WHERE trimmed = 0)`).
+		Scan(&receipts, &trimmed, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if receipts != 0 || trimmed != 2 || kept != 1 {
+		t.Fatalf("after the trim: %d receipts, %d trimmed and %d kept messages; want 0, 2 (m1, m2), 1 (m3: carol has it)", receipts, trimmed, kept)
+	}
+	a, err := db.AppendMessage(ctx, natter.Message{ID: "m1", From: "alice", To: "bob", Body: []byte("again")})
+	if err != nil || !a.Duplicate || !a.Trimmed || a.ToSeq != 1 || a.FromSeq != 1 || a.Message.ConvSeq != 1 {
+		t.Fatalf("m1 again = %+v, %v; want the trimmed first copy (1/1, conv 1)", a, err)
+	}
+	a, err = db.AppendMessage(ctx, natter.Message{ID: "m4", From: "alice", To: "bob", Body: []byte("new")})
+	if err != nil || a.ToSeq != 4 || a.FromSeq != 5 || a.Message.ConvSeq != 3 {
+		t.Fatalf("m4 = %+v, %v; want seqs 4/5, conv 3", a, err)
+	}
+}
