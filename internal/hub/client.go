@@ -110,6 +110,8 @@ func reasonLabel(r string) string {
 		return r
 	case r == "password changed":
 		return "password_changed"
+	case r == "device removed":
+		return "device_removed"
 	}
 	return "error"
 }
