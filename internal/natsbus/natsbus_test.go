@@ -82,7 +82,7 @@ func TestExpiry(t *testing.T) {
 		s := newSpace(t, url)
 		return func(t *testing.T) (natter.ExpiringRegistry, func()) {
 			n := s.open(t, Config{Timeout: timeout})
-			return n.Registry(), n.kill
+			return n.Registry(), n.Crash
 		}
 	}, timeout)
 }

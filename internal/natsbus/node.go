@@ -50,7 +50,8 @@ type Config struct {
 	// ReconnectWait is the pause between reconnection attempts (with
 	// jitter); default 250ms.
 	ReconnectWait time.Duration
-	// Logger: default slog.Default().
+	// Logger: default slog.Default(). The node adds its ID ("node") to
+	// every line; naming the component is the caller's (natterd: "bus").
 	Logger *slog.Logger
 	// Metrics registers the node's Prometheus metrics if not nil.
 	Metrics prometheus.Registerer
@@ -89,7 +90,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Node == "" {
 		n.id = randomHex(6)
 	}
-	n.log = n.log.With("component", "natsbus", "node", n.id)
+	n.log = n.log.With("node", n.id)
 	n.met = newMetrics(cfg.Metrics)
 	wake := make(chan struct{}, 1)
 	opts := []nats.Option{
@@ -221,9 +222,12 @@ func (n *Node) Close() error {
 	return nil
 }
 
-// kill closes the NATS connection at once, leaving everything behind as a
-// crashed process would (for tests).
-func (n *Node) kill() {
+// Crash closes the NATS connection at once and stops the node's work with
+// no cleanup at all, as if its process had died: its subscriptions end,
+// and its sessions and heartbeat stay in the registry until the other
+// nodes expire them. It is for tests of a cluster; Close after it does
+// nothing.
+func (n *Node) Crash() {
 	n.once.Do(func() {
 		n.cancel()
 		n.nc.Close()

@@ -4,105 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/natterim/natter"
-	"github.com/natterim/natter/internal/testenv"
+	"github.com/natterim/natter/internal/natstest"
 )
-
-// natsServer is a nats-server process of one test, on a port of its own,
-// with JetStream in a temporary folder.
-type natsServer struct {
-	t    testing.TB
-	bin  string
-	port int
-	dir  string
-	conf string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// startServer starts a private nats-server with JetStream, and the extra
-// configuration lines given (e.g. "max_payload: 1024"). It is stopped when
-// the test ends.
-func startServer(t testing.TB, conf string) *natsServer {
-	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/nats-server"); serr != nil {
-			testenv.Unavailable(t, "nats-server is not installed: %v", err)
-		}
-		bin = "/usr/sbin/nats-server"
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "nats.conf")
-	if err := os.WriteFile(path, []byte(conf+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := &natsServer{t: t, bin: bin, port: port, dir: dir, conf: path}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *natsServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(s.port) }
-
-// start runs the server and waits until it takes connections.
-func (s *natsServer) start() {
-	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "-c", s.conf, "-a", "127.0.0.1", "-p", strconv.Itoa(s.port),
-		"-js", "-sd", filepath.Join(s.dir, "js"), "-l", filepath.Join(s.dir, "nats.log"))
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start nats-server: %v", err)
-	}
-	s.done = make(chan struct{})
-	go func() { s.cmd.Wait(); close(s.done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.port), time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-s.done:
-			log, _ := os.ReadFile(filepath.Join(s.dir, "nats.log"))
-			s.t.Fatalf("nats-server exited: %s", log)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("nats-server does not take connections on port %d: %v", s.port, err)
-		}
-	}
-}
-
-// stop ends the server (SIGTERM, then SIGKILL) and waits for it.
-func (s *natsServer) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
-	s.cmd = nil
-}
 
 // collector records a subscription's events.
 type collector struct {
@@ -133,8 +41,8 @@ func (c *collector) snapshot() [][]byte {
 // losing its memory (the registry's bucket). The nodes reconnect, events
 // flow again, and each node puts back the sessions it holds.
 func TestServerRestart(t *testing.T) {
-	srv := startServer(t, "")
-	s := newSpace(t, srv.url())
+	srv := natstest.Start(t, "")
+	s := newSpace(t, srv.URL())
 	cfg := Config{Timeout: 3 * time.Second, ReconnectWait: 50 * time.Millisecond, OpTimeout: 2 * time.Second}
 	a, b := s.open(t, cfg), s.open(t, cfg)
 	ctx := context.Background()
@@ -153,8 +61,8 @@ func TestServerRestart(t *testing.T) {
 	}
 	waitEvent(t, got, func(ev []byte) bool { return string(ev) == "before" }, nil)
 
-	srv.stop()
-	srv.start()
+	srv.Stop()
+	srv.Restart()
 
 	// Publish from b until a receives: the first events may go while b or a
 	// is still reconnecting (lost, as the package doc says).
@@ -220,8 +128,8 @@ func waitEvent(t *testing.T, c *collector, match func([]byte) bool, poke func())
 // one node interleave on the wire and still arrive whole, each publisher's
 // in order, on the other node.
 func TestLargeEventsInterleave(t *testing.T) {
-	srv := startServer(t, "max_payload: 1024")
-	s := newSpace(t, srv.url())
+	srv := natstest.Start(t, "max_payload: 1024")
+	s := newSpace(t, srv.URL())
 	a, b := s.open(t, Config{}), s.open(t, Config{})
 	got := newCollector()
 	if _, err := a.Bus().Subscribe("alice", got.fn); err != nil {
