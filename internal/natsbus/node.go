@@ -37,9 +37,10 @@ type Config struct {
 	Bucket string
 	// Replicas of the bucket in a NATS cluster (1 to 5); default 1.
 	Replicas int
-	// Node names this node in logs and in its heartbeat key; a random
-	// suffix is added, so that a node restarted under the same name is
-	// not taken for its previous life. Default: random.
+	// Node names this node in logs and in its heartbeat key (escaped as
+	// user names are); a random suffix is added, so that a node restarted
+	// under the same name is not taken for its previous life. Default:
+	// random.
 	Node string
 	// Timeout bounds how long the sessions of a dead node stay in the
 	// registry (natterd gives its keepalive); default DefaultTimeout.
@@ -86,7 +87,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, closed: make(chan struct{})}
 	n.base, n.cancel = context.WithCancel(context.Background())
-	n.id = cfg.Node + "-" + randomHex(4)
+	n.id = escape(cfg.Node) + "-" + randomHex(4)
 	if cfg.Node == "" {
 		n.id = randomHex(6)
 	}
@@ -170,9 +171,6 @@ func (cfg *Config) fill() error {
 	}
 	if cfg.Replicas < 1 || cfg.Replicas > 5 {
 		return fmt.Errorf("natsbus: %d replicas: JetStream takes 1 to 5", cfg.Replicas)
-	}
-	if cfg.Node != "" && escape(cfg.Node) != cfg.Node {
-		return fmt.Errorf("natsbus: node name %q: use A-Z, a-z, 0-9, '-' and '_'", cfg.Node)
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
