@@ -18,7 +18,8 @@ import (
 )
 
 // client is one connection's protocol state. Its reader runs in run; its
-// writes go through w, whose goroutine owns the socket.
+// writes go through w, which runs a goroutine only while it has something
+// to write.
 type client struct {
 	h    *Hub
 	conn session.Conn
@@ -34,7 +35,12 @@ type client struct {
 	tokenHash []byte
 	quiet     bool // a quiet session: no presence, no connection info
 
-	// Reader-goroutine state.
+	// ended, if not nil, is called when the connection has ended (Start).
+	ended func()
+
+	// Reader-goroutine state (the reader's goroutine changes when the
+	// connection waits for input: see serve).
+	helloDone    bool      // the Hello was answered
 	cursor       uint64    // highest inbox seq this device acknowledged
 	storedCursor uint64    // the cursor as last written to the store
 	cursorAt     time.Time // when it was written
@@ -71,35 +77,81 @@ func (h *Hub) newClient(conn session.Conn) *client {
 	}
 }
 
+// run serves the connection in the calling goroutine until it ends (Serve).
 func (c *client) run() {
+	c.begin()
+	reason, _ := c.readLoop(nil)
+	c.end(reason)
+}
+
+// parker is a Conn that can tell when it has nothing buffered and wait for
+// input without reading (session.StreamConn over TLS): an idle connection
+// then needs no goroutine blocked in a read, whose stack was a third of
+// natterd's memory per idle connection (docs/performance.md).
+type parker interface {
+	// Idle reports whether the next input is in the socket, and then
+	// ends the validity of the last frame's payload.
+	Idle() bool
+	// WaitInput waits until the socket has input, its end, an error, or
+	// the read deadline; the next ReadFrame reads it or meets the error.
+	WaitInput()
+}
+
+// serve reads and handles frames until the connection ends, and then ends
+// it; or, with a parker, until the connection has nothing buffered: then it
+// leaves a new goroutine waiting for input (wait) and returns, so that a
+// goroutine with the stack that handling frames grew (a login, a replay)
+// ends, and a connection waits for input on a small stack.
+func (c *client) serve(p parker) {
+	if reason, parked := c.readLoop(p); !parked {
+		c.end(reason)
+	}
+}
+
+// wait waits for input and serves it (see serve).
+func (c *client) wait(p parker) {
+	p.WaitInput()
+	c.serve(p)
+}
+
+// begin starts the connection's life: the connection gauge and the Hello's
+// deadline.
+func (c *client) begin() {
 	h := c.h
 	h.met.connections.WithLabelValues(c.conn.Transport()).Inc()
-	defer h.met.connections.WithLabelValues(c.conn.Transport()).Dec()
 	c.log.Debug("connected")
+	c.conn.SetReadDeadline(h.now().Add(h.cfg.HandshakeTimeout))
+}
 
-	writerErr := make(chan error, 1)
-	go func() { writerErr <- c.w.Run() }()
-
-	reason := c.readLoop()
-
+// end ends the connection once its reader is done, for the reason why.
+func (c *client) end(reason string) {
+	h := c.h
 	// The reader is done: stop taking bus events, drop the live session,
-	// tell contacts, then let the writer flush what it has (a Bye, an error).
+	// tell contacts, then let the writer flush what it has (a Bye, an
+	// error). The writer needs no goroutine of its own: one runs while
+	// there is something to write (session.Writer).
 	c.cleanup()
 	c.w.Finish(nil)
+	t := time.NewTimer(h.cfg.WriteTimeout)
 	select {
-	case err := <-writerErr:
-		if err != nil && !errors.Is(err, session.ErrOverflow) && reason == "" {
+	case <-c.w.Done():
+		if err := c.w.Err(); err != nil && !errors.Is(err, session.ErrOverflow) && reason == "" {
 			reason = "write: " + err.Error()
 		}
-	case <-time.After(h.cfg.WriteTimeout):
+	case <-t.C:
 		c.w.Abort(errors.New("writer timed out"))
 	}
+	t.Stop()
 	c.conn.Close()
 	if errors.Is(c.w.Err(), session.ErrOverflow) {
 		reason = "slow consumer"
 	}
 	h.met.disconnects.WithLabelValues(reasonLabel(reason)).Inc()
 	c.log.Info("disconnected", "reason", reason) // c.log carries user and device once logged in
+	h.met.connections.WithLabelValues(c.conn.Transport()).Dec()
+	if c.ended != nil {
+		c.ended()
+	}
 }
 
 func reasonLabel(r string) string {
@@ -117,33 +169,42 @@ func reasonLabel(r string) string {
 }
 
 // readLoop reads and handles frames until the connection ends; it returns
-// why.
-func (c *client) readLoop() string {
-	h := c.h
-	c.conn.SetReadDeadline(h.now().Add(h.cfg.HandshakeTimeout))
-	helloDone := false
+// why. With a parker, it returns parked instead when the connection has
+// nothing buffered after a frame, having started a goroutine that waits
+// for input and goes on (serve).
+func (c *client) readLoop(p parker) (reason string, parked bool) {
 	for {
 		f, err := c.conn.ReadFrame()
 		if err != nil {
-			return c.readError(err, helloDone)
+			return c.readError(err, c.helloDone), false
 		}
-		h.met.framesIn.WithLabelValues(f.Type.String()).Inc()
-		if !helloDone {
-			if !c.hello(f) {
-				return "bad hello"
-			}
-			helloDone = true
-			c.extendDeadline()
-			continue
+		c.h.met.framesIn.WithLabelValues(f.Type.String()).Inc()
+		if stop := c.frame(f); stop != "" {
+			return stop, false
 		}
-		if why := c.ending.Load(); why != nil {
-			return *why
-		}
-		c.extendDeadline()
-		if stop := c.handle(f); stop != "" {
-			return stop
+		if p != nil && p.Idle() {
+			go c.wait(p)
+			return "", true
 		}
 	}
+}
+
+// frame handles one frame: the Hello first, then requests. It returns a
+// non-empty reason to end the connection.
+func (c *client) frame(f wire.Frame) string {
+	if !c.helloDone {
+		if !c.hello(f) {
+			return "bad hello"
+		}
+		c.helloDone = true
+		c.extendDeadline()
+		return ""
+	}
+	if why := c.ending.Load(); why != nil {
+		return *why
+	}
+	c.extendDeadline()
+	return c.handle(f)
 }
 
 // extendDeadline gives the client another keepalive period. Only the

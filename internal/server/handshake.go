@@ -62,11 +62,14 @@ func (c *handshakeConn) Close() error {
 	return c.Conn.Close()
 }
 
-// handshakeOf returns the handshakeConn under c (a TLS connection over one,
-// or one itself), or nil.
+// handshakeOf returns the handshakeConn under c (a TLS connection over one
+// or over a session.RecordConn over one, or one itself), or nil.
 func handshakeOf(c net.Conn) *handshakeConn {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
+	}
+	if rc, ok := c.(*session.RecordConn); ok {
+		c = rc.Conn
 	}
 	hc, _ := c.(*handshakeConn)
 	return hc
@@ -102,6 +105,20 @@ func (w *welcomeWatch) WriteFrames(frames [][]byte, deadline time.Time) error {
 		}
 	}
 	return err
+}
+
+// Idle passes on the wrapped connection's Idle (see hub.Start), false if it
+// has none.
+func (w *welcomeWatch) Idle() bool {
+	p, ok := w.Conn.(interface{ Idle() bool })
+	return ok && p.Idle()
+}
+
+// WaitInput passes on the wrapped connection's WaitInput, if it has one.
+func (w *welcomeWatch) WaitInput() {
+	if p, ok := w.Conn.(interface{ WaitInput() }); ok {
+		p.WaitInput()
+	}
 }
 
 // Close implements session.Conn.

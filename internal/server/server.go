@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -135,6 +136,7 @@ type Server struct {
 
 	relayIP net.IP
 	ips     *perIP
+	bufs    session.Buffers // frame buffers lent to the TLS connections
 
 	ln      net.Listener // TLS/TCP (raw TCP; TLS per connection)
 	httpLn  net.Listener
@@ -462,23 +464,38 @@ func (s *Server) acceptTLS(cfg *tls.Config) {
 			nc.Close() // over the per-address limit: refused before any TLS work
 			continue
 		}
-		s.wg.Go(func() {
-			defer s.ips.release(host)
-			s.serveTLS(nc, cfg)
-		})
+		s.wg.Go(func() { s.serveTLS(nc, cfg, host) })
 	}
 }
 
-func (s *Server) serveTLS(nc net.Conn, cfg *tls.Config) {
-	tc := tls.Server(nc, cfg)
+// serveTLS runs the TLS handshake and starts the connection in the hub,
+// which reads it with goroutines of its own (none while it is idle: see
+// session.RecordConn); this goroutine, whose stack the handshake grew,
+// ends. The address's connection count is released when the connection
+// ends.
+func (s *Server) serveTLS(nc net.Conn, cfg *tls.Config, host string) {
+	hc := handshakeOf(nc)
+	var sc syscall.Conn // the socket, to wait for input on
+	if hc != nil {
+		sc, _ = hc.Conn.(syscall.Conn)
+	} else {
+		sc, _ = nc.(syscall.Conn)
+	}
+	rc := session.NewRecordConn(nc, sc)
+	tc := tls.Server(rc, cfg)
 	nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	if err := tc.Handshake(); err != nil {
 		s.log.Debug("tls handshake", "remote", nc.RemoteAddr().String(), "err", err)
 		nc.Close()
+		s.ips.release(host)
 		return
 	}
 	nc.SetDeadline(time.Time{})
-	s.hub.Serve(watchWelcome(session.NewStreamConn(tc, s.cfg.MaxFrame), handshakeOf(nc)))
+	s.wg.Add(1) // the connection's life, which goes on after this goroutine
+	s.hub.Start(watchWelcome(session.NewStreamConn(tc, s.cfg.MaxFrame, &s.bufs, rc), hc), func() {
+		s.ips.release(host)
+		s.wg.Done()
+	})
 }
 
 func (s *Server) httpHandler() http.Handler {

@@ -2,7 +2,10 @@ package session
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -27,21 +30,139 @@ type Conn interface {
 	Transport() string
 }
 
-// StreamConn carries frames over a byte stream (TLS/TCP).
+// StreamConn carries frames over a byte stream (TLS/TCP). Between frames
+// it holds no buffer (see Buffers): it reads into a buffer lent while
+// there is input to read, and copies a batch of writes into one lent for
+// the write.
+//
+// Over a RecordConn it can also say when it has nothing buffered (Idle)
+// and wait for input without a read (WaitInput): package hub then lets an
+// idle connection's goroutine end, and starts one when input comes.
 type StreamConn struct {
-	c   net.Conn
-	r   *wire.Reader
-	buf []byte // reused for batched writes
+	c    net.Conn
+	rec  *RecordConn // nil: Idle is always false
+	max  int
+	bufs *Buffers
+
+	in   *[]byte // lent read buffer; (*in)[r:w] is read and not yet returned
+	r, w int
+	// more: the last Read of c filled the space it was given, so c may
+	// hold more plaintext.
+	more  bool
+	frame *[]byte // a frame too large for in, lent until the next ReadFrame
 }
 
-// NewStreamConn wraps c, refusing inbound frames over maxFrame bytes. c is
-// read unbuffered: a TLS connection buffers a whole record already.
-func NewStreamConn(c net.Conn, maxFrame int) *StreamConn {
-	return &StreamConn{c: c, r: wire.NewUnbufferedReader(c, maxFrame)}
+// readChunk is the space a StreamConn reads into: a TLS record's largest
+// plaintext (16 KiB) and a frame header, so that one Read takes all that
+// crypto/tls decrypted.
+const readChunk = 16<<10 + 4
+
+// NewStreamConn wraps c, refusing inbound frames over maxFrame bytes
+// (<= 0: wire.DefaultMaxFrame), with buffers lent by bufs (nil: allocated
+// as needed). rec, if not nil, is the RecordConn under c (a tls.Conn),
+// which makes Idle and WaitInput work.
+func NewStreamConn(c net.Conn, maxFrame int, bufs *Buffers, rec *RecordConn) *StreamConn {
+	if maxFrame <= 0 {
+		maxFrame = wire.DefaultMaxFrame
+	}
+	return &StreamConn{c: c, rec: rec, max: maxFrame, bufs: bufs}
 }
 
-// ReadFrame implements Conn.
-func (s *StreamConn) ReadFrame() (wire.Frame, error) { return s.r.ReadFrame() }
+// ReadFrame implements Conn, with wire.Reader's errors: io.EOF only at a
+// clean frame boundary, io.ErrUnexpectedEOF for a truncated frame, and
+// wire.ErrFrameTooLarge or wire.ErrEmptyFrame for a bad length (without
+// reading the oversized body).
+func (s *StreamConn) ReadFrame() (wire.Frame, error) {
+	s.bufs.put(s.frame)
+	s.frame = nil
+	if err := s.fill(4); err != nil {
+		if err == io.EOF && s.r < s.w {
+			err = io.ErrUnexpectedEOF
+		}
+		return wire.Frame{}, err
+	}
+	in := *s.in
+	n := int(binary.BigEndian.Uint32(in[s.r:]))
+	if n == 0 {
+		return wire.Frame{}, wire.ErrEmptyFrame
+	}
+	if uint64(n) > uint64(s.max) {
+		return wire.Frame{}, fmt.Errorf("%w: %d bytes, limit %d", wire.ErrFrameTooLarge, n, s.max)
+	}
+	var b []byte
+	if 4+n <= cap(in) {
+		if err := s.fill(4 + n); err != nil {
+			return wire.Frame{}, unexpected(err)
+		}
+		in = *s.in
+		b = in[s.r+4 : s.r+4+n]
+		s.r += 4 + n
+	} else {
+		// Larger than the read buffer: into a buffer of its own.
+		s.frame = s.bufs.get(n)
+		b = *s.frame
+		k := copy(b, in[s.r+4:s.w])
+		s.r, s.w = 0, 0
+		for k < n {
+			m, err := s.c.Read(b[k:])
+			k += m
+			s.more = k == n
+			if err != nil && k < n {
+				return wire.Frame{}, unexpected(err)
+			}
+		}
+	}
+	return wire.Frame{Type: wire.Type(b[0]), Payload: b[1:]}, nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// fill reads until at least n bytes are buffered, n <= readChunk.
+func (s *StreamConn) fill(n int) error {
+	for s.w-s.r < n {
+		if s.in == nil {
+			s.in = s.bufs.get(readChunk)
+			s.r, s.w = 0, 0
+		}
+		in := (*s.in)[:cap(*s.in)]
+		if len(in)-s.r < n || len(in)-s.w < readChunk && s.r > 0 {
+			s.w = copy(in, in[s.r:s.w])
+			s.r = 0
+		}
+		m, err := s.c.Read(in[s.w:])
+		s.more = m == len(in)-s.w
+		s.w += m
+		if err != nil && s.w-s.r < n {
+			return err
+		}
+	}
+	return nil
+}
+
+// Idle reports whether the StreamConn has nothing buffered, no frame of
+// its own and nothing in crypto/tls, so that the next input is in the
+// socket; if so it gives its buffers back, which ends the validity of the
+// last frame's payload. It is always false without a RecordConn.
+func (s *StreamConn) Idle() bool {
+	if s.rec == nil || s.r < s.w || s.more {
+		return false
+	}
+	s.bufs.put(s.in)
+	s.bufs.put(s.frame)
+	s.in, s.frame = nil, nil
+	s.r, s.w = 0, 0
+	return true
+}
+
+// WaitInput waits until the socket has input (or its end, an error, or
+// the read deadline), without reading it: the ReadFrame that follows
+// reads it or meets the error. Call it only after Idle said true.
+func (s *StreamConn) WaitInput() { s.rec.WaitInput() }
 
 // SetReadDeadline implements Conn.
 func (s *StreamConn) SetReadDeadline(t time.Time) error { return s.c.SetReadDeadline(t) }
@@ -56,16 +177,17 @@ func (s *StreamConn) WriteFrames(frames [][]byte, deadline time.Time) error {
 		_, err := s.c.Write(frames[0])
 		return err
 	}
-	b := s.buf[:0]
+	n := 0
 	for _, f := range frames {
-		b = append(b, f...)
+		n += len(f)
 	}
-	_, err := s.c.Write(b)
-	if cap(b) <= 64<<10 { // keep a modest buffer; let big ones go
-		s.buf = b[:0]
-	} else {
-		s.buf = nil
+	b := s.bufs.get(n)
+	*b = (*b)[:0]
+	for _, f := range frames {
+		*b = append(*b, f...)
 	}
+	_, err := s.c.Write(*b)
+	s.bufs.put(b)
 	return err
 }
 

@@ -9,31 +9,38 @@ import (
 // ErrOverflow means a client did not drain its outbound queue fast enough.
 var ErrOverflow = errors.New("outbound queue full: client too slow")
 
-// Writer owns a Conn's writes. Frames are queued without blocking; one
-// goroutine (Run) drains the queue, writing everything queued at that moment
-// in one batch. The queue is bounded in bytes: a push that would pass the
-// bound fails with ErrOverflow and the connection is to be dropped.
+// Writer owns a Conn's writes. Frames are queued without blocking; a
+// goroutine started by the first push into an empty queue writes
+// everything queued at that moment in one batch, then the next batch, and
+// ends when the queue is empty. So an idle connection has no goroutine and
+// holds no queue: at tens of thousands of mostly idle connections, a
+// goroutine's stack per connection was a fifth of natterd's memory
+// (docs/performance.md, "Memory per idle connection").
+//
+// The queue is bounded in bytes: a push that would pass the bound fails
+// with ErrOverflow and the connection is to be dropped.
 type Writer struct {
 	conn         Conn
 	maxBytes     int
 	writeTimeout time.Duration
 
-	mu      sync.Mutex
-	q       [][]byte
-	spare   [][]byte
-	bytes   int
-	closing bool // no more pushes; Run exits once the queue is written
-	err     error
-	wake    chan struct{}
-	space   chan struct{} // signalled after each batch is written
-	done    chan struct{}
+	mu       sync.Mutex
+	q        [][]byte
+	spare    [][]byte // the last batch's slice, reused while a flush goes on
+	bytes    int
+	writing  bool // a flush goroutine is running
+	closing  bool // no more pushes; done once the queue is written
+	finished bool // done is closed
+	err      error
+	space    chan struct{} // signalled after each batch is written
+	done     chan struct{}
 }
 
 // NewWriter returns a Writer for conn that holds at most maxBytes of queued
 // frames and gives each batch writeTimeout to go out.
 func NewWriter(conn Conn, maxBytes int, writeTimeout time.Duration) *Writer {
 	return &Writer{conn: conn, maxBytes: maxBytes, writeTimeout: writeTimeout,
-		wake: make(chan struct{}, 1), space: make(chan struct{}, 1), done: make(chan struct{})}
+		space: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // Push queues an encoded frame. It never blocks. It returns ErrOverflow if
@@ -49,14 +56,14 @@ func (w *Writer) Push(frame []byte) error {
 		return errClosing
 	case w.bytes+len(frame) > w.maxBytes && w.bytes > 0:
 		w.err = ErrOverflow
+		w.idleLocked()
 		w.mu.Unlock()
-		w.signal()
 		return ErrOverflow
 	}
 	w.q = append(w.q, frame)
 	w.bytes += len(frame)
+	w.kickLocked()
 	w.mu.Unlock()
-	w.signal()
 	return nil
 }
 
@@ -91,8 +98,8 @@ func (w *Writer) PushWait(frame []byte, timeout time.Duration) error {
 	}
 }
 
-// Finish queues last (if not nil) as the final frame and makes Run return
-// once everything queued is written.
+// Finish queues last (if not nil) as the final frame; Done is closed once
+// everything queued is written.
 func (w *Writer) Finish(last []byte) {
 	w.mu.Lock()
 	if !w.closing && w.err == nil && last != nil {
@@ -100,24 +107,81 @@ func (w *Writer) Finish(last []byte) {
 		w.bytes += len(last)
 	}
 	w.closing = true
+	w.kickLocked()
 	w.mu.Unlock()
-	w.signal()
 }
 
-// Abort makes Run return without writing what is queued.
+// Abort stops the Writer without writing what is queued (a batch being
+// written is let finish or time out).
 func (w *Writer) Abort(err error) {
 	w.mu.Lock()
 	if w.err == nil {
 		w.err = err
 	}
+	w.idleLocked()
 	w.mu.Unlock()
-	w.signal()
 }
 
-func (w *Writer) signal() {
-	select {
-	case w.wake <- struct{}{}:
+// kickLocked starts a flush if there is something to write and none is
+// running, or closes done if the Writer is finished with nothing left.
+func (w *Writer) kickLocked() {
+	switch {
+	case w.writing:
+	case len(w.q) > 0 && w.err == nil:
+		w.writing = true
+		go w.flush()
 	default:
+		w.idleLocked()
+	}
+}
+
+// idleLocked, called with no flush running or by the flush that ends,
+// drops the queue's memory and closes done if the Writer has stopped.
+func (w *Writer) idleLocked() {
+	if w.writing {
+		return // the flush sees w.err or w.closing when its batch is out
+	}
+	if w.err != nil {
+		clear(w.q)
+		w.q, w.bytes = nil, 0
+	}
+	if len(w.q) == 0 {
+		w.q, w.spare = nil, nil
+	}
+	if (w.err != nil || w.closing && len(w.q) == 0) && !w.finished {
+		w.finished = true
+		close(w.done)
+	}
+}
+
+// flush writes batches until the queue is empty or writing fails.
+func (w *Writer) flush() {
+	for {
+		w.mu.Lock()
+		batch := w.q
+		if w.err != nil || len(batch) == 0 {
+			w.writing = false
+			w.idleLocked()
+			w.mu.Unlock()
+			return
+		}
+		w.q, w.spare = w.spare[:0], nil
+		w.bytes = 0
+		w.mu.Unlock()
+		err := w.conn.WriteFrames(batch, time.Now().Add(w.writeTimeout))
+		clear(batch)
+		w.mu.Lock()
+		if cap(batch) <= 256 {
+			w.spare = batch[:0]
+		}
+		if err != nil && w.err == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+		select {
+		case w.space <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -129,49 +193,15 @@ func (w *Writer) Err() error {
 	return w.err
 }
 
-// Done is closed when Run has returned.
+// Done is closed once the Writer is finished: after Finish, when all that
+// was queued is written; or at once after Abort, an overflow or a write
+// error (once a batch being written is out or has failed).
 func (w *Writer) Done() <-chan struct{} { return w.done }
 
-// Run writes queued frames until Finish's frames are out, Abort, an
-// overflow, or a write error, which it returns (nil after Finish).
+// Run waits until the Writer is finished (see Done) and returns the error
+// that stopped it, or nil after Finish. Writing does not need it: it is
+// for callers that wait for the end in a goroutine of their own.
 func (w *Writer) Run() error {
-	defer close(w.done)
-	for {
-		<-w.wake
-		for {
-			w.mu.Lock()
-			if w.err != nil {
-				err := w.err
-				w.mu.Unlock()
-				return err
-			}
-			batch := w.q
-			if len(batch) == 0 {
-				closing := w.closing
-				w.mu.Unlock()
-				if closing {
-					return nil
-				}
-				break
-			}
-			w.q, w.spare = w.spare[:0], nil
-			w.bytes = 0
-			w.mu.Unlock()
-
-			err := w.conn.WriteFrames(batch, time.Now().Add(w.writeTimeout))
-			clear(batch)
-			w.mu.Lock()
-			if cap(batch) <= 256 {
-				w.spare = batch[:0]
-			}
-			if err != nil && w.err == nil {
-				w.err = err
-			}
-			w.mu.Unlock()
-			select {
-			case w.space <- struct{}{}:
-			default:
-			}
-		}
-	}
+	<-w.done
+	return w.Err()
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/natterim/natter/wire"
@@ -157,4 +158,35 @@ func TestWriterStopsOnWriteErrorAndAbort(t *testing.T) {
 	if err := <-done2; !errors.Is(err, stop) {
 		t.Fatalf("Run after Abort: %v", err)
 	}
+}
+
+// TestWriterIdleHoldsNothing checks that a Writer runs a goroutine only
+// while it has something to write, and keeps no queue once it is written.
+func TestWriterIdleHoldsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &recConn{}
+		w := NewWriter(c, 1<<20, time.Second)
+		for round := range 3 {
+			for range 5 {
+				if err := w.Push([]byte("x")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			synctest.Wait() // the writing goroutine is done, or blocked
+			if n, _ := c.frames(); n != 5*(round+1) {
+				t.Fatalf("round %d: %d frames written", round, n)
+			}
+			w.mu.Lock()
+			writing, q, spare := w.writing, w.q, w.spare
+			w.mu.Unlock()
+			if writing || q != nil || spare != nil {
+				t.Fatalf("round %d, idle: writing %v, queue %v, spare %v", round, writing, q, spare)
+			}
+		}
+		w.Finish(nil)
+		<-w.Done()
+		if err := w.Run(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
