@@ -57,7 +57,8 @@ type Client struct {
 	dr         atomic.Pointer[direct] // the peer-to-peer layer, with Options.Direct
 	earlyReach []*wire.Reach          // Reach frames that came before it started
 
-	e2e keys // end-to-end keys and contacts' directories
+	e2e keys     // end-to-end keys and contacts' directories
+	pf  prefetch // the login's prefetch of contacts' keys
 
 	fstats fileStats // chunks sent and received, for tests and measurements
 	ar     archiver  // the user's server-side history (archive.go)
@@ -299,6 +300,7 @@ func (c *Client) authenticate(ctx context.Context, what string, build func(ref u
 	}
 	cn := c.cn
 	c.mu.Unlock()
+	c.resetPrefetch()
 	if cn == nil || !cn.alive() {
 		var err error
 		if cn, err = c.connect(ctx); err != nil {
@@ -320,6 +322,7 @@ func (c *Client) authenticate(ctx context.Context, what string, build func(ref u
 	if err := c.setupKeys(ctx, a.User); err != nil {
 		return Session{}, fmt.Errorf("%s: end-to-end keys: %w", what, err)
 	}
+	c.keysReady()
 	if c.opts.Direct {
 		c.startDirect(a.User)
 	}
@@ -764,6 +767,7 @@ func (c *Client) handleFrame(cn *conn, v any) error {
 			c.answer(f.Ref, f, nil)
 			return nil
 		}
+		c.noteContacts(f.Contacts)
 		return c.push(f)
 	case *wire.Inbox:
 		if err := c.push(f); err != nil {

@@ -25,11 +25,13 @@ import (
 // keys is the Client's end-to-end state: the device's keyring and the
 // contacts' verified directories.
 type keys struct {
-	mu     sync.Mutex
-	kr     *seal.Keyring
-	dirs   map[natter.UserID]*seal.Directory
-	locks  map[natter.UserID]*sync.Mutex // one fetch per user at a time
-	opened []openedID                    // opened messages whose keys go once acknowledged
+	mu    sync.Mutex
+	kr    *seal.Keyring
+	dirs  map[natter.UserID]*seal.Directory
+	locks map[natter.UserID]*sync.Mutex // one fetch per user at a time
+	// opening serialises sessionsTo per user (one prekey claim at a time).
+	opening map[natter.UserID]*sync.Mutex
+	opened  []openedID // opened messages whose keys go once acknowledged
 	// toppingUp is set while prekeys are being published after PrekeysLow.
 	toppingUp atomic.Bool
 	// acked is when each inbound session (hex ID) was last acknowledged
@@ -294,42 +296,72 @@ func (c *Client) seal(ctx context.Context, id natter.MessageID, to natter.UserID
 	if kr == nil {
 		return nil, ErrNotLoggedIn
 	}
-	self := kr.User()
 	var peers []seal.Peer
-	for _, u := range []natter.UserID{self, to} {
-		d, err := c.directory(ctx, u, false)
+	for _, u := range []natter.UserID{kr.User(), to} {
+		ps, err := c.sessionsTo(ctx, kr, u)
 		if err != nil {
 			return nil, err
 		}
-		if u == self && d.Device(kr.Device()) == nil {
-			return nil, ErrDeviceNotApproved
-		}
-		var need []natter.DeviceID
-		for _, p := range d.Devices {
-			if p.Bundle.Device != kr.Device() || u != self {
-				if kr.NeedsSession(u, p.Bundle.Device) {
-					need = append(need, p.Bundle.Device)
-				}
-			}
-		}
-		if len(need) == 0 {
-			peers = append(peers, d.Devices...)
-			continue
-		}
-		k, err := c.fetchKeys(ctx, u, need)
-		if err != nil {
-			return nil, err
-		}
-		withPrekeys, err := kr.Directory(k)
-		if err != nil {
-			return nil, err
-		}
-		peers = append(peers, withPrekeys.Devices...)
-		if _, err := c.noteDirectory(kr, k); err != nil {
-			return nil, err
-		}
+		peers = append(peers, ps...)
 	}
 	return kr.Seal(id, to, body, peers)
+}
+
+// sessionsTo returns the verified devices of u to seal for (the user's
+// own: the others than this one), with a session open to each: it claims
+// a prekey of each device that needs a new session. One call per user at
+// a time, so that a send and the login's prefetch (prefetch.go) do not
+// both claim.
+func (c *Client) sessionsTo(ctx context.Context, kr *seal.Keyring, u natter.UserID) ([]seal.Peer, error) {
+	e := &c.e2e
+	e.mu.Lock()
+	l := e.opening[u]
+	if l == nil {
+		if e.opening == nil {
+			e.opening = make(map[natter.UserID]*sync.Mutex)
+		}
+		l = new(sync.Mutex)
+		e.opening[u] = l
+	}
+	e.mu.Unlock()
+	l.Lock()
+	defer l.Unlock()
+	self := kr.User()
+	d, err := c.directory(ctx, u, false)
+	if err != nil {
+		return nil, err
+	}
+	if u == self && d.Device(kr.Device()) == nil {
+		return nil, ErrDeviceNotApproved
+	}
+	var need []natter.DeviceID
+	for _, p := range d.Devices {
+		if p.Bundle.Device != kr.Device() || u != self {
+			if kr.NeedsSession(u, p.Bundle.Device) {
+				need = append(need, p.Bundle.Device)
+			}
+		}
+	}
+	if len(need) == 0 {
+		return d.Devices, nil
+	}
+	k, err := c.fetchKeys(ctx, u, need)
+	if err != nil {
+		return nil, err
+	}
+	withPrekeys, err := kr.Directory(k)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.noteDirectory(kr, k); err != nil {
+		return nil, err
+	}
+	// Open the sessions now, while the lock keeps others from claiming
+	// for the same devices; Seal finds them open.
+	if err := kr.OpenSessions(withPrekeys.Devices); err != nil {
+		return nil, err
+	}
+	return withPrekeys.Devices, nil
 }
 
 // open opens a delivered message in place: its Body becomes the plaintext

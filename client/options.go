@@ -100,6 +100,12 @@ type Options struct {
 	// Prekeys is how many one-time prekeys the device keeps published.
 	// Default 50.
 	Prekeys int
+	// PrefetchKeys is how many approved contacts' keys the Client fetches
+	// in the background after an explicit login, opening the sessions to
+	// their devices (one prekey claimed from each) so that the first send
+	// to them does not wait (prefetch.go). Default 256; negative: none.
+	// Quiet Clients never prefetch.
+	PrefetchKeys int
 }
 
 // Defaults.
@@ -109,6 +115,7 @@ const (
 	defaultReconnectMax = 30 * time.Second
 	defaultDedupSize    = 100_000
 	defaultPrekeys      = 50
+	defaultPrefetchKeys = 256
 	// keysTimeout bounds fetching keys in the background.
 	keysTimeout = 15 * time.Second
 	// defaultKeepalive is used when the server's Welcome gives none.
@@ -160,6 +167,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReconnectMax < o.ReconnectMin {
 		o.ReconnectMax = o.ReconnectMin
+	}
+	if o.PrefetchKeys == 0 {
+		o.PrefetchKeys = defaultPrefetchKeys
 	}
 	if o.Prekeys <= 0 {
 		o.Prekeys = defaultPrekeys

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/natterim/natter"
 )
@@ -132,4 +133,43 @@ func hasInit(t *testing.T, env []byte, user, dev string) bool {
 	}
 	t.Fatalf("no wrap for %s/%s", user, dev)
 	return false
+}
+
+// TestOpenSessions: sessions opened ahead of the first message serve it,
+// with the claimed prekey, and are not opened twice.
+func TestOpenSessions(t *testing.T) {
+	w := newWorld(t)
+	a := w.add("alice", "phone")
+	bob := w.add("bob", "phone")
+	peers := w.peers(a, "bob")
+	if !a.NeedsSession("bob", "phone") {
+		t.Fatal("a session before any")
+	}
+	if err := a.OpenSessions(peers); err != nil {
+		t.Fatal(err)
+	}
+	if a.NeedsSession("bob", "phone") {
+		t.Fatal("no session after OpenSessions")
+	}
+	first := a.out[devRef{"bob", "phone"}]
+	if err := a.OpenSessions(peers); err != nil {
+		t.Fatal(err)
+	}
+	if a.out[devRef{"bob", "phone"}] != first {
+		t.Fatal("an open session was opened again")
+	}
+	for i := range peers {
+		peers[i].Prekey = nil // a Seal now needs no claimed prekey
+	}
+	id := natter.NewMessageID(time.Now())
+	env, err := a.Seal(id, "bob", []byte("prepared"), peers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, err := w.open(bob, id, "alice", "bob", env); err != nil || body != "prepared" {
+		t.Fatalf("open: %q, %v", body, err)
+	}
+	if len(bob.prekeys) != 4 {
+		t.Fatalf("bob holds %d prekeys, want 4 (the claimed one used)", len(bob.prekeys))
+	}
 }

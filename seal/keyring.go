@@ -424,6 +424,28 @@ func (k *Keyring) NeedsSession(user natter.UserID, dev natter.DeviceID) bool {
 	return s == nil || k.stale(s)
 }
 
+// OpenSessions opens a session to each of peers that needs one (as Seal
+// would, to its claimed prekey if it has one), so that a later Seal to
+// them finds it open: a client prepares its contacts' sessions ahead of
+// the first message that way.
+func (k *Keyring) OpenSessions(peers []Peer) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	me := devRef{k.dev.user, k.dev.id}
+	for _, p := range peers {
+		ref := devRef{p.Bundle.User, p.Bundle.Device}
+		if s := k.out[ref]; ref == me || (s != nil && !k.stale(s)) {
+			continue
+		}
+		s, err := k.openSession(ref, p)
+		if err != nil {
+			return err
+		}
+		k.out[ref] = s
+	}
+	return nil
+}
+
 func (k *Keyring) stale(s *outSession) bool {
 	return time.Since(s.created) > sessionMaxAge || s.chain.N >= sessionMaxMessages
 }
