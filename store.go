@@ -170,7 +170,11 @@ type Store interface {
 	// before any), and returns how many it deleted; a limit below 1
 	// counts as 1. A message or copy sent again after that is stored as
 	// new. Their file chunk references (Message.Chunks) go with them.
-	// Call it until it returns fewer than limit.
+	// Call it until it returns fewer than limit. A store may take
+	// messages (not copies) in the order they were appended and stop at
+	// the first whose SentAt is not before olderThan: the server sets a
+	// message's SentAt from its clock when it accepts it, so the two
+	// orders agree but for clock steps.
 	ForgetTrimmed(ctx context.Context, olderThan time.Time, limit int) (int, error)
 	// Inbox returns up to limit entries of user's inbox with sequence numbers
 	// above after, in sequence order.

@@ -272,26 +272,41 @@ func releaseCopy(ctx context.Context, w *writer, pk, cutoff int64) error {
 }
 
 // ForgetTrimmed deletes trimmed messages and copies sent before olderThan;
-// see natter.Store.
+// see natter.Store. Messages are found by a scan in pk order on a reader
+// (no index: see migration 0008), which stops at the first message sent at
+// or after olderThan; one write then deletes up to limit of them, and the
+// trimmed copies the partial index copies_trimmed finds.
 func (db *DB) ForgetTrimmed(ctx context.Context, olderThan time.Time, limit int) (int, error) {
+	const op = "forget trimmed messages"
+	if err := db.reading(op); err != nil {
+		return 0, err
+	}
 	limit = max(limit, 1)
-	cutoff := olderThan.UnixMicro()
 	if olderThan.IsZero() {
 		return 0, nil
 	}
+	cutoff := olderThan.UnixMicro()
+	pks, err := db.oldTrimmed(ctx, cutoff, limit)
+	if err != nil {
+		return 0, wrap(op, err)
+	}
 	var n int
-	err := db.write(ctx, "forget trimmed messages", func(ctx context.Context, w *writer) error {
+	err = db.write(ctx, op, func(ctx context.Context, w *writer) error {
 		n = 0
-		pks, err := w.pks(ctx, `SELECT pk FROM messages WHERE trimmed = 1 AND coalesce(sent_at, 0) < ? LIMIT ?`, cutoff, limit)
-		if err != nil {
-			return fmt.Errorf("find trimmed messages: %w", err)
-		}
 		for _, pk := range pks {
+			var trimmed bool
+			err := w.queryRow(ctx, `SELECT trimmed FROM messages WHERE pk = ?`, pk).Scan(&trimmed)
+			if errors.Is(err, sql.ErrNoRows) || err == nil && !trimmed {
+				continue // gone, or its pk given again to a new message
+			}
+			if err != nil {
+				return err
+			}
 			if err := deleteMessage(ctx, w, pk); err != nil {
 				return err
 			}
+			n++
 		}
-		n = len(pks)
 		if n == limit {
 			return nil
 		}
@@ -307,6 +322,36 @@ func (db *DB) ForgetTrimmed(ctx context.Context, olderThan time.Time, limit int)
 		return err
 	})
 	return n, err
+}
+
+// oldTrimmed returns up to limit trimmed messages sent before cutoff, in pk
+// order, from a scan of messages in pk order that stops at the first one
+// sent at or after cutoff. It passes over the old messages that are not
+// trimmed (still in an inbox): few, since TrimInbox expires their entries
+// with the same cutoff.
+func (db *DB) oldTrimmed(ctx context.Context, cutoff int64, limit int) ([]int64, error) {
+	rows, err := db.rdb.QueryContext(ctx, `SELECT pk, trimmed, coalesce(sent_at, 0) FROM messages ORDER BY pk`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var pks []int64
+	for len(pks) < limit && rows.Next() {
+		var (
+			pk, at  int64
+			trimmed bool
+		)
+		if err := rows.Scan(&pk, &trimmed, &at); err != nil {
+			return nil, err
+		}
+		if at >= cutoff {
+			break
+		}
+		if trimmed {
+			pks = append(pks, pk)
+		}
+	}
+	return pks, rows.Err()
 }
 
 // pks runs a query of one integer column on the write connection and

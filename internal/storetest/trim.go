@@ -394,7 +394,7 @@ func testTrimModel(t *testing.T, s natter.Store) {
 		last[u] = seq
 		held[u] = append(held[u], seq)
 	}
-	for i := range 400 {
+	for i := range 250 {
 		a, b := users[r.IntN(3)], users[r.IntN(3)]
 		switch k := r.IntN(10); {
 		case a == b && k < 6:
