@@ -103,6 +103,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"TrimExpired", testTrimExpired},
 		{"TrimPaging", testTrimPaging},
 		{"TrimModel", testTrimModel},
+		{"ConcurrentTrim", testConcurrentTrim},
 		{"ForgetTrimmed", testForgetTrimmed},
 		{"RemoveDevice", testRemoveDevice},
 		{"IdleDevices", testIdleDevices},

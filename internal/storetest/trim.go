@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -441,6 +442,116 @@ func testTrimModel(t *testing.T, s natter.Store) {
 					held[u] = slices.DeleteFunc(held[u], func(seq uint64) bool { return seq <= low })
 				}
 				checkSeqs(t, fmt.Sprintf("step %d: %s's inbox", i, u), inboxSeqs(t, s, u), held[u])
+			}
+		}
+	}
+}
+
+// testConcurrentTrim trims in a loop while messages are appended and
+// cursors move from other goroutines, then checks that every user's inbox
+// holds every entry above the lowest cursor of the user's devices, without
+// a gap, and that each appended message is among them with its body.
+func testConcurrentTrim(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	users := []natter.UserID{"u0", "u1", "u2", "u3"}
+	devs := []natter.DeviceID{"fast", "slow"}
+	createUsers(t, s, users...)
+	for _, u := range users {
+		for _, d := range devs {
+			touchDev(t, s, u, d, 0)
+		}
+	}
+	type entry struct {
+		user natter.UserID
+		seq  uint64
+	}
+	var (
+		mu   sync.Mutex
+		sent = map[entry]natter.MessageID{}
+		high = map[natter.UserID]uint64{}
+	)
+	errs := make(chan error, 16)
+	var appenders, others sync.WaitGroup
+	stop := make(chan struct{})
+	for g := range 4 {
+		appenders.Go(func() {
+			for i := range 40 {
+				from, to := users[g], users[(g+1+i%3)%4]
+				id := natter.MessageID(fmt.Sprintf("g%d-%d", g, i))
+				a, err := s.AppendMessage(ctx, natter.Message{ID: id, From: from, FromDevice: "fast", To: to, Body: []byte("body " + id), SentAt: at(i)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				sent[entry{to, a.ToSeq}], sent[entry{from, a.FromSeq}] = id, id
+				high[to], high[from] = max(high[to], a.ToSeq), max(high[from], a.FromSeq)
+				mu.Unlock()
+			}
+		})
+	}
+	others.Go(func() { // "fast" acknowledges all it has seen, "slow" half
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, u := range users {
+				mu.Lock()
+				h := high[u]
+				mu.Unlock()
+				if err := s.AckInbox(ctx, u, "fast", h); err != nil {
+					errs <- err
+					return
+				}
+				if err := s.AckInbox(ctx, u, "slow", h/2); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}
+	})
+	others.Go(func() {
+		for from := natter.UserID(""); ; {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r, err := s.TrimInbox(ctx, from, time.Time{}, 7)
+			if err != nil {
+				errs <- err
+				return
+			}
+			from = r.Next
+			if r.Done {
+				from = ""
+			}
+		}
+	})
+	appenders.Wait()
+	close(stop)
+	others.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent append, ack or trim: %v", err)
+	}
+	trimAll(t, s, time.Time{}, 100)
+	for _, u := range users {
+		low := uint64(1 << 62)
+		for _, d := range devs {
+			low = min(low, touchDev(t, s, u, d, 1))
+		}
+		es, err := s.Inbox(ctx, u, low, 1_000_000)
+		if err != nil {
+			t.Fatalf("Inbox(%s): %v", u, err)
+		}
+		checkSeqs(t, fmt.Sprintf("%s's inbox above its lowest cursor %d", u, low), seqs(es), span(low+1, high[u]))
+		for _, e := range es {
+			id := sent[entry{u, e.Seq}]
+			if e.Message == nil || e.Message.ID != id || string(e.Message.Body) != "body "+string(id) {
+				t.Fatalf("%s's entry %d = %+v, want message %s with its body", u, e.Seq, e.Message, id)
 			}
 		}
 	}
