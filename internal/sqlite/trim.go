@@ -353,26 +353,3 @@ func (db *DB) oldTrimmed(ctx context.Context, cutoff int64, limit int) ([]int64,
 	}
 	return pks, rows.Err()
 }
-
-// pks runs a query of one integer column on the write connection and
-// returns its values.
-func (w *writer) pks(ctx context.Context, query string, args ...any) ([]int64, error) {
-	s, err := w.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var v int64
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
