@@ -45,12 +45,12 @@ type space struct {
 	bucket string
 }
 
-func newSpace(t testing.TB, url string) space {
+func newSpace(t testing.TB, url string) *space {
 	t.Helper()
 	r := randomHex(6)
-	s := space{url: url, prefix: "t" + r, bucket: "t_" + r}
+	s := &space{url: url, prefix: "t" + r, bucket: "t_" + r}
 	t.Cleanup(func() {
-		nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
+		nc, err := nats.Connect(s.url, nats.Timeout(2*time.Second))
 		if err != nil {
 			t.Logf("cleanup: connect: %v", err)
 			return
@@ -68,7 +68,7 @@ func newSpace(t testing.TB, url string) space {
 
 // open opens a node in s, closed when the test ends. cfg's URL, prefix
 // and bucket are s's.
-func (s space) open(t testing.TB, cfg Config) *Node {
+func (s *space) open(t testing.TB, cfg Config) *Node {
 	t.Helper()
 	cfg.URLs, cfg.Prefix, cfg.Bucket = s.url, s.prefix, s.bucket
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -72,7 +72,6 @@ type Node struct {
 	// base is canceled by Close: background work and its NATS calls stop.
 	base   context.Context
 	cancel context.CancelFunc
-	closed chan struct{} // closed when the NATS connection is
 	wg     sync.WaitGroup
 	once   sync.Once
 }
@@ -85,7 +84,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, closed: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger}
 	n.base, n.cancel = context.WithCancel(context.Background())
 	n.id = escape(cfg.Node) + "-" + randomHex(4)
 	if cfg.Node == "" {
@@ -115,7 +114,6 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			default:
 			}
 		}),
-		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
 			if sub != nil {
@@ -198,7 +196,8 @@ func (n *Node) Registry() *Registry { return n.reg }
 func (n *Node) ID() string { return n.id }
 
 // Close stops the node's background work, ends its bus subscriptions and
-// closes its NATS connection, after sending what it buffered. If no session
+// closes its NATS connection, after sending what it buffered (waiting at
+// most OpTimeout). If no session
 // of this node is left in the registry it deletes its heartbeat; otherwise
 // it leaves it to go stale, so that the other nodes expire those sessions
 // and tell contacts. Closing twice is not an error.
@@ -208,14 +207,12 @@ func (n *Node) Close() error {
 		n.wg.Wait()
 		n.bus.Close()
 		n.reg.close()
-		if err := n.nc.Drain(); err != nil { // flushes pending publishes, then closes
-			n.nc.Close()
+		// Send what is buffered, then close. (Drain would also wait for
+		// the channel subscriptions, which nobody reads any more.)
+		if err := n.nc.FlushTimeout(n.cfg.OpTimeout); err != nil && !n.nc.IsClosed() {
+			n.log.Warn("close: buffered events not all sent", "err", err)
 		}
-		select {
-		case <-n.closed:
-		case <-time.After(n.cfg.OpTimeout):
-			n.nc.Close()
-		}
+		n.nc.Close()
 	})
 	return nil
 }

@@ -173,3 +173,44 @@ func TestLargeEventsInterleave(t *testing.T) {
 		next[p]++
 	}
 }
+
+// TestFailover: with several URLs (a NATS cluster's servers), nodes whose
+// server dies reconnect to another in the list; events flow again there,
+// and the registry comes back (these two servers are not clustered, so
+// the second has no bucket until the nodes recreate it).
+func TestFailover(t *testing.T) {
+	first, second := natstest.Start(t, ""), natstest.Start(t, "")
+	second.Stop() // not up yet when the nodes connect: they take the first
+	s := newSpace(t, first.URL())
+	s.url = first.URL() + ", " + second.URL()
+	cfg := Config{Timeout: 3 * time.Second, ReconnectWait: 50 * time.Millisecond, OpTimeout: 2 * time.Second}
+	a, b := s.open(t, cfg), s.open(t, cfg)
+	ctx := context.Background()
+	got := newCollector()
+	if _, err := a.Bus().Subscribe("alice", got.fn); err != nil {
+		t.Fatal(err)
+	}
+	laptop := natter.LiveSession{User: "alice", Device: "laptop", Conn: "c1", Since: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	if err := a.Registry().Put(ctx, laptop); err != nil {
+		t.Fatal(err)
+	}
+
+	second.Restart()
+	first.Stop()
+	i := 0
+	waitEvent(t, got, func(ev []byte) bool { return bytes.HasPrefix(ev, []byte("on the second ")) }, func() {
+		i++
+		b.Bus().Publish(ctx, "alice", fmt.Appendf(nil, "on the second %d", i))
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ss, err := b.Registry().Sessions(ctx, "alice")
+		if err == nil && len(ss) == 1 && ss[0].Conn == "c1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's session not in the second server's registry within 20s: %v, %v", ss, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
