@@ -154,8 +154,6 @@ func (c *Config) check() error {
 		return errors.New("bench: negative rate")
 	case len(c.Password) < 8:
 		return errors.New("bench: the password must be at least 8 bytes")
-	case c.Procs > 1 && c.Idle:
-		return errors.New("bench: --procs is for load runs, not --idle")
 	case c.Procs > c.Users || c.Parts > c.Users:
 		return fmt.Errorf("bench: %d users cannot be spread over %d processes", c.Users, max(c.Procs, c.Parts))
 	case c.Parts > 0 && (c.Part < 0 || c.Part >= c.Parts):
@@ -301,9 +299,19 @@ func runBench(ctx context.Context, cfg Config) (*runner, error) {
 	}
 
 	if cfg.Idle {
-		r.log.Info("holding idle connections", "users", len(r.users), "for", cfg.Hold)
+		hold := time.After(cfg.Hold)
+		if cfg.Barrier != nil {
+			// A part holds until the parent has measured, at the common
+			// start plus Hold (runProcs).
+			t0, err := cfg.Barrier(ctx, phaseContacts)
+			if err != nil {
+				return nil, err
+			}
+			hold = time.After(time.Until(t0.Add(cfg.Hold + idleMargin)))
+		}
+		r.log.Info("holding idle connections", "users", r.hi-r.lo, "for", cfg.Hold)
 		select {
-		case <-time.After(cfg.Hold):
+		case <-hold:
 		case <-ctx.Done(): // measure now
 			r.res.Interrupted = true
 			ctx = context.WithoutCancel(ctx)

@@ -38,15 +38,17 @@ of paying for an argon2id hash per user, and publishes no keys again.
 
 With --procs N the users are spread over N processes of natter-bench, each
 with its share of --users and --rate; they start sending at the same moment,
-and the parent merges their figures (and reports each one's CPU).
+and the parent merges their figures (and reports each one's CPU). With
+--idle they all hold their connections while the parent measures, so a
+run can hold more connections than one process may open files.
 
 Examples:
   natter-bench --server 127.0.0.1:7443 --ca data/cert.pem --users 1000 --contacts 10 \
       --rate 5000 --duration 30s --state bench.state --admin 127.0.0.1:9090
   natter-bench --server 127.0.0.1:7443 --ca data/cert.pem --users 4000 --contacts 10 \
       --rate 8000 --procs 4 --warmup 40s --duration 20s --state bench.state --server-pid 1234 --timeline
-  natter-bench --server 127.0.0.1:7443 --ca data/cert.pem --users 10000 --contacts 0 \
-      --idle --hold 130s --sources 127.0.0.1-127.0.0.4 --state bench.state --server-pid 1234
+  natter-bench --server 127.0.0.1:7443 --ca data/cert.pem --users 19000 --contacts 0 \
+      --idle --hold 130s --procs 2 --sources 127.0.0.1-127.0.0.8 --state bench.state --admin 127.0.0.1:9090
 
 Flags:
 `

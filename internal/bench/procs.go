@@ -265,6 +265,9 @@ func runProcs(ctx context.Context, cfg Config, exe string, args []string, stderr
 	for _, p := range parts {
 		p.in.Close()
 	}
+	if cfg.Idle {
+		return holdProcs(ctx, cfg, r, res, parts, state, t0, &wg)
+	}
 	t1, t2 := t0.Add(cfg.Warmup), t0.Add(cfg.Warmup+cfg.Duration)
 	log.Info("sending", "procs", cfg.Procs, "users", cfg.Users, "rate", cfg.Rate, "warmup", cfg.Warmup, "duration", cfg.Duration)
 
@@ -330,6 +333,43 @@ func runProcs(ctx context.Context, cfg Config, exe string, args []string, stderr
 	}
 	if err := state.save(); err != nil {
 		log.Warn("cannot save the state file", "err", err)
+	}
+	return res, nil
+}
+
+// idleMargin is how long the parts of an idle run hold their connections
+// after the parent's measurement, at the common start plus Hold.
+const idleMargin = 3 * time.Second
+
+// holdProcs ends an idle run spread over processes (--idle --procs N):
+// every part holds its connections until t0 plus Hold plus idleMargin; at
+// t0 plus Hold the parent reads the server's figures, which give the
+// memory per connection of all the parts' connections together.
+func holdProcs(ctx context.Context, cfg Config, r *runner, res *Result, parts []*part, state *stateFile, t0 time.Time, wg *sync.WaitGroup) (*Result, error) {
+	cfg.Logger.Info("holding idle connections", "procs", cfg.Procs, "users", cfg.Users, "for", cfg.Hold)
+	bg := context.WithoutCancel(ctx)
+	sleepUntil(ctx, t0.Add(cfg.Hold))
+	res.Server.Connected = r.serverStats(bg)
+	res.Bench.Connected = benchStats(true)
+	for _, p := range parts {
+		for m := range p.msgs {
+			if m.Report != nil {
+				p.report = m.Report
+			}
+		}
+		if p.report == nil {
+			return nil, fmt.Errorf("bench: part %d ended without a report (its log is above)", p.k)
+		}
+	}
+	wg.Wait()
+	res.Server.After = r.serverStats(bg)
+	res.Bench.After = benchStats(false)
+	if err := mergeParts(res, parts, state); err != nil {
+		return nil, err
+	}
+	res.perConnection()
+	if err := state.save(); err != nil {
+		cfg.Logger.Warn("cannot save the state file", "err", err)
 	}
 	return res, nil
 }

@@ -118,6 +118,43 @@ func TestProcs(t *testing.T) {
 	}
 }
 
+// TestProcsIdle runs natter-bench --idle --procs 2 (the parts are this
+// test binary): both parts' users are connected when the parent reads the
+// server's figures, which then count every connection.
+func TestProcsIdle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	inst := servertest.Start(t)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, inst.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(asMainEnv, "1")
+	args := []string{"--server", inst.Addr, "--ca", ca, "--admin", inst.AdminAddr, "--state", filepath.Join(dir, "state.json"),
+		"--users", "10", "--contacts", "0", "--idle", "--hold", "500ms", "--procs", "2",
+		"--password", "bench password", "--json", "--log-level", "warn"}
+	var out, errb bytes.Buffer
+	if code := Main(t.Context(), args, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	var res Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if res.Setup.SignedUp != 10 || len(res.Parts) != 2 {
+		t.Fatalf("setup %+v, %d parts; want 10 signed up by 2", res.Setup, len(res.Parts))
+	}
+	c := res.Server.Connected
+	if c == nil || c.Connections != 10 {
+		t.Fatalf("server figures at the measurement: %+v, want 10 connections", c)
+	}
+	if res.Server.RSSPerConn == 0 || res.Server.GoroutinePerConn == 0 {
+		t.Errorf("per connection: %+v, want RSS and goroutines", res.Server)
+	}
+}
+
 // testContext is the context of the test binary run as natter-bench: it
 // ends at an interrupt, as natter-bench's main's does.
 func testContext() context.Context {
