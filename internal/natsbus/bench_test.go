@@ -3,6 +3,7 @@ package natsbus
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,4 +80,28 @@ func BenchmarkRegistry(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkLatency sends one 200-byte event at a time from one node to a
+// subscriber on another and reports the time from Publish to delivery
+// (p50, p99): the bus's latency through the NATS server, unloaded.
+func BenchmarkLatency(b *testing.B) {
+	s := newSpace(b, sharedURL(b))
+	sub, pub := s.open(b, Config{}), s.open(b, Config{})
+	arrived := make(chan time.Time, 1)
+	if _, err := sub.Bus().Subscribe("alice", func([]byte) { arrived <- time.Now() }); err != nil {
+		b.Fatal(err)
+	}
+	event := make([]byte, 200)
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if err := pub.Bus().Publish(context.Background(), "alice", event); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, (<-arrived).Sub(start))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
