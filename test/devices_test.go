@@ -213,3 +213,38 @@ func TestInboxTrimmed(t *testing.T) {
 		t.Fatalf("bob's new device got %d messages, want %d (his sends to alice and carol)", got, n+1)
 	}
 }
+
+// TestInboxExpired: with --retention 1ms, a message alice's device never
+// acknowledged is deleted by the sweep, counted in
+// natter_inbox_expired_total and logged with her name and count; her device
+// then finds her inbox empty.
+func TestInboxExpired(t *testing.T) {
+	in := servertest.Start(t, func(c *server.Config) {
+		c.Bounds.Retention = time.Millisecond
+		c.Bounds.TrimInterval = 50 * time.Millisecond
+	})
+	a := signup(t, in, "alice")
+	b := signup(t, in, "bob")
+	befriend(t, a, b)
+	a.call(wire.Logout{}, wire.TOK)
+	a = login(t, in, "alice", a.device) // a new session of the same device
+	a.drainLogin()
+	a.c.Close()
+	b.call(wire.Send{ID: natter.NewMessageID(time.Now()), To: "alice", Body: []byte("too late")}, wire.TSendAck)
+	// alice's entry and bob's own: neither was acknowledged.
+	waitMetric(t, in, 2, "natter_inbox_expired_total")
+	found := false
+	for _, line := range in.Log().Lines() {
+		if strings.Contains(line, `msg="inbox entries expired unacknowledged"`) && strings.Contains(line, "user=alice") && strings.Contains(line, "count=1") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no Info line says alice's entry expired; log:\n%s", strings.Join(in.Log().Lines(), "\n"))
+	}
+	a = login(t, in, "alice", a.device)
+	_, frames := a.drainLogin()
+	if got, _ := inboxMessages(frames); got != 0 {
+		t.Fatalf("alice's device got %d messages after they expired, want none", got)
+	}
+}
