@@ -35,6 +35,19 @@
 //   - Archive records read back with the At they were put with, to the
 //     millisecond, and their Data byte for byte. A user's sequence numbers
 //     need not be consecutive (the store may share one counter among users).
+//   - TrimResult.Next is opaque: the suite only passes it back as the next
+//     call's from, and counts on a pass from "" to Done visiting every user
+//     whatever the limit (limits 0 through 100 are tried). A call may
+//     delete fewer than limit entries without being Done.
+//   - Entry times for expiry are compared with olderThan to the
+//     millisecond, like chunk times; the suite's times grow with append
+//     order except one copy's, which is what holds expiry back.
+//   - After a trim, Inbox, Conversation and the duplicate answers are
+//     checked, never the store's tables: a store may keep what it likes
+//     of a trimmed message as long as those answers hold.
+//   - RemoveDevice and IdleDevices compare last logins (TouchDevice's at)
+//     with their times to the millisecond; IdleDevice.LastLogin is
+//     checked to the second the suite's clock steps by.
 package storetest
 
 import (
