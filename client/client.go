@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/natterim/natter"
-	"github.com/natterim/natter/client/internal/transport"
 	"github.com/natterim/natter/wire"
 )
 
@@ -24,8 +23,9 @@ import (
 type Client struct {
 	opts      Options
 	log       *slog.Logger
-	tlsConfig *tls.Config
-	chunks    ChunkStore // nil: files sent peer to peer are refused
+	tlsConfig *tls.Config // ServerName empty: each address's host (tlsFor)
+	addrs     []string    // the server's addresses (addrs.go)
+	chunks    ChunkStore  // nil: files sent peer to peer are refused
 	events    chan Event
 	closing   chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -44,6 +44,7 @@ type Client struct {
 	closed       bool
 	conns        map[*conn]struct{} // every connection not yet finished
 	cn           *conn              // the connection requests go on; nil while reconnecting
+	target       target             // the address of the latest connection
 	welcome      wire.Welcome
 	pending      map[uint64]*call // requests waiting for their answer, by Ref
 	sess         Session
@@ -130,8 +131,9 @@ func (k *call) finish(v any, err error) {
 // Client is not logged in yet: call Signup, Login or Resume. A refusal by the
 // server (e.g. an unsupported version) is a wrapped *wire.Err.
 func Dial(ctx context.Context, o Options) (*Client, error) {
-	if o.Addr == "" {
-		return nil, errors.New("client: Options.Addr is required")
+	addrs, err := serverList(o)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	if err := natter.ValidateDeviceID(string(o.Device)); err != nil {
 		return nil, fmt.Errorf("client: Options.Device: %w", err)
@@ -141,13 +143,6 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if o.TLSConfig != nil {
 		tc = o.TLSConfig.Clone()
 	}
-	if tc.ServerName == "" {
-		host, err := transport.ServerHost(o.Addr)
-		if err != nil {
-			return nil, fmt.Errorf("client: Options.Addr: %w", err)
-		}
-		tc.ServerName = host
-	}
 	if tc.MinVersion == 0 {
 		tc.MinVersion = tls.VersionTLS13
 	}
@@ -155,6 +150,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		opts:      o,
 		log:       o.Logger,
 		tlsConfig: tc,
+		addrs:     addrs,
 		chunks:    o.Chunks,
 		events:    make(chan Event, o.EventBuffer),
 		closing:   make(chan struct{}),
@@ -993,8 +989,9 @@ func (c *Client) reconnectLoop() {
 	}
 	delay := c.opts.ReconnectMin
 	for attempt := 1; ; attempt++ {
-		// Full jitter over the upper half: between delay/2 and delay.
-		t := time.NewTimer(delay/2 + rand.N(delay/2+1))
+		// Full jitter: anywhere between 0 and delay, so that the clients
+		// of a node that died do not all come back at once.
+		t := time.NewTimer(rand.N(delay + 1))
 		select {
 		case <-t.C:
 		case <-c.closing:

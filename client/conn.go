@@ -43,17 +43,11 @@ type conn struct {
 	bye *wire.Bye // the server's Bye, if any; guarded by qmu
 }
 
-// connect opens a connection: TCP and TLS or a WebSocket, Hello and
-// Welcome. It starts the
-// connection's reader and writer. A refusal by the server is returned as a
-// wrapped *wire.Err.
-func (c *Client) connect(ctx context.Context) (*conn, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, dialTimeout)
-		defer cancel()
-	}
-	tc, err := transport.Dial(ctx, c.opts.Addr, c.tlsConfig, c.opts.Dialer)
+// connectTo opens a connection to t: TCP and TLS or a WebSocket, Hello
+// and Welcome. It starts the connection's reader and writer. A refusal by
+// the server is returned as a wrapped *wire.Err.
+func (c *Client) connectTo(ctx context.Context, t target) (*conn, error) {
+	tc, err := transport.Dial(ctx, t.addr, c.tlsFor(t), c.opts.Dialer)
 	if err != nil {
 		return nil, err
 	}
@@ -67,18 +61,18 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	}
 	if err := tc.WriteFrames([][]byte{hello}, dl); err != nil {
 		tc.Close()
-		return nil, fmt.Errorf("send hello to %s: %w", c.opts.Addr, ctxErr(ctx, err))
+		return nil, fmt.Errorf("send hello to %s: %w", t.addr, ctxErr(ctx, err))
 	}
 	tc.SetReadDeadline(dl)
 	f, err := tc.ReadFrame()
 	if err != nil {
 		tc.Close()
-		return nil, fmt.Errorf("read welcome from %s: %w", c.opts.Addr, ctxErr(ctx, err))
+		return nil, fmt.Errorf("read welcome from %s: %w", t.addr, ctxErr(ctx, err))
 	}
 	v, err := wire.Decode(f)
 	if err != nil {
 		tc.Close()
-		return nil, fmt.Errorf("read welcome from %s: %w", c.opts.Addr, err)
+		return nil, fmt.Errorf("read welcome from %s: %w", t.addr, err)
 	}
 	var w wire.Welcome
 	switch v := v.(type) {
@@ -86,21 +80,21 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		w = *v
 	case *wire.Error:
 		tc.Close()
-		return nil, fmt.Errorf("hello to %s: %w", c.opts.Addr, v.AsError())
+		return nil, fmt.Errorf("hello to %s: %w", t.addr, v.AsError())
 	case *wire.Bye:
 		tc.Close()
-		return nil, fmt.Errorf("hello to %s: %w", c.opts.Addr, &wire.Err{Code: v.Code, Message: v.Message})
+		return nil, fmt.Errorf("hello to %s: %w", t.addr, &wire.Err{Code: v.Code, Message: v.Message})
 	default:
 		tc.Close()
-		return nil, fmt.Errorf("hello to %s: %w: got %s, want welcome", c.opts.Addr, wire.ErrBadPayload, f.Type)
+		return nil, fmt.Errorf("hello to %s: %w: got %s, want welcome", t.addr, wire.ErrBadPayload, f.Type)
 	}
 	if w.V != wire.Version {
 		tc.Close()
-		return nil, fmt.Errorf("hello to %s: server speaks version %d, want %d: %w", c.opts.Addr, w.V, wire.Version,
+		return nil, fmt.Errorf("hello to %s: server speaks version %d, want %d: %w", t.addr, w.V, wire.Version,
 			&wire.Err{Code: wire.CodeUnsupportedVersion, Message: "version mismatch"})
 	}
 	if !stop() {
-		return nil, fmt.Errorf("hello to %s: %w", c.opts.Addr, ctx.Err())
+		return nil, fmt.Errorf("hello to %s: %w", t.addr, ctx.Err())
 	}
 	tc.SetReadDeadline(time.Time{})
 
@@ -124,10 +118,11 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		return nil, ErrClosed
 	}
 	c.conns[cn] = struct{}{}
+	c.target = t
 	c.wg.Add(2)
 	go cn.readLoop()
 	go cn.writeLoop()
-	c.log.Debug("connected", "addr", c.opts.Addr, "server", w.Server, "node", w.Node, "keepalive", cn.keepalive)
+	c.log.Debug("connected", "addr", t.addr, "server", w.Server, "node", w.Node, "keepalive", cn.keepalive)
 	return cn, nil
 }
 

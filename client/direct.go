@@ -15,7 +15,6 @@ import (
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client/internal/disk"
-	"github.com/natterim/natter/client/internal/transport"
 	"github.com/natterim/natter/p2p"
 	"github.com/natterim/natter/wire"
 )
@@ -60,7 +59,6 @@ type direct struct {
 	c    *Client
 	mgr  *p2p.Manager
 	self natter.UserID
-	host string
 
 	mu      sync.Mutex
 	conns   map[natter.UserID]*p2p.Conn                     // the channel to each peer (one device)
@@ -80,8 +78,7 @@ func (c *Client) startDirect(user natter.UserID) {
 	if c.dr.Load() != nil {
 		return
 	}
-	host, _ := transport.ServerHost(c.opts.Addr)
-	d := &direct{c: c, self: user, host: host,
+	d := &direct{c: c, self: user,
 		conns: map[natter.UserID]*p2p.Conn{}, reach: map[natter.UserID]map[natter.DeviceID]time.Time{},
 		acks: map[natter.MessageID]chan struct{}{}, xfers: map[string]*xfer{}, dialing: map[natter.UserID]bool{}, wanted: map[natter.UserID]bool{},
 		backoff: map[natter.UserID]time.Duration{}, stop: make(chan struct{})}
@@ -132,7 +129,7 @@ func (d *direct) run() {
 		ctx, cancel := context.WithTimeout(d.ctx, 15*time.Second)
 		cfg, err := c.IceConfig(ctx)
 		if err == nil {
-			servers := p2p.ICEServers(cfg, d.host)
+			servers := p2p.ICEServers(cfg, d.c.serverHost())
 			d.mgr.SetICEServers(servers)
 			// The channels a quiet Client opens gather their own candidates.
 			if !c.opts.Quiet {

@@ -24,9 +24,13 @@
 // # Reconnection
 //
 // Once logged in, a connection that drops without Logout or Close is
-// re-established with exponential back-off and jitter (Options.ReconnectMin,
-// doubling to Options.ReconnectMax), and the session is resumed with its
-// token: no password is needed. The app sees ConnEvent{Up: false} when the
+// re-established with exponential back-off and full jitter (each wait drawn
+// between 0 and a bound that starts at Options.ReconnectMin and doubles to
+// Options.ReconnectMax), and the session is resumed with its token: no
+// password is needed. Given several addresses of natterd nodes that share
+// one store (Options.Addrs, or a name that resolves to several), the
+// Client reconnects to the next address, so that the clients of a node
+// that died come back on the others, spread in time. The app sees ConnEvent{Up: false} when the
 // connection drops and ConnEvent{Up: true} when it is back. The last
 // SetPresence and SetReach are applied again on the new connection.
 //

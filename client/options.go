@@ -14,11 +14,18 @@ import (
 	"github.com/natterim/natter/seal"
 )
 
-// Options configures a Client. Addr and Device are required; every other
-// field has a usable default.
+// Options configures a Client. Addr (or Addrs) and Device are required;
+// every other field has a usable default.
 type Options struct {
-	// Addr is natterd's TLS/TCP address, host:port.
+	// Addr is natterd's TLS/TCP address, host:port (or a ws:// or
+	// wss:// URL for a WebSocket).
 	Addr string
+	// Addrs are more addresses of the same service (other natterd nodes
+	// sharing one store). The Client connects to one of Addr and Addrs at
+	// random, and when a connection fails or drops, to the next one
+	// (addrs.go); a host name that resolves to several IP addresses counts
+	// as several. One of Addr and Addrs is required.
+	Addrs []string
 	// TLSConfig says how to trust the server; nil means the system roots
 	// and the host name of Addr. If its ServerName is empty, the host of
 	// Addr is used.
@@ -55,7 +62,8 @@ type Options struct {
 
 	// ReconnectMin and ReconnectMax bound the back-off between reconnection
 	// attempts: it starts at ReconnectMin, doubles after every failure up to
-	// ReconnectMax, and each wait is jittered. Defaults 100 ms and 30 s.
+	// ReconnectMax, and each wait is drawn at random between 0 and that
+	// (full jitter). Defaults 100 ms and 30 s.
 	ReconnectMin, ReconnectMax time.Duration
 	// DedupSize is how many message IDs the SDK remembers to drop messages
 	// delivered twice. Default 100,000.

@@ -37,6 +37,9 @@ func TestDialBadOptions(t *testing.T) {
 		{"no addr", client.Options{Device: "dev1"}},
 		{"no device", client.Options{Addr: "127.0.0.1:1"}},
 		{"bad device", client.Options{Addr: "127.0.0.1:1", Device: "a b"}},
+		{"bad address in Addrs", client.Options{Addrs: []string{"127.0.0.1:1", "no port"}, Device: "dev1"}},
+		{"empty Addrs", client.Options{Addrs: []string{""}, Device: "dev1"}},
+		{"no address answers", client.Options{Addrs: []string{"127.0.0.1:1", "127.0.0.1:2"}, Device: "dev1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := client.Dial(t.Context(), tc.o); err == nil {

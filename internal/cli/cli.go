@@ -369,7 +369,8 @@ func lookup(name string) *command {
 }
 
 const globalHelp = `Global flags (before or after the command):
-  --server HOST:PORT  the server (default $NATTER_SERVER, then the server of the last login)
+  --server HOST:PORT  the server, or several nodes of it comma-separated (default $NATTER_SERVER,
+                      then the server of the last login)
   --home DIR          where the session token, pinned certificate, device ID, keys and
                       message history live (default $NATTER_HOME, then the natter folder
                       in the user config folder)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,16 +40,25 @@ func (r *runner) dial(ctx context.Context, fallback string, user natter.UserID) 
 			return nil, "", err
 		}
 	}
-	tc, err := tlsConfig(addr, r.g.ca, p)
+	// --server and NATTER_SERVER may list several addresses of one
+	// service (natterd nodes): host1:port,host2:port.
+	addrs := strings.Split(addr, ",")
+	for i := range addrs {
+		addrs[i] = strings.TrimSpace(addrs[i])
+	}
+	tc, err := tlsConfig(addrs[0], r.g.ca, p)
 	if err != nil {
 		return nil, "", err
+	}
+	if len(addrs) > 1 {
+		tc.ServerName = "" // the SDK checks each address's own host
 	}
 	keys, err := r.home.keyring(user, device)
 	if err != nil {
 		return nil, "", err
 	}
 	c, err := client.Dial(ctx, client.Options{
-		Addr:       addr,
+		Addrs:      addrs,
 		TLSConfig:  tc,
 		Device:     device,
 		ClientName: clientName,

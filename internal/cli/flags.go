@@ -10,7 +10,7 @@ import (
 // globals are the flags every command takes. They may come before the
 // command name (natter --json contacts) or after it (natter contacts --json).
 type globals struct {
-	server string // --server HOST:PORT, else NATTER_SERVER, else the session's server
+	server string // --server HOST:PORT[,HOST:PORT...], else NATTER_SERVER, else the session's server
 	home   string // --home DIR, else NATTER_HOME, else UserConfigDir/natter
 	ca     string // --ca FILE: verify the server with this certificate instead of pinning
 	json   bool   // --json: machine-readable output
@@ -25,7 +25,7 @@ type globals struct {
 // so registering them again on a command's FlagSet keeps what was parsed
 // before the command name.
 func (g *globals) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.server, "server", g.server, "server `HOST:PORT` (default $NATTER_SERVER, then the server of the last login)")
+	fs.StringVar(&g.server, "server", g.server, "server `HOST:PORT`, or several, comma-separated (nodes of one service; default $NATTER_SERVER, then the server of the last login)")
 	fs.StringVar(&g.home, "home", g.home, "home `DIR` for the session token, pinned certificate, device ID, keys and message history (default $NATTER_HOME, then the user config folder)")
 	fs.StringVar(&g.ca, "ca", g.ca, "trust the server certificate(s) in PEM `FILE` instead of pinning on first use")
 	fs.BoolVar(&g.json, "json", g.json, "print machine-readable JSON")
