@@ -71,40 +71,6 @@ func (s *Store) AddChunk(ctx context.Context, user natter.UserID, hash string, s
 	return added, nil
 }
 
-// checkChunks returns an error wrapping natter.ErrNoSuchChunk unless user
-// uploaded every chunk of hashes and it is kept. AppendMessage calls it with
-// user's row locked, which ExpireChunks also locks before forgetting a
-// chunk user uploaded.
-func checkChunks(ctx context.Context, q querier, user natter.UserID, hashes []string) error {
-	if len(hashes) == 0 {
-		return nil
-	}
-	var missing []string
-	rows, err := q.Query(ctx,
-		`SELECT h FROM unnest($1::text[]) h
-		 WHERE NOT EXISTS (SELECT 1 FROM chunk_uploads u WHERE u.username = $2 AND u.hash = h)
-		 LIMIT 1`,
-		hashes, string(user))
-	if err != nil {
-		return fmt.Errorf("check chunks: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return fmt.Errorf("check chunks: %w", err)
-		}
-		missing = append(missing, h)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("check chunks: %w", err)
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: %s did not upload chunk %s (or it expired)", natter.ErrNoSuchChunk, user, missing[0])
-	}
-	return nil
-}
-
 // ChunkTotal sums the sizes of hashes, which user must all have uploaded.
 func (s *Store) ChunkTotal(ctx context.Context, user natter.UserID, hashes []string) (int64, error) {
 	var total int64

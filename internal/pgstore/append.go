@@ -1,0 +1,234 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/natterim/natter"
+)
+
+// AppendMessage is the write every send waits for, so it is one round trip
+// to the database: a pipeline of two statements, run by PostgreSQL as one
+// implicit transaction (committed at the pipeline's end, before its
+// results are read back):
+//
+//  1. lock the rows of both users, in name order (as lockUsers does);
+//  2. appendMessage: with the rows locked (a statement that starts after
+//     the lock sees every write of either user committed before it), check
+//     that both users exist, that (From, ID) is not stored yet and that
+//     every chunk is From's; if so take the conversation's and both inboxes'
+//     next numbers and insert everything; return what it found or did.
+//
+// The rows stay locked until the commit, so no other write of either user,
+// on any node, runs in between. A transaction of several round trips held
+// them one round trip per statement longer: on a loaded machine each costs
+// milliseconds, and every other message of those users waits.
+const appendMessage = `
+WITH u AS (
+    SELECT name, inbox_seq FROM users WHERE name IN ($3::text, $5::text)),
+dup AS (
+    SELECT id, sender_device, recipient, body, conv_seq, sent_at, to_seq, from_seq, trimmed
+    FROM messages WHERE sender = $3 AND id = $4::text),
+missing AS (
+    SELECT h FROM unnest($9::text[]) h
+    WHERE NOT EXISTS (SELECT 1 FROM chunk_uploads cu WHERE cu.username = $3 AND cu.hash = h)
+    LIMIT 1),
+ok AS (
+    SELECT (SELECT inbox_seq FROM u WHERE name = $5) + 1 AS to_seq,
+           (SELECT inbox_seq FROM u WHERE name = $3) + 1 AS from_seq
+    WHERE (SELECT count(*) FROM u) = 2
+      AND NOT EXISTS (SELECT 1 FROM dup) AND NOT EXISTS (SELECT 1 FROM missing)),
+c AS (
+    INSERT INTO conversations (a, b, last_seq) SELECT $1::text, $2::text, 1 FROM ok
+    ON CONFLICT (a, b) DO UPDATE SET last_seq = conversations.last_seq + 1
+    RETURNING id, last_seq),
+m AS (
+    INSERT INTO messages (sender, id, recipient, sender_device, body, conv, conv_seq, sent_at, to_seq, from_seq)
+    SELECT $3, $4, $5, $6::text, $7::bytea, c.id, c.last_seq, $8::timestamptz, ok.to_seq, ok.from_seq FROM c, ok
+    RETURNING pk, conv_seq, to_seq, from_seq),
+i AS (
+    INSERT INTO inbox (username, seq, message)
+    SELECT $5, to_seq, pk FROM m UNION ALL SELECT $3, from_seq, pk FROM m),
+n AS (
+    UPDATE users SET inbox_seq = CASE WHEN users.name = $5 THEN m.to_seq ELSE m.from_seq END
+    FROM m WHERE users.name IN ($3, $5)),
+mc AS (
+    INSERT INTO message_chunks (hash, message)
+    SELECT DISTINCT h, m.pk FROM m, unnest($9::text[]) h),
+ch AS (
+    UPDATE chunks SET last_used = greatest(last_used, $8::timestamptz)
+    WHERE hash = ANY($9::text[]) AND EXISTS (SELECT 1 FROM m))
+SELECT array(SELECT name FROM u), (SELECT h FROM missing),
+       m.conv_seq, m.to_seq, m.from_seq,
+       d.id, d.sender_device, d.recipient, d.body, d.conv_seq, d.sent_at, d.to_seq, d.from_seq, d.trimmed
+FROM (SELECT 1) AS one LEFT JOIN m ON true LEFT JOIN dup d ON true`
+
+// AppendMessage stores m, assigns its conversation sequence number and
+// appends it to the inboxes of m.To and m.From, in one transaction and one
+// round trip (see appendMessage). A message whose (From, ID) is already
+// stored is not stored again: the first copy is returned with Duplicate
+// set (and Trimmed, without Body, if it was trimmed).
+//
+// Both users must exist (natter.ErrNoSuchUser), and From must differ from To
+// (natter.ErrSelf). m.Chunks must all be chunks m.From uploaded and that
+// are kept (natter.ErrNoSuchChunk).
+func (s *Store) AppendMessage(ctx context.Context, m natter.Message) (natter.Appended, error) {
+	op := fmt.Sprintf("append message %s→%s %s", m.From, m.To, m.ID)
+	if m.From == m.To {
+		return natter.Appended{}, fmt.Errorf("pgstore: %s: %w", op, natter.ErrSelf)
+	}
+	chunks := m.Chunks
+	if chunks == nil {
+		chunks = []string{}
+	}
+	names := []string{string(m.From), string(m.To)}
+	slices.Sort(names)
+	a, b := pair(m.From, m.To)
+	var res natter.Appended
+	err := s.pipeline(ctx, op, func(ctx context.Context, conn *pgx.Conn) error {
+		res = natter.Appended{}
+		batch := &pgx.Batch{}
+		batch.Queue(`SELECT 1 FROM users WHERE name = ANY($1) ORDER BY name FOR NO KEY UPDATE`, names)
+		batch.Queue(appendMessage, string(a), string(b),
+			string(m.From), string(m.ID), string(m.To), string(m.FromDevice), nonNil(m.Body), dbTime(m.SentAt), chunks)
+		br := conn.SendBatch(ctx, batch)
+		found, err := readAppend(br, m, &res)
+		cerr := br.Close() // reads to the end of the pipeline: its commit
+		var pgErr *pgconn.PgError
+		switch {
+		case err != nil && errors.As(err, &pgErr):
+			// The server said a statement failed: the pipeline's
+			// transaction ended there, before its commit.
+			return abortedError{err}
+		case err != nil:
+			return err
+		case cerr != nil:
+			return cerr
+		}
+		return found
+	})
+	if err != nil {
+		return natter.Appended{}, err
+	}
+	return res, nil
+}
+
+// readAppend reads the results of AppendMessage's pipeline into res. found
+// is the outcome the statement reports (a missing user or chunk), err a
+// failure of the pipeline.
+func readAppend(br pgx.BatchResults, m natter.Message, res *natter.Appended) (found, err error) {
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("lock users: %w", err)
+	}
+	var (
+		users                      []string
+		missing                    *string
+		convSeq, toSeq, fromSeq    *int64
+		dID, dDevice, dTo          *string
+		dBody                      []byte
+		dConvSeq, dToSeq, dFromSeq *int64
+		dSentAt                    *time.Time
+		dTrimmed                   *bool
+	)
+	err = br.QueryRow().Scan(&users, &missing, &convSeq, &toSeq, &fromSeq,
+		&dID, &dDevice, &dTo, &dBody, &dConvSeq, &dSentAt, &dToSeq, &dFromSeq, &dTrimmed)
+	if err != nil {
+		return nil, fmt.Errorf("insert message: %w", err)
+	}
+	switch {
+	case !slices.Contains(users, string(m.To)):
+		return fmt.Errorf("%w: %s", natter.ErrNoSuchUser, m.To), nil
+	case !slices.Contains(users, string(m.From)):
+		return fmt.Errorf("%w: %s", natter.ErrNoSuchUser, m.From), nil
+	case dID != nil:
+		d := natter.Message{ID: natter.MessageID(*dID), From: m.From, FromDevice: natter.DeviceID(*dDevice),
+			To: natter.UserID(*dTo), Body: dBody, ConvSeq: uint64(*dConvSeq), SentAt: goTime(dSentAt)}
+		if *dTrimmed {
+			d.Body = nil
+		}
+		*res = natter.Appended{Message: d, Duplicate: true, Trimmed: *dTrimmed, ToSeq: uint64(*dToSeq), FromSeq: uint64(*dFromSeq)}
+		return nil, nil
+	case missing != nil:
+		return fmt.Errorf("%w: %s did not upload chunk %s (or it expired)", natter.ErrNoSuchChunk, m.From, *missing), nil
+	case convSeq == nil:
+		return nil, errors.New("insert message: nothing inserted, for no reason found")
+	}
+	res.Message = m
+	res.Message.ConvSeq = uint64(*convSeq)
+	res.Message.SentAt = storedTime(m.SentAt)
+	res.ToSeq, res.FromSeq = uint64(*toSeq), uint64(*fromSeq)
+	return nil, nil
+}
+
+// abortedError marks an error after which the pipeline's transaction is
+// known not to have committed: the server reported a statement of it as
+// failed (terminated by an operator or a shutdown, a deadlock), and a
+// failed statement ends the implicit transaction.
+type abortedError struct{ err error }
+
+func (e abortedError) Error() string { return e.err.Error() }
+func (e abortedError) Unwrap() error { return e.err }
+
+// pipeline runs fn, which sends one pipeline (a pgx.Batch: one implicit
+// transaction, committed at its end) on a pooled connection and reads it to
+// its end. fn runs without ctx's cancellation (bounded by commitTimeout
+// instead): a caller that gives up must not be told a write failed that
+// may have committed. It is tried again if PostgreSQL chose it as a
+// deadlock victim, if the connection failed before anything was sent
+// (pgconn.SafeToRetry), or if it was lost in a way that ended the
+// transaction before its commit (abortedError: a pooled connection whose
+// backend was terminated while idle answers so); a connection lost
+// otherwise is reported as natter.ErrStoreUnavailable, since the commit
+// may or may not have happened.
+func (s *Store) pipeline(ctx context.Context, op string, fn func(ctx context.Context, conn *pgx.Conn) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return fmt.Errorf("pgstore: %s: %w", op, natter.ErrClosed)
+	}
+	var err error
+	for lost, deadlocks := 0, 0; ; {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		err = s.pipelineOnce(ctx, fn)
+		var aborted abortedError
+		switch {
+		case err == nil:
+		case pgconn.SafeToRetry(err), errors.As(err, &aborted) && unavailable(err):
+			lost++
+			if lost <= s.maxConns {
+				continue
+			}
+		case retryable(err):
+			deadlocks++
+			if deadlocks < maxDeadlockTries {
+				continue
+			}
+		}
+		break
+	}
+	return wrap(op, err)
+}
+
+// pipelineOnce is one try of pipeline.
+func (s *Store) pipelineOnce(ctx context.Context, fn func(ctx context.Context, conn *pgx.Conn) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := fn(wctx, conn.Conn()); err != nil {
+		_, err = lostWith(conn.Conn(), err)
+		return err
+	}
+	return nil
+}
