@@ -368,6 +368,8 @@ func holdProcs(ctx context.Context, cfg Config, r *runner, res *Result, parts []
 		return nil, err
 	}
 	res.perConnection()
+	// The parent holds no connection: the parts' own figures are theirs.
+	res.Bench.RSSPerConn, res.Bench.HeapPerConn, res.Bench.StackPerConn, res.Bench.GoroutinePerConn = 0, 0, 0, 0
 	if err := state.save(); err != nil {
 		cfg.Logger.Warn("cannot save the state file", "err", err)
 	}

@@ -351,6 +351,11 @@ func (r *runner) connectOnce(ctx context.Context, u *user, sc *setupCounts) erro
 		switch {
 		case err == nil:
 			sc.resumed.Add(1)
+		case errors.Is(err, client.ErrLoggedIn):
+			// An earlier attempt's resume went through after it had
+			// timed out (a loaded server): this client is resumed.
+			sess.Token, err = tok, nil
+			sc.resumed.Add(1)
 		case codeOf(err) == wire.CodeSessionExpired:
 			r.state.setToken(u.name, "")
 		default:

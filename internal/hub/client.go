@@ -72,8 +72,9 @@ func (h *Hub) newClient(conn session.Conn) *client {
 	}
 	return &client{
 		h: h, conn: conn, id: id, addr: host,
-		w:   session.NewWriter(conn, h.cfg.MaxQueueBytes, h.cfg.WriteTimeout),
-		log: h.log.With("conn", id, "remote", conn.RemoteAddr().String(), "transport", conn.Transport()),
+		w: session.NewWriter(conn, h.cfg.MaxQueueBytes, h.cfg.WriteTimeout),
+		log: connLogger(h.log, slog.String("conn", id), slog.String("remote", conn.RemoteAddr().String()),
+			slog.String("transport", conn.Transport())),
 	}
 }
 

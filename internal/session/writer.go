@@ -32,15 +32,15 @@ type Writer struct {
 	closing  bool // no more pushes; done once the queue is written
 	finished bool // done is closed
 	err      error
-	space    chan struct{} // signalled after each batch is written
-	done     chan struct{}
+	// Made only when waited on (most connections never wait on them):
+	space chan struct{} // signalled after each batch is written (PushWait)
+	done  chan struct{} // closed once finished (Done)
 }
 
 // NewWriter returns a Writer for conn that holds at most maxBytes of queued
 // frames and gives each batch writeTimeout to go out.
 func NewWriter(conn Conn, maxBytes int, writeTimeout time.Duration) *Writer {
-	return &Writer{conn: conn, maxBytes: maxBytes, writeTimeout: writeTimeout,
-		space: make(chan struct{}, 1), done: make(chan struct{})}
+	return &Writer{conn: conn, maxBytes: maxBytes, writeTimeout: writeTimeout}
 }
 
 // Push queues an encoded frame. It never blocks. It returns ErrOverflow if
@@ -80,6 +80,10 @@ func (w *Writer) PushWait(frame []byte, timeout time.Duration) error {
 		w.mu.Lock()
 		fits := w.bytes == 0 || w.bytes+len(frame) <= w.maxBytes
 		stopped := w.err != nil || w.closing
+		if w.space == nil {
+			w.space = make(chan struct{}, 1)
+		}
+		space := w.space
 		w.mu.Unlock()
 		if fits || stopped {
 			return w.Push(frame)
@@ -90,8 +94,8 @@ func (w *Writer) PushWait(frame []byte, timeout time.Duration) error {
 		}
 		t := time.NewTimer(wait)
 		select {
-		case <-w.space:
-		case <-w.done:
+		case <-space:
+		case <-w.Done():
 		case <-t.C:
 		}
 		t.Stop()
@@ -150,7 +154,9 @@ func (w *Writer) idleLocked() {
 	}
 	if (w.err != nil || w.closing && len(w.q) == 0) && !w.finished {
 		w.finished = true
-		close(w.done)
+		if w.done != nil {
+			close(w.done)
+		}
 	}
 }
 
@@ -177,10 +183,13 @@ func (w *Writer) flush() {
 		if err != nil && w.err == nil {
 			w.err = err
 		}
+		space := w.space
 		w.mu.Unlock()
-		select {
-		case w.space <- struct{}{}:
-		default:
+		if space != nil {
+			select {
+			case space <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -196,12 +205,22 @@ func (w *Writer) Err() error {
 // Done is closed once the Writer is finished: after Finish, when all that
 // was queued is written; or at once after Abort, an overflow or a write
 // error (once a batch being written is out or has failed).
-func (w *Writer) Done() <-chan struct{} { return w.done }
+func (w *Writer) Done() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done == nil {
+		w.done = make(chan struct{})
+		if w.finished {
+			close(w.done)
+		}
+	}
+	return w.done
+}
 
 // Run waits until the Writer is finished (see Done) and returns the error
 // that stopped it, or nil after Finish. Writing does not need it: it is
 // for callers that wait for the end in a goroutine of their own.
 func (w *Writer) Run() error {
-	<-w.done
+	<-w.Done()
 	return w.Err()
 }
