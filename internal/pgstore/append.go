@@ -13,19 +13,21 @@ import (
 	"github.com/natterim/natter"
 )
 
-// AppendMessage is the write every send waits for, so it is one round trip
-// to the database: a pipeline of two statements, run by PostgreSQL as one
-// implicit transaction (committed at the pipeline's end, before its
-// results are read back):
+// AppendMessage is the write every send waits for, so a batch of them
+// (appender.go) is one round trip to the database: a pipeline, run by
+// PostgreSQL as one implicit transaction (committed at the pipeline's end,
+// before its last result is read back), of
 //
-//  1. lock the rows of both users, in name order (as lockUsers does);
-//  2. appendMessage: with the rows locked (a statement that starts after
-//     the lock sees every write of either user committed before it), check
-//     that both users exist, that (From, ID) is not stored yet and that
-//     every chunk is From's; if so take the conversation's and both inboxes'
-//     next numbers and insert everything; return what it found or did.
+//  1. the lock of the rows of every user of the batch, in name order (as
+//     lockUsers does);
+//  2. for each message, appendMessage: with the rows locked (a statement
+//     that starts after the lock sees every write of those users committed
+//     before it, and the earlier messages of the batch), check that both
+//     users exist, that (From, ID) is not stored yet and that every chunk
+//     is From's; if so take the conversation's and both inboxes' next
+//     numbers and insert everything; return what it found or did.
 //
-// The rows stay locked until the commit, so no other write of either user,
+// The rows stay locked until the commit, so no other write of those users,
 // on any node, runs in between. A transaction of several round trips held
 // them one round trip per statement longer: on a loaded machine each costs
 // milliseconds, and every other message of those users waits.
@@ -71,9 +73,11 @@ FROM (SELECT 1) AS one LEFT JOIN m ON true LEFT JOIN dup d ON true`
 
 // AppendMessage stores m, assigns its conversation sequence number and
 // appends it to the inboxes of m.To and m.From, in one transaction and one
-// round trip (see appendMessage). A message whose (From, ID) is already
-// stored is not stored again: the first copy is returned with Duplicate
-// set (and Trimmed, without Body, if it was trimmed).
+// round trip (see appendMessage), shared with the appends of other callers
+// of this node queued at the same moment (see appender). A message whose
+// (From, ID) is already stored is not stored again: the first copy is
+// returned with Duplicate set (and Trimmed, without Body, if it was
+// trimmed).
 //
 // Both users must exist (natter.ErrNoSuchUser), and From must differ from To
 // (natter.ErrSelf). m.Chunks must all be chunks m.From uploaded and that
@@ -83,22 +87,76 @@ func (s *Store) AppendMessage(ctx context.Context, m natter.Message) (natter.App
 	if m.From == m.To {
 		return natter.Appended{}, fmt.Errorf("pgstore: %s: %w", op, natter.ErrSelf)
 	}
-	chunks := m.Chunks
-	if chunks == nil {
-		chunks = []string{}
+	if m.Chunks == nil {
+		m.Chunks = []string{}
 	}
-	names := []string{string(m.From), string(m.To)}
-	slices.Sort(names)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return natter.Appended{}, fmt.Errorf("pgstore: %s: %w", op, natter.ErrClosed)
+	}
+	r := &appendReq{ctx: ctx, m: m, done: make(chan struct{})}
+	select {
+	case s.appends <- r:
+	case <-ctx.Done():
+		return natter.Appended{}, fmt.Errorf("pgstore: %s: %w", op, ctx.Err())
+	}
+	// Once queued, the append runs unless its context has ended when a
+	// worker takes it: its caller waits for the outcome, so that it never
+	// hears of a failure for a write that committed.
+	<-r.done
+	if r.err != nil {
+		return natter.Appended{}, wrap(op, r.err)
+	}
+	return r.res, nil
+}
+
+// queueAppend queues m's appendMessage on batch (after the statement that
+// locks the users' rows: see appendBatch).
+func queueAppend(batch *pgx.Batch, m natter.Message) {
 	a, b := pair(m.From, m.To)
-	var res natter.Appended
-	err := s.pipeline(ctx, op, func(ctx context.Context, conn *pgx.Conn) error {
-		res = natter.Appended{}
+	batch.Queue(appendMessage, string(a), string(b),
+		string(m.From), string(m.ID), string(m.To), string(m.FromDevice), nonNil(m.Body), dbTime(m.SentAt), m.Chunks)
+}
+
+// lockNames returns the users of msgs, sorted, each once: the rows a batch
+// of appends locks first.
+func lockNames(msgs ...natter.Message) []string {
+	var names []string
+	for _, m := range msgs {
+		names = append(names, string(m.From), string(m.To))
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// lockRows is the statement that locks the rows of users ($1, sorted) in
+// name order, as lockUsers does.
+const lockRows = `SELECT 1 FROM users WHERE name = ANY($1) ORDER BY name FOR NO KEY UPDATE`
+
+// appendBatch appends msgs in one pipeline (one transaction, one commit):
+// the rows of all their users locked first, in name order, then each
+// message's appendMessage, which sees the ones before it (a repeat of an
+// earlier message of the batch is its duplicate). res[i] and found[i] are
+// message i's outcome; err is a failure of the whole pipeline, after which
+// nothing of it is committed unless it wraps natter.ErrStoreUnavailable
+// (then it may be).
+func (s *Store) appendBatch(msgs []natter.Message) (res []natter.Appended, found []error, err error) {
+	err = s.pipelineRun(context.Background(), func(ctx context.Context, conn *pgx.Conn) error {
+		res, found = make([]natter.Appended, len(msgs)), make([]error, len(msgs))
 		batch := &pgx.Batch{}
-		batch.Queue(`SELECT 1 FROM users WHERE name = ANY($1) ORDER BY name FOR NO KEY UPDATE`, names)
-		batch.Queue(appendMessage, string(a), string(b),
-			string(m.From), string(m.ID), string(m.To), string(m.FromDevice), nonNil(m.Body), dbTime(m.SentAt), chunks)
+		batch.Queue(lockRows, lockNames(msgs...))
+		for _, m := range msgs {
+			queueAppend(batch, m)
+		}
 		br := conn.SendBatch(ctx, batch)
-		found, err := readAppend(br, m, &res)
+		var err error
+		if _, err = br.Exec(); err != nil {
+			err = fmt.Errorf("lock users: %w", err)
+		}
+		for i := 0; i < len(msgs) && err == nil; i++ {
+			found[i], err = readAppend(br, msgs[i], &res[i])
+		}
 		cerr := br.Close() // reads to the end of the pipeline: its commit
 		var pgErr *pgconn.PgError
 		switch {
@@ -108,24 +166,16 @@ func (s *Store) AppendMessage(ctx context.Context, m natter.Message) (natter.App
 			return abortedError{err}
 		case err != nil:
 			return err
-		case cerr != nil:
-			return cerr
 		}
-		return found
+		return cerr
 	})
-	if err != nil {
-		return natter.Appended{}, err
-	}
-	return res, nil
+	return res, found, err
 }
 
-// readAppend reads the results of AppendMessage's pipeline into res. found
-// is the outcome the statement reports (a missing user or chunk), err a
-// failure of the pipeline.
+// readAppend reads the result of m's appendMessage into res. found is the
+// outcome the statement reports (a missing user or chunk), err a failure
+// of the pipeline.
 func readAppend(br pgx.BatchResults, m natter.Message, res *natter.Appended) (found, err error) {
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("lock users: %w", err)
-	}
 	var (
 		users                      []string
 		missing                    *string
@@ -175,7 +225,7 @@ type abortedError struct{ err error }
 func (e abortedError) Error() string { return e.err.Error() }
 func (e abortedError) Unwrap() error { return e.err }
 
-// pipeline runs fn, which sends one pipeline (a pgx.Batch: one implicit
+// pipelineRun runs fn, which sends one pipeline (a pgx.Batch: one implicit
 // transaction, committed at its end) on a pooled connection and reads it to
 // its end. fn runs without ctx's cancellation (bounded by commitTimeout
 // instead): a caller that gives up must not be told a write failed that
@@ -186,12 +236,10 @@ func (e abortedError) Unwrap() error { return e.err }
 // backend was terminated while idle answers so); a connection lost
 // otherwise is reported as natter.ErrStoreUnavailable, since the commit
 // may or may not have happened.
-func (s *Store) pipeline(ctx context.Context, op string, fn func(ctx context.Context, conn *pgx.Conn) error) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return fmt.Errorf("pgstore: %s: %w", op, natter.ErrClosed)
-	}
+//
+// The caller holds s.mu shared (AppendMessage, whose append a worker runs
+// with this).
+func (s *Store) pipelineRun(ctx context.Context, fn func(ctx context.Context, conn *pgx.Conn) error) error {
 	var err error
 	for lost, deadlocks := 0, 0; ; {
 		if err = ctx.Err(); err != nil {
@@ -214,7 +262,7 @@ func (s *Store) pipeline(ctx context.Context, op string, fn func(ctx context.Con
 		}
 		break
 	}
-	return wrap(op, err)
+	return err
 }
 
 // pipelineOnce is one try of pipeline.

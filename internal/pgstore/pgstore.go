@@ -6,16 +6,17 @@
 //
 // Every write is one transaction, committed before the method returns, on a
 // connection with synchronous_commit on: an acknowledged write is on the
-// database server's disk. Concurrent writes share WAL flushes through
-// PostgreSQL's own group commit: each runs on its own pooled connection, and
-// a backend that flushes the WAL flushes every commit record written before
-// it, so the commits that arrive while one fsync runs are made durable by the
-// next one, together. internal/sqlite needs a writer goroutine that batches
-// writes into one transaction because SQLite has one writer per file; here
-// that would serialise every node's writes on one connection and a batch
-// would hold all its users' row locks until its commit, while the database
-// already groups commits. Options.MaxConns bounds how many writes of a node
-// commit at once. BenchmarkAppendMessage reports the WAL flushes per commit.
+// database server's disk. Concurrent writes share WAL flushes in two ways.
+// PostgreSQL's own group commit: each write runs on its own pooled
+// connection, and a backend that flushes the WAL flushes every commit record
+// written before it. That does not help writes of one user, which hold the
+// user's row lock until their commit (below) and so commit one after the
+// other, a flush each. So AppendMessage, the write every send waits for,
+// also batches within a node (appender.go): a few workers each take every
+// append queued at that moment and run them as one pipeline, one
+// transaction and one commit (BenchmarkAppendMessage: with 64 senders among
+// 16 users, 0.07 WAL flushes per message instead of 0.7). Other writes are
+// rarer and run one transaction each.
 //
 // # Concurrency across nodes
 //
@@ -104,6 +105,9 @@ type Store struct {
 	// shared while it runs, Close exclusively to set closed.
 	mu     sync.RWMutex
 	closed bool
+
+	appends   chan *appendReq // AppendMessage's queue (appender.go)
+	appenders sync.WaitGroup  // its workers
 }
 
 var _ natter.Store = (*Store)(nil)
@@ -163,6 +167,7 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config, opts Options) (*Store,
 			return nil, fmt.Errorf("pgstore: metrics: %w", err)
 		}
 	}
+	s.startAppender()
 	return s, nil
 }
 
@@ -175,6 +180,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.stopAppender()
 	s.pool.Close()
 	return nil
 }

@@ -19,7 +19,7 @@ import (
 func TestMain(m *testing.M) {
 	code := testenv.Main(m)
 	if code == 0 {
-		if leaked := leaktest.Leaked(5*time.Second, "jackc/puddle", "jackc/pgx/v5/pgxpool"); leaked != "" {
+		if leaked := leaktest.Leaked(5*time.Second, "jackc/puddle", "jackc/pgx/v5/pgxpool", "pgstore.(*Store).appendWorker"); leaked != "" {
 			fmt.Fprintf(os.Stderr, "goroutines still running after the tests:\n%s\n", leaked)
 			code = 1
 		}
