@@ -20,7 +20,6 @@ import (
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/internal/auth"
-	"github.com/natterim/natter/internal/blobs"
 	"github.com/natterim/natter/internal/session"
 	"github.com/natterim/natter/wire"
 )
@@ -55,7 +54,7 @@ type Config struct {
 
 	// Blobs holds file chunks' bytes; nil means the server takes no files
 	// (PutChunk, GetChunk and a Send with chunks are answered unavailable).
-	Blobs *blobs.Store
+	Blobs Blobs
 	// File limits. Zero means the default; a negative quota, none.
 	MaxFileSize   int64         // bytes of chunks one message may carry; default 2 GiB
 	UserQuota     int64         // bytes of distinct chunks a user may keep uploaded; default 5 GiB

@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -29,7 +28,6 @@ import (
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/internal/auth"
-	"github.com/natterim/natter/internal/blobs"
 	"github.com/natterim/natter/internal/hub"
 	"github.com/natterim/natter/internal/session"
 	"github.com/natterim/natter/internal/turnsrv"
@@ -119,7 +117,8 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	store natter.Store
-	blobs *blobs.Store
+	blobs      hub.Blobs
+	blobsClose func()
 	bus   natter.Bus
 	hash  *auth.Hasher
 	hub   *hub.Hub
@@ -195,9 +194,6 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
-	if s.blobs, err = blobs.Open(filepath.Join(cfg.DataDir, "blobs")); err != nil {
-		return nil, err
-	}
 	s.hash = auth.NewHasher(cfg.HashWorkers, 4*cfg.HashWorkers+64, auth.DefaultParams)
 	s.reg = prometheus.NewRegistry()
 	s.refusedConns = prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_refused_connections_total",
@@ -209,6 +205,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.refusedConns, s.handshaking)
 	s.store, err = openStore(ctx, cfg, s.log.With("component", "store"), s.reg)
 	if err != nil {
+		return nil, err
+	}
+	if s.blobs, s.blobsClose, err = openBlobs(ctx, cfg); err != nil {
 		return nil, err
 	}
 	var registry natter.Registry
@@ -436,6 +435,9 @@ func (s *Server) closeAll() error {
 	}
 	if s.bus != nil {
 		s.bus.Close()
+	}
+	if s.blobsClose != nil {
+		s.blobsClose()
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
