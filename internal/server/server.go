@@ -114,16 +114,16 @@ type Config struct {
 
 // Server is a running natterd.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	store natter.Store
+	cfg        Config
+	log        *slog.Logger
+	store      natter.Store
 	blobs      hub.Blobs
 	blobsClose func()
-	bus   natter.Bus
-	hash  *auth.Hasher
-	hub   *hub.Hub
-	turn  *turnsrv.Server
-	reg   *prometheus.Registry
+	bus        natter.Bus
+	hash       *auth.Hasher
+	hub        *hub.Hub
+	turn       *turnsrv.Server
+	reg        *prometheus.Registry
 
 	refusedConns prometheus.Counter
 	handshaking  *prometheus.GaugeVec // by transport: see handshake.go
