@@ -32,6 +32,11 @@ const sweepBatch = 256
 // idleBatch is how many idle devices a sweep lists at a time.
 const idleBatch = 100
 
+// maxExpiryLines bounds the per-user log lines of one sweep's expiries (the
+// first sweep after a long stop may expire many users' entries); the rest
+// are summed up in one line.
+const maxExpiryLines = 100
+
 // SweepResult is what one Sweep did.
 type SweepResult struct {
 	Trimmed   int // inbox entries deleted: every device of their user had acknowledged them
@@ -60,7 +65,15 @@ func (h *Hub) Sweep(ctx context.Context) (SweepResult, error) {
 		users = append(users, u)
 	}
 	slices.Sort(users)
-	for _, u := range users {
+	for i, u := range users {
+		if i == maxExpiryLines {
+			rest := 0
+			for _, u := range users[i:] {
+				rest += expired[u]
+			}
+			h.log.Info("inbox entries expired unacknowledged, more users", "users", len(users)-i, "count", rest, "retention", h.cfg.Retention)
+			break
+		}
 		h.log.Info("inbox entries expired unacknowledged", "user", u, "count", expired[u], "retention", h.cfg.Retention)
 	}
 	if err != nil {
