@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
+	"github.com/natterim/natter/wire"
 )
 
 // traffic is users sending to each other continuously, in a ring, and what
@@ -23,6 +25,7 @@ type traffic struct {
 	acked map[natter.MessageID]natter.UserID // acknowledged sends, by recipient
 	got   map[natter.UserID]map[natter.MessageID]int
 	order map[natter.UserID][]int // per recipient: the sender's counters, in the order received
+	errs  map[string]int          // failed sends, by error code ("other" for errors without one)
 }
 
 // run makes each user send to the next one every interval until ctx ends,
@@ -31,6 +34,7 @@ func (tr *traffic) run(ctx context.Context, interval time.Duration) *sync.WaitGr
 	tr.acked = map[natter.MessageID]natter.UserID{}
 	tr.got = map[natter.UserID]map[natter.MessageID]int{}
 	tr.order = map[natter.UserID][]int{}
+	tr.errs = map[string]int{}
 	var wg sync.WaitGroup
 	for i, u := range tr.users {
 		to := tr.users[(i+1)%len(tr.users)].name
@@ -46,11 +50,18 @@ func (tr *traffic) run(ctx context.Context, interval time.Duration) *sync.WaitGr
 				sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 				r, err := u.Send(sctx, to, []byte(fmt.Sprintf("%s %d", u.name, n)))
 				cancel()
+				tr.mu.Lock()
 				if err == nil {
-					tr.mu.Lock()
 					tr.acked[r.ID] = to
-					tr.mu.Unlock()
+				} else {
+					code := "other"
+					var we *wire.Err
+					if errors.As(err, &we) {
+						code = string(we.Code)
+					}
+					tr.errs[code]++
 				}
+				tr.mu.Unlock()
 			}
 		})
 	}

@@ -68,7 +68,13 @@ var (
 // newCluster starts n nodes.
 func newCluster(t *testing.T, n int, extra ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, store: pgtest.Schema(t), nats: natstest.Start(t, ""), certDir: t.TempDir(), extra: extra}
+	return newClusterOn(t, n, pgtest.Schema(t), natstest.Start(t, ""), extra...)
+}
+
+// newClusterOn starts n nodes on the given PostgreSQL URL and NATS server.
+func newClusterOn(t *testing.T, n int, store string, nats *natstest.Server, extra ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, store: store, nats: nats, certDir: t.TempDir(), extra: extra}
 	if _, err := tlscert.LoadOrCreate(c.certDir, []string{"localhost", "127.0.0.1"}, nil); err != nil {
 		t.Fatal(err)
 	}
