@@ -4,10 +4,17 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/internal/turnsrv"
 )
+
+// TURNSecretEnv names the environment variable that holds the secret TURN
+// credentials are signed with (turnsrv.Config.Secret): the same on every
+// node of a cluster, so that a relay accepts what any node gave. Without
+// it each process makes a random one.
+const TURNSecretEnv = "NATTER_TURN_SECRET"
 
 // startTURN starts the STUN/TURN service. Relay credentials are good only
 // while their user has a live session (the registry is memory: the check
@@ -18,7 +25,16 @@ func (s *Server) startTURN(reg natter.Registry) (*turnsrv.Server, error) {
 		return nil, err
 	}
 	s.relayIP = relay
+	secret := []byte(os.Getenv(TURNSecretEnv))
+	if len(secret) > 0 && len(secret) < 16 {
+		return nil, fmt.Errorf("%s is %d bytes: use at least 16 random bytes (e.g. openssl rand -hex 32)", TURNSecretEnv, len(secret))
+	}
+	if len(secret) == 0 && s.cfg.Bus != "" {
+		s.log.Warn("no "+TURNSecretEnv+": this node's TURN relay refuses credentials that other nodes gave, and theirs this node's; give every node the same secret",
+			"component", "turn")
+	}
 	t, err := turnsrv.New(turnsrv.Config{
+		Secret:  secret,
 		Addr:    s.cfg.UDP,
 		RelayIP: relay,
 		Authorize: func(u natter.UserID) bool {

@@ -3,6 +3,7 @@ package turnsrv
 import (
 	"crypto/hmac"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -26,11 +27,33 @@ func (s *Server) Credentials(user natter.UserID, now time.Time) (username, passw
 	return username, s.password(username), expires
 }
 
-// password is the password that goes with username.
+// password is the password that goes with username: the TURN REST API's
+// base64(HMAC-SHA1(key, username)), where key is the secret of the day the
+// credentials expire (secretFor).
 func (s *Server) password(username string) string {
-	mac := hmac.New(sha1.New, s.secret)
+	key := s.secret
+	if _, exp, err := parseUsername(username); err == nil {
+		key = s.secretFor(exp)
+	}
+	mac := hmac.New(sha1.New, key)
 	mac.Write([]byte(username))
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// secretFor is the key of credentials that expire at exp: with a
+// configured (shared) secret, HMAC-SHA256(secret, "natter turn <day>"),
+// the day being exp's, in days since the Unix epoch. So the key that
+// signs credentials changes every day by itself, the same on every node
+// that has the secret, and a key that leaks (it sits in every relay's
+// memory) is good for one day's credentials. A random per-process secret
+// (no Config.Secret) is used as it is: it dies with the process anyway.
+func (s *Server) secretFor(exp time.Time) []byte {
+	if !s.shared {
+		return s.secret
+	}
+	mac := hmac.New(sha256.New, s.secret)
+	fmt.Fprintf(mac, "natter turn %d", exp.Unix()/86400)
+	return mac.Sum(nil)
 }
 
 // parseUsername splits a TURN REST username into the user and the expiry.

@@ -70,10 +70,14 @@ type Config struct {
 	RelayPortMin, RelayPortMax uint16
 	// Realm is the STUN realm. Default "natter".
 	Realm string
-	// Secret is the HMAC key of the credentials. Default: random per
-	// process, so credentials die with a restart and clients fetch new
-	// ones. Several nodes that should honour each other's credentials
-	// need the same Secret.
+	// Secret is the secret the credentials' HMAC keys come from: each
+	// day's key is derived from it (Server.secretFor), so credentials are
+	// signed with a key that changes daily. Default: random per process,
+	// used as it is, so credentials die with a restart and clients fetch
+	// new ones. The nodes of a cluster, which must honour each other's
+	// credentials (a client's relay may be another node than the one that
+	// gave it credentials), need the same Secret (natterd reads it from
+	// NATTER_TURN_SECRET).
 	Secret []byte
 	// TTL is how long new credentials are valid. Default 10 minutes.
 	TTL time.Duration
@@ -111,6 +115,7 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	secret []byte
+	shared bool // secret is Config.Secret: derive a key per day from it
 	m      *metrics
 	conn   *listenConn
 	turn   *turn.Server
@@ -153,8 +158,8 @@ func New(cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("%w: relay port range %d-%d: set both bounds, min <= max", ErrBadConfig,
 			cfg.RelayPortMin, cfg.RelayPortMax)
 	}
-	secret := cfg.Secret
-	if len(secret) == 0 {
+	secret, shared := cfg.Secret, len(cfg.Secret) > 0
+	if !shared {
 		secret = make([]byte, 32)
 		rand.Read(secret)
 	}
@@ -186,7 +191,7 @@ func New(cfg Config) (_ *Server, err error) {
 	}
 
 	s := &Server{
-		cfg: cfg, log: cfg.Logger.With("component", "turn"), now: cfg.Now, secret: secret,
+		cfg: cfg, log: cfg.Logger.With("component", "turn"), now: cfg.Now, secret: secret, shared: shared,
 		m:       newMetrics(),
 		relays:  make(map[string]*relayConn),
 		allocs:  make(map[string]*allocation),

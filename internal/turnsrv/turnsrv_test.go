@@ -562,8 +562,9 @@ func TestDefaultAllowPeer(t *testing.T) {
 	}
 }
 
-// TestCredentialsAreTURNREST: pion's own TURN REST API handler accepts
-// our credentials, so any TURN REST client or server agrees with them.
+// TestCredentialsAreTURNREST: pion's own TURN REST API handler, given the
+// day's key, accepts our credentials, so any TURN REST client or server
+// agrees with them.
 func TestCredentialsAreTURNREST(t *testing.T) {
 	secret := []byte("shared secret")
 	s := startServer(t, Config{Secret: secret, TTL: time.Hour})
@@ -575,7 +576,7 @@ func TestCredentialsAreTURNREST(t *testing.T) {
 	if exp.Unix() != now.Add(time.Hour).Unix() {
 		t.Fatalf("expires %v", exp)
 	}
-	_, key, ok := turn.LongTermTURNRESTAuthHandler(string(secret), nil)(&turn.RequestAttributes{Username: u, Realm: "natter"})
+	_, key, ok := turn.LongTermTURNRESTAuthHandler(string(s.secretFor(exp)), nil)(&turn.RequestAttributes{Username: u, Realm: "natter"})
 	if !ok || string(key) != string(turn.GenerateAuthKey(u, "natter", p)) {
 		t.Fatal("pion's TURN REST handler does not agree with Credentials")
 	}

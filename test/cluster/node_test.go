@@ -131,6 +131,7 @@ func (nd *node) start() {
 		"--keepalive", "3s", "--log-level", "debug"}
 	args = append(args, nd.c.extra...)
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "NATTER_TURN_SECRET=the cluster test's shared turn secret")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
