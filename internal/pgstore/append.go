@@ -90,12 +90,16 @@ func (s *Store) AppendMessage(ctx context.Context, m natter.Message) (natter.App
 	if m.Chunks == nil {
 		m.Chunks = []string{}
 	}
+	return s.queue(ctx, op, &appendReq{ctx: ctx, m: m, done: make(chan struct{})})
+}
+
+// queue hands r to the appender's workers and waits for its outcome.
+func (s *Store) queue(ctx context.Context, op string, r *appendReq) (natter.Appended, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return natter.Appended{}, fmt.Errorf("pgstore: %s: %w", op, natter.ErrClosed)
 	}
-	r := &appendReq{ctx: ctx, m: m, done: make(chan struct{})}
 	select {
 	case s.appends <- r:
 	case <-ctx.Done():
@@ -119,12 +123,16 @@ func queueAppend(batch *pgx.Batch, m natter.Message) {
 		string(m.From), string(m.ID), string(m.To), string(m.FromDevice), nonNil(m.Body), dbTime(m.SentAt), m.Chunks)
 }
 
-// lockNames returns the users of msgs, sorted, each once: the rows a batch
-// of appends locks first.
-func lockNames(msgs ...natter.Message) []string {
+// lockNames returns the users of reqs, sorted, each once: the rows a batch
+// locks first.
+func lockNames(reqs []*appendReq) []string {
 	var names []string
-	for _, m := range msgs {
-		names = append(names, string(m.From), string(m.To))
+	for _, r := range reqs {
+		if r.rc != nil {
+			names = append(names, string(r.rc.From), string(r.rc.To))
+		} else {
+			names = append(names, string(r.m.From), string(r.m.To))
+		}
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
@@ -134,28 +142,36 @@ func lockNames(msgs ...natter.Message) []string {
 // name order, as lockUsers does.
 const lockRows = `SELECT 1 FROM users WHERE name = ANY($1) ORDER BY name FOR NO KEY UPDATE`
 
-// appendBatch appends msgs in one pipeline (one transaction, one commit):
-// the rows of all their users locked first, in name order, then each
-// message's appendMessage, which sees the ones before it (a repeat of an
-// earlier message of the batch is its duplicate). res[i] and found[i] are
-// message i's outcome; err is a failure of the whole pipeline, after which
-// nothing of it is committed unless it wraps natter.ErrStoreUnavailable
-// (then it may be).
-func (s *Store) appendBatch(msgs []natter.Message) (res []natter.Appended, found []error, err error) {
+// appendBatch appends the messages and receipts of reqs in one pipeline
+// (one transaction, one commit): the rows of all their users locked first,
+// in name order, then each one's appendMessage or appendReceipt, which sees
+// the ones before it (a repeat of an earlier message of the batch is its
+// duplicate). res[i] and found[i] are request i's outcome; err is a failure
+// of the whole pipeline, after which nothing of it is committed unless it
+// wraps natter.ErrStoreUnavailable (then it may be).
+func (s *Store) appendBatch(reqs []*appendReq) (res []natter.Appended, found []error, err error) {
 	err = s.pipelineRun(context.Background(), func(ctx context.Context, conn *pgx.Conn) error {
-		res, found = make([]natter.Appended, len(msgs)), make([]error, len(msgs))
+		res, found = make([]natter.Appended, len(reqs)), make([]error, len(reqs))
 		batch := &pgx.Batch{}
-		batch.Queue(lockRows, lockNames(msgs...))
-		for _, m := range msgs {
-			queueAppend(batch, m)
+		batch.Queue(lockRows, lockNames(reqs))
+		for _, r := range reqs {
+			if r.rc != nil {
+				queueReceipt(batch, *r.rc)
+			} else {
+				queueAppend(batch, r.m)
+			}
 		}
 		br := conn.SendBatch(ctx, batch)
 		var err error
 		if _, err = br.Exec(); err != nil {
 			err = fmt.Errorf("lock users: %w", err)
 		}
-		for i := 0; i < len(msgs) && err == nil; i++ {
-			found[i], err = readAppend(br, msgs[i], &res[i])
+		for i := 0; i < len(reqs) && err == nil; i++ {
+			if reqs[i].rc != nil {
+				found[i], err = readReceipt(br, *reqs[i].rc, &res[i])
+			} else {
+				found[i], err = readAppend(br, reqs[i].m, &res[i])
+			}
 		}
 		cerr := br.Close() // reads to the end of the pipeline: its commit
 		var pgErr *pgconn.PgError
@@ -170,6 +186,60 @@ func (s *Store) appendBatch(msgs []natter.Message) (res []natter.Appended, found
 		return cerr
 	})
 	return res, found, err
+}
+
+// appendReceipt is AppendReceipt's statement in a batch (see
+// appendMessage): with both users' rows locked, check that they exist,
+// take both inboxes' next numbers and insert the receipt and its entries.
+const appendReceipt = `
+WITH u AS (
+    SELECT name, inbox_seq FROM users WHERE name IN ($1::text, $2::text)),
+ok AS (
+    SELECT (SELECT inbox_seq FROM u WHERE name = $2) + 1 AS to_seq,
+           (SELECT inbox_seq FROM u WHERE name = $1) + 1 AS from_seq
+    WHERE (SELECT count(*) FROM u) = 2),
+r AS (
+    INSERT INTO receipts (sender, recipient, upto, id, state, at, to_seq, from_seq)
+    SELECT $1, $2, $3::bigint, $4::text, $5::text, $6::timestamptz, ok.to_seq, ok.from_seq FROM ok
+    RETURNING pk, to_seq, from_seq),
+i AS (
+    INSERT INTO inbox (username, seq, receipt)
+    SELECT $2, to_seq, pk FROM r UNION ALL SELECT $1, from_seq, pk FROM r),
+n AS (
+    UPDATE users SET inbox_seq = CASE WHEN users.name = $2 THEN r.to_seq ELSE r.from_seq END
+    FROM r WHERE users.name IN ($1, $2))
+SELECT array(SELECT name FROM u), r.to_seq, r.from_seq FROM (SELECT 1) AS one LEFT JOIN r ON true`
+
+// queueReceipt queues rc's appendReceipt on batch. rc has been checked
+// (AppendReceipt): its Upto fits a bigint.
+func queueReceipt(batch *pgx.Batch, rc natter.Receipt) {
+	var id any
+	if rc.ID != "" {
+		id = string(rc.ID)
+	}
+	batch.Queue(appendReceipt, string(rc.From), string(rc.To), int64(rc.Upto), id, string(rc.State), dbTime(rc.At))
+}
+
+// readReceipt reads the result of rc's appendReceipt into res (ToSeq and
+// FromSeq); found and err are as for readAppend.
+func readReceipt(br pgx.BatchResults, rc natter.Receipt, res *natter.Appended) (found, err error) {
+	var (
+		users          []string
+		toSeq, fromSeq *int64
+	)
+	if err := br.QueryRow().Scan(&users, &toSeq, &fromSeq); err != nil {
+		return nil, fmt.Errorf("insert receipt: %w", err)
+	}
+	switch {
+	case !slices.Contains(users, string(rc.To)):
+		return fmt.Errorf("%w: %s", natter.ErrNoSuchUser, rc.To), nil
+	case !slices.Contains(users, string(rc.From)):
+		return fmt.Errorf("%w: %s", natter.ErrNoSuchUser, rc.From), nil
+	case toSeq == nil:
+		return nil, errors.New("insert receipt: nothing inserted, for no reason found")
+	}
+	res.ToSeq, res.FromSeq = uint64(*toSeq), uint64(*fromSeq)
+	return nil, nil
 }
 
 // readAppend reads the result of m's appendMessage into res. found is the

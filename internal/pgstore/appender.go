@@ -7,7 +7,8 @@ import (
 	"github.com/natterim/natter"
 )
 
-// The appender: group commit for AppendMessage within a node.
+// The appender: group commit for AppendMessage and AppendReceipt (two of
+// which follow most messages) within a node.
 //
 // PostgreSQL shares one WAL flush among the commits that arrive while the
 // previous one runs, but appends of the same user cannot share one: each
@@ -34,11 +35,12 @@ const (
 	maxAppendBatch = 64
 )
 
-// appendReq is one queued AppendMessage.
+// appendReq is one queued AppendMessage, or AppendReceipt if rc is set.
 type appendReq struct {
 	ctx  context.Context // the caller's: a request whose context ended is not run
 	m    natter.Message
-	res  natter.Appended
+	rc   *natter.Receipt
+	res  natter.Appended // a receipt's outcome is ToSeq and FromSeq
 	err  error
 	done chan struct{} // closed once res and err are set
 }
@@ -93,11 +95,7 @@ func (s *Store) runAppends(reqs []*appendReq) {
 	if len(live) == 0 {
 		return
 	}
-	msgs := make([]natter.Message, len(live))
-	for i, r := range live {
-		msgs[i] = r.m
-	}
-	res, found, err := s.appendBatch(msgs)
+	res, found, err := s.appendBatch(live)
 	if err != nil && len(live) > 1 && !unavailable(err) && !errors.Is(err, natter.ErrStoreUnavailable) {
 		// One statement failed and took the others' with it (nothing
 		// committed): each alone, so that only its caller hears of it.

@@ -66,6 +66,44 @@ func TestAppendBatch(t *testing.T) {
 			}
 		})
 	}
+	t.Run("receipts", func(t *testing.T) {
+		// Receipts share a batch with messages; one naming a missing
+		// user fails alone. The inboxes go on from where the cases above
+		// left them.
+		inbox := func(u natter.UserID) uint64 {
+			es, err := s.Inbox(ctx, u, 0, 100)
+			if err != nil || len(es) == 0 {
+				t.Fatalf("Inbox(%s) = %v, %v", u, es, err)
+			}
+			return es[len(es)-1].Seq
+		}
+		ann, ben := inbox("ann"), inbox("ben")
+		reqs := []*appendReq{
+			{ctx: ctx, rc: &natter.Receipt{From: "ben", To: "ann", Upto: 3, State: natter.ReceiptRead, At: at(2)}},
+			{ctx: ctx, m: msg("ann", "ben", "9")},
+			{ctx: ctx, rc: &natter.Receipt{From: "ben", To: "dan", Upto: 1, State: natter.ReceiptRead, At: at(2)}},
+			{ctx: ctx, rc: &natter.Receipt{From: "ben", To: "ann", Upto: 4, ID: "9", State: natter.ReceiptDelivered, At: at(3)}},
+		}
+		for _, r := range reqs {
+			r.done = make(chan struct{})
+		}
+		s.runAppends(reqs)
+		for i, w := range []struct {
+			err            bool
+			toSeq, fromSeq uint64
+		}{{false, ann + 1, ben + 1}, {false, ben + 2, ann + 2}, {true, 0, 0}, {false, ann + 3, ben + 3}} {
+			r := reqs[i]
+			<-r.done
+			if (r.err != nil) != w.err || !w.err && (r.res.ToSeq != w.toSeq || r.res.FromSeq != w.fromSeq) {
+				t.Errorf("request %d: %d/%d, %v; want %d/%d, error %v", i, r.res.ToSeq, r.res.FromSeq, r.err, w.toSeq, w.fromSeq, w.err)
+			}
+		}
+		es, err := s.Inbox(ctx, "ann", ann, 10)
+		if err != nil || len(es) != 3 || es[0].Receipt == nil || es[1].Message == nil || es[2].Receipt == nil || es[2].Receipt.ID != "9" {
+			t.Fatalf("ann's inbox after the batch = %+v, %v; want receipt, message, receipt naming 9", es, err)
+		}
+	})
+
 	// A request whose caller gave up before a worker took it is not run.
 	gone, cancel := context.WithCancel(ctx)
 	cancel()

@@ -32,41 +32,14 @@ func (s *Store) AppendReceipt(ctx context.Context, r natter.Receipt) (toSeq, fro
 	case r.State != natter.ReceiptDelivered && r.State != natter.ReceiptRead:
 		return 0, 0, fmt.Errorf("pgstore: %s: %w: unknown receipt state %q", op, natter.ErrBadRequest, r.State)
 	}
-	upto, err := dbSeq("receipt upto", r.Upto)
-	if err != nil {
+	if _, err := dbSeq("receipt upto", r.Upto); err != nil {
 		return 0, 0, fmt.Errorf("pgstore: %s: %w", op, err)
 	}
-	var id any
-	if r.ID != "" {
-		id = string(r.ID)
-	}
-	var ts, fs int64
-	err = s.write(ctx, op, func(ctx context.Context, q querier) error {
-		seqs, err := lockUsers(ctx, q, r.To, r.From)
-		if err != nil {
-			return err
-		}
-		ts, fs = seqs[r.To]+1, seqs[r.From]+1
-		_, err = q.Exec(ctx, `
-			WITH r AS (
-			    INSERT INTO receipts (sender, recipient, upto, id, state, at, to_seq, from_seq)
-			    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			    RETURNING pk),
-			i AS (
-			    INSERT INTO inbox (username, seq, receipt)
-			    SELECT $2, $7::bigint, pk FROM r UNION ALL SELECT $1, $8::bigint, pk FROM r)
-			UPDATE users SET inbox_seq = CASE WHEN name = $2 THEN $7::bigint ELSE $8::bigint END
-			WHERE name IN ($1, $2)`,
-			string(r.From), string(r.To), upto, id, string(r.State), dbTime(r.At), ts, fs)
-		if err != nil {
-			return fmt.Errorf("insert receipt: %w", err)
-		}
-		return nil
-	})
+	a, err := s.queue(ctx, op, &appendReq{ctx: ctx, rc: &r, done: make(chan struct{})})
 	if err != nil {
 		return 0, 0, err
 	}
-	return uint64(ts), uint64(fs), nil
+	return a.ToSeq, a.FromSeq, nil
 }
 
 // AppendCopy stores m in owner's inbox only, as a copy of a message that went
