@@ -12,9 +12,9 @@
 // written before it. That does not help writes of one user, which hold the
 // user's row lock until their commit (below) and so commit one after the
 // other, a flush each. So AppendMessage, the write every send waits for,
-// also batches within a node (appender.go): a few workers each take every
-// append queued at that moment and run them as one pipeline, one
-// transaction and one commit (BenchmarkAppendMessage: with 64 senders among
+// and AppendReceipt also batch within a node (appender.go): two workers
+// each take every append queued at that moment and run them as one
+// pipeline, one transaction and one commit (BenchmarkAppendMessage: with 64 senders among
 // 16 users, 0.07 WAL flushes per message instead of 0.7). Other writes are
 // rarer and run one transaction each.
 //
