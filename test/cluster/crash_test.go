@@ -148,19 +148,30 @@ func (tr *traffic) check(d time.Duration) {
 // every acknowledged message reaches its recipient exactly once and in
 // order, and once everyone has left, no session is left online. The killed
 // node, restarted, takes users again.
-func TestClusterNodeKilled(t *testing.T) { testNodeGone(t, (*node).kill) }
+func TestClusterNodeKilled(t *testing.T) { testNodeGoneVia(t, (*node).kill, false) }
 
 // TestClusterNodeDrained is TestClusterNodeKilled with SIGTERM: the node
 // tells its clients to reconnect, and they land on the others.
-func TestClusterNodeDrained(t *testing.T) { testNodeGone(t, (*node).stop) }
+func TestClusterNodeDrained(t *testing.T) { testNodeGoneVia(t, (*node).stop, false) }
 
-func testNodeGone(t *testing.T, end func(*node)) {
+// testNodeGoneVia runs the node-gone test with end ending n1; viaProxy puts
+// HAProxy in front (docs/cluster/haproxy.cfg) and gives clients its
+// address only, instead of every node's.
+func testNodeGoneVia(t *testing.T, end func(*node), viaProxy bool) {
 	c := newCluster(t, 3)
+	var p *proxy
+	if viaProxy {
+		p = startHAProxy(t, c)
+		webThroughProxy(t, c, p)
+	}
 	var users []*user
 	for i := range 6 {
 		// Each user's first address is a node of its own; the others
 		// are where it goes when that one fails.
 		addrs := append([]string{c.nodes[i%3].addr}, c.nodes[(i+1)%3].addr, c.nodes[(i+2)%3].addr)
+		if p != nil {
+			addrs = []string{p.tls}
+		}
 		users = append(users, c.signup(natter.UserID(fmt.Sprintf("user%d", i)), addrs))
 	}
 	for i, u := range users {

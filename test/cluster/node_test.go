@@ -55,6 +55,7 @@ type node struct {
 	name  string
 	data  string
 	addr  string // host:port of its TLS listener, kept across restarts
+	http  string // host:port of its HTTPS listener, kept across restarts
 	admin string
 	cmd   *exec.Cmd
 	done  chan struct{}
@@ -62,6 +63,7 @@ type node struct {
 
 var (
 	listenRE = regexp.MustCompile(`msg=listening kind=tls addr=(\S+)`)
+	httpRE   = regexp.MustCompile(`msg=listening kind=https addr=(\S+)`)
 	adminRE  = regexp.MustCompile(`msg=listening kind=admin addr=(\S+)`)
 )
 
@@ -86,7 +88,7 @@ func newClusterOn(t *testing.T, n int, store string, nats *natstest.Server, extr
 	pool.AppendCertsFromPEM(pem)
 	c.tls = &tls.Config{RootCAs: pool, ServerName: "localhost"}
 	for i := range n {
-		nd := &node{c: c, name: fmt.Sprintf("n%d", i+1), data: t.TempDir(), addr: "127.0.0.1:0"}
+		nd := &node{c: c, name: fmt.Sprintf("n%d", i+1), data: t.TempDir(), addr: "127.0.0.1:0", http: "127.0.0.1:0"}
 		nd.start()
 		c.nodes = append(c.nodes, nd)
 	}
@@ -125,7 +127,11 @@ func (nd *node) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"--data", nd.data, "--listen", nd.addr, "--http", "", "--udp", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+	admin := "127.0.0.1:0"
+	if nd.admin != "" {
+		admin = nd.admin // a restarted node keeps its ports, as the proxy knows them
+	}
+	args := []string{"--data", nd.data, "--listen", nd.addr, "--http", nd.http, "--udp", "127.0.0.1:0", "--admin", admin,
 		"--store", nd.c.store, "--bus", nd.c.nats.URL(), "--node", nd.name,
 		"--tls-cert", filepath.Join(nd.c.certDir, tlscert.CertFile), "--tls-key", filepath.Join(nd.c.certDir, tlscert.KeyFile),
 		"--keepalive", "3s", "--log-level", "debug"}
@@ -140,12 +146,12 @@ func (nd *node) start() {
 		t.Fatal(err)
 	}
 	nd.cmd, nd.done = cmd, make(chan struct{})
-	found := make(chan [2]string, 1)
+	found := make(chan [3]string, 1)
 	go func() {
 		defer close(nd.done)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		var tlsAddr string
+		var tlsAddr, httpAddr string
 		for sc.Scan() {
 			line := sc.Text()
 			nd.c.logMu.Lock()
@@ -157,8 +163,11 @@ func (nd *node) start() {
 			if m := listenRE.FindStringSubmatch(line); m != nil {
 				tlsAddr = m[1]
 			}
+			if m := httpRE.FindStringSubmatch(line); m != nil {
+				httpAddr = m[1]
+			}
 			if m := adminRE.FindStringSubmatch(line); m != nil {
-				found <- [2]string{tlsAddr, m[1]}
+				found <- [3]string{tlsAddr, httpAddr, m[1]}
 			}
 		}
 		io.Copy(io.Discard, stderr)
@@ -166,7 +175,7 @@ func (nd *node) start() {
 	}()
 	select {
 	case a := <-found:
-		nd.addr, nd.admin = a[0], a[1]
+		nd.addr, nd.http, nd.admin = a[0], a[1], a[2]
 	case <-nd.done:
 		t.Fatalf("node %s exited before listening", nd.name)
 	case <-time.After(30 * time.Second):
