@@ -27,3 +27,23 @@ func (h *Hub) SessionExpired(s natter.LiveSession) {
 	}
 	h.announce(ctx, s.User)
 }
+
+// SessionRestored tells contacts again about a session that the registry
+// put back by itself: in a cluster, one of this node's that the other
+// nodes removed while they took it for dead (it was cut off from NATS),
+// after telling contacts the user went offline (SessionExpired, there).
+// The session's connection info and the user's presence are announced
+// again. A quiet session was never announced: nothing to do. Give it to
+// the registry's OnRestore (natsbus).
+func (h *Hub) SessionRestored(s natter.LiveSession) {
+	if s.Quiet {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.log.Info("session restored: this node was taken for dead", "user", s.User, "device", s.Device)
+	if len(s.Reach) > 0 {
+		h.publishReach(ctx, s.User, s.Device, s.Reach)
+	}
+	h.announce(ctx, s.User)
+}

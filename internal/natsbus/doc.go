@@ -63,13 +63,15 @@
 // Timeout of its last heartbeat (plus the time to scan the bucket's user
 // keys, one watch), and natterd sets Timeout to its keepalive. A node
 // whose heartbeat stalls for half of Timeout while it lives (cut off from
-// NATS) is taken for dead all the same; it puts its sessions back when it
-// notices (below), but contacts may have been told its users went offline
-// meanwhile.
+// NATS) is taken for dead all the same: contacts are told its users went
+// offline; it puts its sessions back when it notices (below) and reports
+// them (Registry.OnRestore), and natterd's hub tells contacts again.
 //
-// A node remembers the sessions it put. When its heartbeat is gone (it was
-// cut off long enough to be taken for dead) or it reconnects to NATS (the
-// NATS server may have restarted, losing the bucket), it creates the bucket
-// if need be and puts back those of its sessions that no other connection
-// replaced.
+// A node remembers the sessions it put. When its heartbeat is not as it
+// left it (deleted by a node that took it for dead, or lost with the
+// bucket when the NATS server restarted; checked at every heartbeat and
+// at once when it reconnects), it creates the bucket if need be, writes a
+// new heartbeat and, on a goroutine of its own (heartbeats go on), puts
+// back those of its sessions that no Delete ended and no other connection
+// replaced meanwhile.
 package natsbus

@@ -42,6 +42,7 @@ func (n *Node) deadAfter() time.Duration { return n.cfg.Timeout / 2 }
 // checks of the other nodes on another, so that a long expiry (a scan of
 // every user's key) never delays this node's own heartbeat.
 func (r *Registry) maintain(wake <-chan struct{}) {
+	r.n.wg.Go(r.restoreLoop)
 	r.n.wg.Go(func() {
 		t := time.NewTicker(r.n.beatEvery())
 		defer t.Stop()
@@ -80,8 +81,10 @@ func (r *Registry) putBeat(ctx context.Context) error {
 }
 
 // beat renews this node's heartbeat. If the heartbeat is not as this node
-// left it (another node took it for dead and deleted it, or the NATS
-// server restarted and lost the bucket), it recovers.
+// left it, it writes a new one and has the sessions this node holds put
+// back (restoreLoop): either another node took this one for dead, deleted
+// its heartbeat and removed its sessions, or the NATS server restarted
+// and lost the bucket, which beat then creates again.
 func (r *Registry) beat() {
 	ctx, cancel := r.n.opContext()
 	defer cancel()
@@ -95,54 +98,127 @@ func (r *Registry) beat() {
 		return
 	}
 	r.n.log.Info("heartbeat lost; putting this node's sessions back", "err", err)
-	if err := r.recover(ctx); err != nil {
-		r.n.log.Warn("registry recovery failed; trying again at the next heartbeat", "err", err)
+	// Contacts were told this node's users went offline only if another
+	// node deleted the heartbeat (expireNode): its delete marker says so.
+	// A heartbeat with no history at all was lost with the bucket.
+	notify := r.heartbeatDeleted(ctx)
+	if _, err := r.n.js.CreateOrUpdateKeyValue(ctx, r.n.kvConfig()); err != nil {
+		r.n.log.Warn("registry bucket not available; trying again at the next heartbeat", "err", err)
 		r.beatRev = 0
+		return
+	}
+	if err := r.putBeat(ctx); err != nil {
+		r.n.log.Warn("heartbeat not written; trying again at the next heartbeat", "err", err)
+		r.beatRev = 0
+		return
+	}
+	select {
+	case r.restore <- notify:
+	default: // one is pending: it puts back everything held then
 	}
 }
 
-// recover makes sure the bucket exists, writes a new heartbeat and puts
-// back the sessions this node holds, unless another connection replaced
-// them meanwhile.
-func (r *Registry) recover(ctx context.Context) error {
-	if _, err := r.n.js.CreateOrUpdateKeyValue(ctx, r.n.kvConfig()); err != nil {
-		return fmt.Errorf("bucket %s: %w", r.n.cfg.Bucket, err)
+// heartbeatDeleted reports whether this node's heartbeat was deleted (by
+// a node that took this one for dead), rather than lost with the bucket.
+func (r *Registry) heartbeatDeleted(ctx context.Context) bool {
+	es, err := r.kv.History(ctx, beatKey(r.n.id))
+	if err != nil || len(es) == 0 {
+		return false
 	}
-	if err := r.putBeat(ctx); err != nil {
-		return err
+	op := es[len(es)-1].Operation()
+	return op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge
+}
+
+// restoreLoop puts back the sessions this node holds whenever beat asks,
+// on a goroutine of its own so that heartbeats go on meanwhile (a node
+// with many sessions takes a while). With notify, each session put back
+// is reported to OnRestore's function.
+func (r *Registry) restoreLoop() {
+	for {
+		select {
+		case <-r.n.base.Done():
+			return
+		case notify := <-r.restore:
+			r.putAllBack(notify)
+		}
 	}
+}
+
+func (r *Registry) putAllBack(notify bool) {
 	r.mu.Lock()
 	mine := make([]natter.LiveSession, 0, len(r.mine))
 	for _, s := range r.mine {
 		mine = append(mine, s)
 	}
 	r.mu.Unlock()
-	back := 0
+	back, failed := 0, 0
 	for _, s := range mine {
-		replaced := false
-		st := stored{Owner: r.n.id, Device: s.Device, Conn: s.Conn, Node: s.Node, Status: s.Status, Text: s.Text,
-			Reach: s.Reach, Since: s.Since, Quiet: s.Quiet}
-		wrote, err := r.update(ctx, s.User, func(rec *record) bool {
-			replaced = false
-			if i := rec.find(s.Device); i >= 0 {
-				replaced = rec.Sessions[i].Conn != s.Conn
-				return false
-			}
-			rec.put(st)
-			return true
-		})
+		ctx, cancel := r.n.opContext()
+		restored, err := r.putBack(ctx, s)
+		cancel()
+		if r.n.base.Err() != nil {
+			return
+		}
 		if err != nil {
-			return fmt.Errorf("put back %s/%s: %w", s.User, s.Device, err)
+			failed++
+			r.n.log.Warn("put a session back", "user", s.User, "device", s.Device, "err", err)
+			continue
 		}
-		if replaced {
-			r.forget(s.User, s.Device, s.Conn)
-		}
-		if wrote {
+		if restored {
 			back++
+			if fn := r.onRestore.Load(); fn != nil && notify {
+				(*fn)(s)
+			}
 		}
 	}
-	r.n.log.Info("registry recovered", "sessions_put_back", back, "held", len(mine))
-	return nil
+	r.n.log.Info("sessions put back", "put_back", back, "failed", failed, "held", len(mine))
+	if failed > 0 {
+		// Try again after the next heartbeat's interval.
+		r.n.wg.Go(func() {
+			select {
+			case <-r.n.base.Done():
+			case <-time.After(r.n.beatEvery()):
+				select {
+				case r.restore <- notify:
+				default:
+				}
+			}
+		})
+	}
+}
+
+// putBack puts s, a session this node held, back into the registry if it
+// is missing there and this node still holds it (no Delete ended it
+// meanwhile); a session another connection replaced is forgotten. It
+// reports whether it put s back.
+func (r *Registry) putBack(ctx context.Context, s natter.LiveSession) (bool, error) {
+	unlock := r.lock(s.User, s.Device)
+	defer unlock()
+	r.mu.Lock()
+	cur, ok := r.mine[mineKey{s.User, s.Device}]
+	r.mu.Unlock()
+	if !ok || cur.Conn != s.Conn {
+		return false, nil // ended or replaced on this node since
+	}
+	replaced := false
+	st := stored{Owner: r.n.id, Device: s.Device, Conn: s.Conn, Node: s.Node, Status: s.Status, Text: s.Text,
+		Reach: s.Reach, Since: s.Since, Quiet: s.Quiet}
+	wrote, err := r.update(ctx, s.User, func(rec *record) bool {
+		replaced = false
+		if i := rec.find(s.Device); i >= 0 {
+			replaced = rec.Sessions[i].Conn != s.Conn
+			return false
+		}
+		rec.put(st)
+		return true
+	})
+	if err != nil {
+		return false, err
+	}
+	if replaced {
+		r.forget(s.User, s.Device, s.Conn)
+	}
+	return wrote, nil
 }
 
 // checkNodes reads every heartbeat and expires the nodes whose heartbeat
@@ -172,7 +248,7 @@ func (r *Registry) checkNodes() {
 			continue
 		}
 		if now.Sub(b.at) >= r.n.deadAfter() {
-			r.expireNode(node, b.rev)
+			r.expireNode(node)
 			delete(r.seen, node)
 		}
 	}
@@ -209,9 +285,9 @@ func (r *Registry) scan(ctx context.Context, filter string) ([]jetstream.KeyValu
 
 // expireNode removes every session of node, a dead node, and reports
 // each one this node removed to OnExpire's function; then it deletes the
-// node's heartbeat if it is still the one seen (rev). Several nodes may do
-// this at once: each session is removed, and reported, by one of them.
-func (r *Registry) expireNode(node string, rev uint64) {
+// node's heartbeat. Several nodes may do this at once: each session is
+// removed, and reported, by one of them.
+func (r *Registry) expireNode(node string) {
 	r.n.log.Warn("node dead: expiring its sessions", "dead", node)
 	ctx, cancel := context.WithTimeout(r.n.base, r.n.cfg.Timeout)
 	defer cancel()
@@ -250,8 +326,10 @@ func (r *Registry) expireNode(node string, rev uint64) {
 			}
 		}
 	}
-	err = r.kv.Delete(ctx, beatKey(node), jetstream.LastRevision(rev))
-	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	// Whatever its heartbeat did meanwhile: if the node was not dead
+	// after all (cut off, and back just now), a heartbeat gone is what
+	// tells it to put back the sessions removed here.
+	if err := r.kv.Delete(ctx, beatKey(node)); err != nil {
 		r.n.log.Warn("delete a dead node's heartbeat", "dead", node, "err", err)
 	}
 	r.n.log.Info("expired a dead node's sessions", "dead", node, "sessions", n)

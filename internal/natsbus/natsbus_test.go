@@ -86,3 +86,45 @@ func TestExpiry(t *testing.T) {
 		}
 	}, timeout)
 }
+
+// TestTakenForDead: the other nodes take a live node for dead (as when it
+// was cut off from NATS for half of Timeout), remove its sessions and
+// report them expired. The node notices that its heartbeat is gone, puts
+// its sessions back and reports them restored, so that contacts are told
+// again.
+func TestTakenForDead(t *testing.T) {
+	s := newSpace(t, sharedURL(t))
+	cfg := Config{Timeout: 3 * time.Second}
+	a, b := s.open(t, cfg), s.open(t, cfg)
+	expired, restored := make(chan natter.LiveSession, 4), make(chan natter.LiveSession, 4)
+	b.Registry().OnExpire(func(s natter.LiveSession) { expired <- s })
+	a.Registry().OnRestore(func(s natter.LiveSession) { restored <- s })
+	ctx := context.Background()
+	laptop := natter.LiveSession{User: "alice", Device: "laptop", Conn: "c1", Status: natter.StatusOnline, Since: time.Now().UTC()}
+	if err := a.Registry().Put(ctx, laptop); err != nil {
+		t.Fatal(err)
+	}
+	// What b does when a's heartbeat stood still.
+	b.Registry().expireNode(a.ID())
+	for _, ch := range []struct {
+		what string
+		c    chan natter.LiveSession
+	}{{"expired", expired}, {"restored", restored}} {
+		select {
+		case got := <-ch.c:
+			if got.User != "alice" || got.Device != "laptop" || got.Conn != "c1" {
+				t.Fatalf("%s %+v, want alice's laptop", ch.what, got)
+			}
+		case <-time.After(3 * cfg.Timeout):
+			t.Fatalf("alice's laptop not reported %s", ch.what)
+		}
+	}
+	ss, err := b.Registry().Sessions(ctx, "alice")
+	if err != nil || len(ss) != 1 || ss[0].Conn != "c1" {
+		t.Fatalf("alice's sessions after a put them back: %v, %v", ss, err)
+	}
+	// A session that ended while it was gone stays gone.
+	if ok, err := a.Registry().Delete(ctx, "alice", "laptop", "c1"); err != nil || !ok {
+		t.Fatalf("Delete: %v, %v", ok, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,9 +29,17 @@ type Registry struct {
 
 	mu   sync.Mutex
 	mine map[mineKey]natter.LiveSession // sessions this node put and, as far as it knows, still holds
+	// stripes order the writes of one (user, device) on this node with
+	// their bookkeeping in mine: without them, putting a session back
+	// (putBack) could overtake the Delete that ended it and leave it
+	// online for good.
+	stripes [256]sync.Mutex
+	seed    maphash.Seed
 
-	onExpire atomic.Pointer[func(natter.LiveSession)]
-	nodes    atomic.Int64 // nodes with a heartbeat, as last seen
+	restore   chan bool // beat asks restoreLoop to put sessions back (true: and report them)
+	onExpire  atomic.Pointer[func(natter.LiveSession)]
+	onRestore atomic.Pointer[func(natter.LiveSession)]
+	nodes     atomic.Int64 // nodes with a heartbeat, as last seen
 
 	// Used by the maintenance goroutines only: the heartbeat's, and the
 	// one checking the other nodes.
@@ -85,7 +94,8 @@ func (n *Node) kvConfig() jetstream.KeyValueConfig {
 }
 
 func newRegistry(ctx context.Context, n *Node) (*Registry, error) {
-	r := &Registry{n: n, mine: make(map[mineKey]natter.LiveSession), seen: make(map[string]beat)}
+	r := &Registry{n: n, mine: make(map[mineKey]natter.LiveSession), seen: make(map[string]beat), seed: maphash.MakeSeed(),
+		restore: make(chan bool, 1)}
 	kv, err := n.js.CreateOrUpdateKeyValue(ctx, n.kvConfig())
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: registry bucket %s: %w", n.cfg.Bucket, err)
@@ -108,6 +118,8 @@ func (r *Registry) Put(ctx context.Context, s natter.LiveSession) error {
 	defer r.n.met.observeOp("put", time.Now())
 	st := stored{Owner: r.n.id, Device: s.Device, Conn: s.Conn, Node: s.Node, Status: s.Status, Text: s.Text,
 		Reach: slices.Clone(s.Reach), Since: s.Since, Quiet: s.Quiet}
+	unlock := r.lock(s.User, s.Device)
+	defer unlock()
 	_, err := r.update(ctx, s.User, func(rec *record) bool {
 		rec.put(st)
 		return true
@@ -128,6 +140,8 @@ func (r *Registry) Put(ctx context.Context, s natter.LiveSession) error {
 // another node meanwhile keeps its new session.
 func (r *Registry) Delete(ctx context.Context, user natter.UserID, device natter.DeviceID, conn string) (bool, error) {
 	defer r.n.met.observeOp("delete", time.Now())
+	unlock := r.lock(user, device)
+	defer unlock()
 	removed, err := r.update(ctx, user, func(rec *record) bool {
 		i := rec.find(device)
 		if i < 0 || rec.Sessions[i].Conn != conn {
@@ -141,6 +155,18 @@ func (r *Registry) Delete(ctx context.Context, user natter.UserID, device natter
 	}
 	r.forget(user, device, conn)
 	return removed, nil
+}
+
+// lock locks the stripe of (user, device) and returns its unlock.
+func (r *Registry) lock(user natter.UserID, device natter.DeviceID) func() {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.WriteString(string(user))
+	h.WriteByte(0)
+	h.WriteString(string(device))
+	m := &r.stripes[h.Sum64()%uint64(len(r.stripes))]
+	m.Lock()
+	return m.Unlock
 }
 
 // forget drops (user, device) from the sessions this node holds if its
@@ -177,6 +203,21 @@ func (r *Registry) OnExpire(fn func(natter.LiveSession)) {
 		return
 	}
 	r.onExpire.Store(&fn)
+}
+
+// OnRestore sets the function told of each session the registry puts
+// back by itself after the other nodes removed it while they took this
+// node for dead (it was cut off from NATS for half of Timeout): they told
+// contacts its user went offline, and natterd's hub tells them again
+// (hub.SessionRestored). Sessions put back after NATS lost them with its
+// memory are not reported: nobody was told anything then. fn runs on a
+// goroutine of the registry's, one session at a time.
+func (r *Registry) OnRestore(fn func(natter.LiveSession)) {
+	if fn == nil {
+		r.onRestore.Store(nil)
+		return
+	}
+	r.onRestore.Store(&fn)
 }
 
 // Held returns the number of live sessions this node holds in the

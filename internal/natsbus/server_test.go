@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,6 +48,8 @@ func TestServerRestart(t *testing.T) {
 	a, b := s.open(t, cfg), s.open(t, cfg)
 	ctx := context.Background()
 
+	var restored atomic.Int32
+	a.Registry().OnRestore(func(natter.LiveSession) { restored.Add(1) })
 	got := newCollector()
 	if _, err := a.Bus().Subscribe("alice", got.fn); err != nil {
 		t.Fatal(err)
@@ -91,6 +94,10 @@ func TestServerRestart(t *testing.T) {
 	}
 	if ok, err := a.Registry().Delete(ctx, "alice", "laptop", "c1"); err != nil || !ok {
 		t.Fatalf("Delete after the restart: %v, %v", ok, err)
+	}
+	// Nobody was told alice went offline: nothing to tell again.
+	if n := restored.Load(); n != 0 {
+		t.Errorf("%d sessions reported restored after NATS lost them; want none", n)
 	}
 }
 

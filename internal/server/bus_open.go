@@ -49,9 +49,16 @@ type nodeBus struct {
 func (b nodeBus) Close() error { return b.n.Close() }
 
 // watchExpiry has h tell contacts about the sessions that reg ends by
-// itself (a cluster's registry: those of a dead node).
+// itself (a cluster's registry: those of a dead node), and about those it
+// puts back by itself (natsbus: this node's, after the others took it for
+// dead).
 func watchExpiry(reg natter.Registry, h *hub.Hub) {
 	if r, ok := reg.(natter.ExpiringRegistry); ok {
 		r.OnExpire(h.SessionExpired)
+	}
+	if r, ok := reg.(interface {
+		OnRestore(func(natter.LiveSession))
+	}); ok {
+		r.OnRestore(h.SessionRestored)
 	}
 }
