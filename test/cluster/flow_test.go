@@ -49,9 +49,25 @@ func TestClusterFlow(t *testing.T) {
 		t.Fatalf("bob got %+v", m.Message)
 	}
 	id = bob.send("alice", "hi alice, from node 2")
-	if m := alice.message(id); string(m.Message.Body) != "hi alice, from node 2" {
-		t.Fatalf("alice got %q", m.Message.Body)
+	m0 := alice.message(id)
+	if string(m0.Message.Body) != "hi alice, from node 2" {
+		t.Fatalf("alice got %q", m0.Message.Body)
 	}
+	// Receipts and typing cross nodes too.
+	if err := alice.MarkRead(ctx, "bob", m0.Message.ConvSeq); err != nil {
+		t.Fatal(err)
+	}
+	bob.until(10*time.Second, "alice's read receipt", func(e client.Event) bool {
+		r, ok := e.(client.ReceiptEvent)
+		return ok && r.From == "alice" && r.State == natter.ReceiptRead && r.Covers(id, m0.Message.ConvSeq)
+	})
+	if err := bob.SendTyping(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	alice.until(10*time.Second, "bob typing", func(e client.Event) bool {
+		ty, ok := e.(client.TypingEvent)
+		return ok && ty.From == "bob"
+	})
 
 	// Alice's second device, on n3, gets what she is sent and what her
 	// first device sends.
