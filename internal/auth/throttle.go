@@ -64,17 +64,26 @@ func (t *Throttle) Fail(key string, now time.Time) time.Duration {
 		t.keys[key] = e
 	}
 	e.fails++
-	if e.fails <= t.Free {
-		e.last = now
+	d := t.Backoff(e.fails)
+	e.last = now
+	if d > 0 {
+		e.until = now.Add(d)
+	}
+	return d
+}
+
+// Backoff is the wait that follows a key's fails-th failure: none for the
+// first Free, then Base, doubling up to Max. A throttle whose counts live
+// elsewhere (shared by a cluster's nodes) applies the same policy.
+func (t *Throttle) Backoff(fails int) time.Duration {
+	if fails <= t.Free {
 		return 0
 	}
 	d := t.Base
-	for i := 1 + t.Free; i < e.fails && d < t.Max; i++ {
+	for i := 1 + t.Free; i < fails && d < t.Max; i++ {
 		d *= 2
 	}
-	d = min(d, t.Max)
-	e.last, e.until = now, now.Add(d)
-	return d
+	return min(d, t.Max)
 }
 
 // Succeed clears key's failures.

@@ -31,8 +31,8 @@ type Config struct {
 	Bus        natter.Bus
 	Registry   natter.Registry
 	Hasher     *auth.Hasher
-	Throttle   *auth.Throttle // per-account back-off after wrong passwords; default auth.NewThrottle()
-	IPThrottle *auth.Throttle // per-address back-off; default auth.NewThrottle() with 20 free failures
+	Throttle   Throttler // per-account back-off after wrong passwords; default auth.NewThrottle()
+	IPThrottle Throttler // per-address back-off; default auth.NewThrottle() with 20 free failures
 	Metrics    *Metrics       // default: metrics registered nowhere
 	Logger     *slog.Logger   // default slog.Default()
 
@@ -119,8 +119,7 @@ func New(cfg Config) *Hub {
 		cfg.Throttle = auth.NewThrottle()
 	}
 	if cfg.IPThrottle == nil {
-		cfg.IPThrottle = auth.NewThrottle()
-		cfg.IPThrottle.Free = 20
+		cfg.IPThrottle = NewIPThrottle()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -56,6 +56,9 @@ func Open(ctx context.Context, url string, maxConns int32) (*Store, error) {
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
 	}
+	// A chunk is acknowledged once its commit is on the database's disk,
+	// whatever the server's default.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgblobs: %w: %w", natter.ErrStoreUnavailable, err)
@@ -123,7 +126,8 @@ func wrap(op string, err error) error {
 		return nil
 	}
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code[:2] != "08" && pe.Code[:2] != "53" && pe.Code[:2] != "57" {
+	if errors.As(err, &pe) && pe.Code[:2] != "08" && pe.Code[:2] != "53" && pe.Code[:2] != "57" ||
+		errors.Is(err, context.Canceled) {
 		return fmt.Errorf("pgblobs: %s: %w", op, err)
 	}
 	return fmt.Errorf("pgblobs: %s: %w: %w", op, natter.ErrStoreUnavailable, err)

@@ -119,11 +119,13 @@ type Server struct {
 	store      natter.Store
 	blobs      hub.Blobs
 	blobsClose func()
-	bus        natter.Bus
-	hash       *auth.Hasher
-	hub        *hub.Hub
-	turn       *turnsrv.Server
-	reg        *prometheus.Registry
+	// throttleClose closes the shared login throttle's connection.
+	throttleClose func()
+	bus           natter.Bus
+	hash          *auth.Hasher
+	hub           *hub.Hub
+	turn          *turnsrv.Server
+	reg           *prometheus.Registry
 
 	refusedConns prometheus.Counter
 	handshaking  *prometheus.GaugeVec // by transport: see handshake.go
@@ -224,6 +226,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		NoArchive: cfg.NoArchive, ArchiveQuota: cfg.ArchiveQuota,
 	}
 	cfg.Bounds.hubBounds(&hcfg)
+	if s.throttleClose, err = openThrottles(ctx, cfg, &hcfg, s.log.With("component", "throttle")); err != nil {
+		return nil, err
+	}
 	if cfg.UDP != "" {
 		if s.turn, err = s.startTURN(registry); err != nil {
 			return nil, err
@@ -438,6 +443,9 @@ func (s *Server) closeAll() error {
 	}
 	if s.blobsClose != nil {
 		s.blobsClose()
+	}
+	if s.throttleClose != nil {
+		s.throttleClose()
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
