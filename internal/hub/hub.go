@@ -31,10 +31,10 @@ type Config struct {
 	Bus        natter.Bus
 	Registry   natter.Registry
 	Hasher     *auth.Hasher
-	Throttle   Throttler // per-account back-off after wrong passwords; default auth.NewThrottle()
-	IPThrottle Throttler // per-address back-off; default auth.NewThrottle() with 20 free failures
-	Metrics    *Metrics       // default: metrics registered nowhere
-	Logger     *slog.Logger   // default slog.Default()
+	Throttle   Throttler    // per-account back-off after wrong passwords; default auth.NewThrottle()
+	IPThrottle Throttler    // per-address back-off; default auth.NewThrottle() with 20 free failures
+	Metrics    *Metrics     // default: metrics registered nowhere
+	Logger     *slog.Logger // default slog.Default()
 
 	// ICE issues STUN/TURN credentials (natterd's UDP service); nil means
 	// the server offers none and IceServers is answered "unavailable".

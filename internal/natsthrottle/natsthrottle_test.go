@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/natterim/natter/internal/auth"
-	"github.com/natterim/natter/internal/natsthrottle"
 	"github.com/natterim/natter/internal/natstest"
+	"github.com/natterim/natter/internal/natsthrottle"
 	"github.com/natterim/natter/internal/testenv"
 )
 
