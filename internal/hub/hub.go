@@ -27,14 +27,19 @@ import (
 // Config is what a Hub is built from. Store, Bus, Registry and Hasher are
 // required; the rest have defaults.
 type Config struct {
-	Store      natter.Store
-	Bus        natter.Bus
-	Registry   natter.Registry
-	Hasher     *auth.Hasher
-	Throttle   Throttler    // per-account back-off after wrong passwords; default auth.NewThrottle()
-	IPThrottle Throttler    // per-address back-off; default auth.NewThrottle() with 20 free failures
-	Metrics    *Metrics     // default: metrics registered nowhere
-	Logger     *slog.Logger // default slog.Default()
+	Store    natter.Store
+	Bus      natter.Bus
+	Registry natter.Registry
+	Hasher   *auth.Hasher
+	// SharedLimits, if set, makes the per-user rate limits of messages and
+	// contact requests (name "msgs", "contacts": perSecond, burst) shared
+	// by a cluster's nodes (internal/natsthrottle); nil: each node limits
+	// on its own.
+	SharedLimits func(name string, perSecond float64, burst int) Limiter
+	Throttle     Throttler    // per-account back-off after wrong passwords; default auth.NewThrottle()
+	IPThrottle   Throttler    // per-address back-off; default auth.NewThrottle() with 20 free failures
+	Metrics      *Metrics     // default: metrics registered nowhere
+	Logger       *slog.Logger // default slog.Default()
 
 	// ICE issues STUN/TURN credentials (natterd's UDP service); nil means
 	// the server offers none and IceServers is answered "unavailable".
@@ -103,9 +108,9 @@ type Hub struct {
 	down  bool
 	paths *paths
 
-	msgLimit     *userLimits
-	contactLimit *userLimits
-	typingLimit  *userLimits
+	msgLimit     Limiter
+	contactLimit Limiter
+	typingLimit  Limiter
 
 	// chunkMu orders uploads (shared) against the file sweeper
 	// (exclusive): without it a sweep could delete a blob between an
@@ -183,10 +188,15 @@ func New(cfg Config) *Hub {
 	if cfg.ContactReqsPerHour == 0 {
 		cfg.ContactReqsPerHour = 100
 	}
+	limits := cfg.SharedLimits
+	if limits == nil {
+		limits = func(_ string, perSecond float64, burst int) Limiter { return newUserLimits(perSecond, burst) }
+	}
 	h := &Hub{cfg: cfg, log: cfg.Logger, met: cfg.Metrics, now: cfg.Now, conns: make(map[*client]struct{}), paths: newPaths(),
-		msgLimit:     newUserLimits(cfg.MsgsPerSecond, max(1, int(4*cfg.MsgsPerSecond))),
-		contactLimit: newUserLimits(cfg.ContactReqsPerHour/3600, max(1, int(cfg.ContactReqsPerHour/5))),
-		typingLimit:  newUserLimits(typingPerSecond, typingBurst)}
+		msgLimit:     limits("msgs", cfg.MsgsPerSecond, max(1, int(4*cfg.MsgsPerSecond))),
+		contactLimit: limits("contacts", cfg.ContactReqsPerHour/3600, max(1, int(cfg.ContactReqsPerHour/5))),
+		// Typing notifications are ephemeral: each node limits its own.
+		typingLimit: newUserLimits(typingPerSecond, typingBurst)}
 	cfg.Metrics.watchPaths(h.paths, h.now)
 	return h
 }

@@ -11,9 +11,16 @@ import (
 	"github.com/natterim/natter/wire"
 )
 
+// Limiter is a per-user rate limit of one kind of action.
+type Limiter interface {
+	// Allow takes one token of user's, or says how long until one is
+	// there.
+	Allow(user natter.UserID, now time.Time) (ok bool, retry time.Duration)
+}
+
 // userLimits holds one token bucket per user for an action (sending
-// messages, asking for contacts). Limits are per node: a user connected to
-// several nodes gets each node's allowance.
+// messages, asking for contacts), on this node alone: a user connected to
+// several nodes gets each node's allowance unless Config.SharedLimits is set.
 type userLimits struct {
 	every rate.Limit
 	burst int
@@ -32,8 +39,8 @@ func newUserLimits(perSecond float64, burst int) *userLimits {
 	return &userLimits{every: rate.Limit(perSecond), burst: burst, m: map[natter.UserID]*limitEntry{}}
 }
 
-// allow takes one token for user, or says how long until one is there.
-func (u *userLimits) allow(user natter.UserID, now time.Time) (ok bool, retry time.Duration) {
+// Allow implements Limiter.
+func (u *userLimits) Allow(user natter.UserID, now time.Time) (ok bool, retry time.Duration) {
 	if u == nil || u.every <= 0 {
 		return true, 0
 	}
@@ -70,8 +77,8 @@ func (u *userLimits) pruneLocked(now time.Time) {
 }
 
 // limited answers request ref with rate_limited if user may not act now.
-func (c *client) limited(l *userLimits, ref uint64, what string) bool {
-	ok, retry := l.allow(c.user, c.h.now())
+func (c *client) limited(l Limiter, ref uint64, what string) bool {
+	ok, retry := l.Allow(c.user, c.h.now())
 	if ok {
 		return false
 	}

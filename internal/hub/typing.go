@@ -22,7 +22,7 @@ const (
 // about it, and a refusal would tell a blocked user they are blocked).
 func (c *client) typing(ctx context.Context, m *wire.Typing) {
 	h := c.h
-	if ok, _ := h.typingLimit.allow(c.user, h.now()); !ok {
+	if ok, _ := h.typingLimit.Allow(c.user, h.now()); !ok {
 		h.met.rateLimited.WithLabelValues("typing").Inc()
 		return
 	}

@@ -84,3 +84,45 @@ func TestNATSDown(t *testing.T) {
 		t.Fatalf("wait with NATS down: %v, want this node's 1s", d)
 	}
 }
+
+// TestLimiterShared: two nodes share one user's allowance: a burst spent on
+// one leaves nothing on the other, and the bucket refills at its rate.
+func TestLimiterShared(t *testing.T) {
+	srv := natstest.Start(t, "")
+	var nodes []*natsthrottle.Limiter
+	for range 2 {
+		c, err := natsthrottle.Dial(t.Context(), srv.URL(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		nodes = append(nodes, c.Limiter("msgs", 10, 40, slog.New(slog.DiscardHandler)))
+	}
+	now := time.Now()
+	allowed := 0
+	for i := range 100 { // alternate nodes, at one instant: only the burst passes
+		if ok, _ := nodes[i%2].Allow("alice", now); ok {
+			allowed++
+		}
+	}
+	if allowed != 40 {
+		t.Fatalf("%d actions allowed across two nodes at one instant, want the burst, 40", allowed)
+	}
+	ok, retry := nodes[1].Allow("alice", now)
+	if ok || retry <= 0 || retry > time.Second {
+		t.Fatalf("after the burst: ok %v, retry %v (want a wait of at most 1 s)", ok, retry)
+	}
+	// A second later ten more tokens are there (leased ten at a time).
+	later, n := now.Add(time.Second), 0
+	for range 20 {
+		if ok, _ := nodes[0].Allow("alice", later); ok {
+			n++
+		}
+	}
+	if n != 10 {
+		t.Fatalf("%d allowed a second later, want 10", n)
+	}
+	if ok, _ := nodes[1].Allow("bob", now); !ok {
+		t.Fatal("another user's allowance is not alice's")
+	}
+}

@@ -10,9 +10,9 @@ import (
 	"github.com/natterim/natter/internal/natsthrottle"
 )
 
-// openThrottles sets the hub's wrong-password back-off: with a NATS bus
-// (a cluster) the counts are shared by every node through NATS
-// (internal/natsthrottle); on one node the hub keeps its own. The function
+// openThrottles sets the hub's wrong-password back-off and its per-user
+// rate limits: with a NATS bus (a cluster) they are shared by every node
+// through NATS (internal/natsthrottle); on one node the hub keeps its own. The function
 // returned closes what was opened.
 func openThrottles(ctx context.Context, cfg Config, hcfg *hub.Config, log *slog.Logger) (func(), error) {
 	if cfg.Bus == "" {
@@ -25,5 +25,8 @@ func openThrottles(ctx context.Context, cfg Config, hcfg *hub.Config, log *slog.
 	}
 	hcfg.Throttle = conn.Throttle(user, "u", log)
 	hcfg.IPThrottle = conn.Throttle(ip, "ip", log)
+	hcfg.SharedLimits = func(name string, perSecond float64, burst int) hub.Limiter {
+		return conn.Limiter(name, perSecond, burst, log)
+	}
 	return conn.Close, nil
 }
