@@ -62,9 +62,19 @@ func (r *Registry) maintain(wake <-chan struct{}) {
 		case <-r.n.base.Done():
 			return
 		case <-wake:
+			// Reconnected: the watch may have missed changes (or its
+			// bucket may be gone), so the copy is filled again.
 			r.beat()
+			r.watchWanted = true
 		case <-t.C:
 			r.beat()
+		case <-r.watchEnded:
+			r.watchWanted = true
+		}
+		if r.watchWanted && r.n.base.Err() == nil {
+			if err := r.rewatch(); err != nil {
+				r.n.log.Warn("registry copy not filled; Sessions reads NATS until the next heartbeat's try", "err", err)
+			}
 		}
 	}
 }
@@ -112,6 +122,7 @@ func (r *Registry) beat() {
 		r.beatRev = 0
 		return
 	}
+	r.watchWanted = true // the bucket may be a new one
 	select {
 	case r.restore <- notify:
 	default: // one is pending: it puts back everything held then

@@ -17,6 +17,7 @@ type metrics struct {
 	opSeconds      *prometheus.HistogramVec
 	conflicts      prometheus.Counter
 	expired        prometheus.Counter
+	copyReads      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,10 +41,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Registry writes retried because another write to the same user came first."}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_registry_expired_total",
 			Help: "Sessions of dead nodes this node removed from the registry."}),
+		copyReads: prometheus.NewCounter(prometheus.CounterOpts{Name: "natter_registry_copy_reads_total",
+			Help: "Registry reads (Sessions) answered from this node's copy of the registry, with no NATS round trip; the others are natter_registry_op_seconds{op=\"sessions\"}."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.publishSeconds, m.publishErrors, m.reconnects, m.connected, m.dropped,
-			m.opSeconds, m.conflicts, m.expired)
+			m.opSeconds, m.conflicts, m.expired, m.copyReads)
 	}
 	return m
 }
@@ -60,6 +63,14 @@ func (m *metrics) watch(r *Registry) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "natter_registry_nodes",
 			Help: "Nodes with a heartbeat in the registry, as this node last read them."},
 			func() float64 { return float64(r.nodes.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "natter_registry_copy_ready",
+			Help: "1 while this node's copy of the registry is filled and followed (Sessions costs no round trip); 0 while it is being filled."},
+			func() float64 {
+				if r.copy.isWarm() {
+					return 1
+				}
+				return 0
+			}),
 	)
 }
 

@@ -60,10 +60,20 @@ func (p busPair) Close() error {
 }
 
 // regPair is two nodes seen as one registry: sessions are put on one,
-// deleted and read on the other.
+// deleted and read on the other. Reads on the node that deletes see its
+// deletes at once; puts from the other node show once its watch delivered
+// them, which Put awaits.
 type regPair struct{ put, other *Registry }
 
-func (p regPair) Put(ctx context.Context, s natter.LiveSession) error { return p.put.Put(ctx, s) }
+// Put puts s on one node and returns once the other node's copy has it
+// (Sessions on the other node answers from its copy, which the watch
+// brings up to date within its delivery).
+func (p regPair) Put(ctx context.Context, s natter.LiveSession) error {
+	if err := p.put.Put(ctx, s); err != nil {
+		return err
+	}
+	return p.other.awaitRevision(ctx, p.put.written.Load())
+}
 
 func (p regPair) Delete(ctx context.Context, user natter.UserID, device natter.DeviceID, conn string) (bool, error) {
 	return p.other.Delete(ctx, user, device, conn)

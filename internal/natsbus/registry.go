@@ -41,10 +41,20 @@ type Registry struct {
 	onRestore atomic.Pointer[func(natter.LiveSession)]
 	nodes     atomic.Int64 // nodes with a heartbeat, as last seen
 
+	// copy is the local copy of the user keys that Sessions reads; a
+	// watch of the bucket keeps it current (watch.go).
+	copy       *sessionCopy
+	watchEnded chan struct{} // follow asks the heartbeat goroutine for a new watch
+	// written is the latest revision this node wrote to a user key (tests
+	// await the other nodes' copies reaching it).
+	written atomic.Uint64
+
 	// Used by the maintenance goroutines only: the heartbeat's, and the
 	// one checking the other nodes.
-	beatRev uint64          // revision of this node's heartbeat, 0 if not written
-	seen    map[string]beat // other nodes' heartbeats
+	beatRev     uint64          // revision of this node's heartbeat, 0 if not written
+	seen        map[string]beat // other nodes' heartbeats
+	watch       *watch          // the running watch, nil if none
+	watchWanted bool            // the last attempt to start a watch failed
 }
 
 var _ natter.ExpiringRegistry = (*Registry)(nil)
@@ -95,13 +105,16 @@ func (n *Node) kvConfig() jetstream.KeyValueConfig {
 
 func newRegistry(ctx context.Context, n *Node) (*Registry, error) {
 	r := &Registry{n: n, mine: make(map[mineKey]natter.LiveSession), seen: make(map[string]beat), seed: maphash.MakeSeed(),
-		restore: make(chan bool, 1)}
+		restore: make(chan bool, 1), copy: newSessionCopy(), watchEnded: make(chan struct{}, 1)}
 	kv, err := n.js.CreateOrUpdateKeyValue(ctx, n.kvConfig())
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: registry bucket %s: %w", n.cfg.Bucket, err)
 	}
 	r.kv = kv
 	if err := r.putBeat(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.rewatch(); err != nil {
 		return nil, err
 	}
 	r.nodes.Store(1) // this one, until the first check reads them all
@@ -179,20 +192,26 @@ func (r *Registry) forget(user natter.UserID, device natter.DeviceID, conn strin
 	r.mu.Unlock()
 }
 
-// Sessions returns user's live sessions on every node, ordered by device:
-// one read of the user's key.
+// Sessions returns user's live sessions on every node, ordered by device.
+// It answers from the node's copy of the registry: this node's own Puts
+// and Deletes show at once, other nodes' as soon as the watch delivers
+// them (well under a millisecond on one machine). While the copy is being
+// filled (after Open, or after a reconnect) it reads the user's key
+// instead, one NATS round trip.
 func (r *Registry) Sessions(ctx context.Context, user natter.UserID) ([]natter.LiveSession, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("natsbus: sessions of %s: %w", user, err)
+	}
+	if out, ok := r.copy.sessions(user); ok {
+		r.n.met.copyReads.Inc()
+		return out, nil
+	}
 	defer r.n.met.observeOp("sessions", time.Now())
 	rec, _, err := r.read(ctx, user)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: sessions of %s: %w", user, err)
 	}
-	out := make([]natter.LiveSession, 0, len(rec.Sessions))
-	for _, s := range rec.Sessions {
-		out = append(out, s.live(user))
-	}
-	slices.SortFunc(out, func(a, b natter.LiveSession) int { return cmp.Compare(a.Device, b.Device) })
-	return out, nil
+	return liveSessions(user, rec.Sessions), nil
 }
 
 // OnExpire sets the function told of each session the registry removes
@@ -254,6 +273,7 @@ func (r *Registry) read(ctx context.Context, user natter.UserID) (record, uint64
 // reports whether it wrote.
 func (r *Registry) update(ctx context.Context, user natter.UserID, change func(*record) bool) (bool, error) {
 	key := userKey(user)
+	gen := r.copy.generation()
 	for {
 		rec, rev, err := r.read(ctx, user)
 		if err != nil {
@@ -262,6 +282,7 @@ func (r *Registry) update(ctx context.Context, user natter.UserID, change func(*
 		if !change(&rec) {
 			return false, nil
 		}
+		var wrote uint64
 		switch {
 		case len(rec.Sessions) == 0 && rev == 0:
 			return true, nil
@@ -273,9 +294,9 @@ func (r *Registry) update(ctx context.Context, user natter.UserID, change func(*
 				return false, merr
 			}
 			if rev == 0 {
-				_, err = r.kv.Create(ctx, key, b)
+				wrote, err = r.kv.Create(ctx, key, b)
 			} else {
-				_, err = r.kv.Update(ctx, key, b, rev)
+				wrote, err = r.kv.Update(ctx, key, b, rev)
 			}
 		}
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
@@ -284,6 +305,14 @@ func (r *Registry) update(ctx context.Context, user natter.UserID, change func(*
 		}
 		if err != nil {
 			return false, err
+		}
+		// Read your writes: the copy has it before the watch brings it.
+		if wrote == 0 {
+			r.copy.applyLocal(gen, user, rev, true, nil)
+		} else {
+			r.copy.applyLocal(gen, user, wrote, false, liveSessions(user, rec.Sessions))
+			for old := r.written.Load(); wrote > old && !r.written.CompareAndSwap(old, wrote); old = r.written.Load() {
+			}
 		}
 		return true, nil
 	}
