@@ -23,9 +23,9 @@ import (
 // change older than the entry is ignored, whichever path brings it.
 type sessionCopy struct {
 	mu    sync.Mutex
-	gen   uint64 // incremented by every new watch: entries and revisions start again
-	warm  bool   // the watch of gen delivered its initial values
-	seen  uint64 // the latest revision the watch of gen delivered
+	gen   uint64               // incremented by every new watch: entries and revisions start again
+	warm  bool                 // the watch of gen delivered its initial values
+	seen  uint64               // the latest revision the watch of gen delivered
 	users map[string]copyEntry // by escaped user (the key without "u.")
 	// changed is closed, and replaced, whenever anything above changes:
 	// tests await the copy's progress on it.

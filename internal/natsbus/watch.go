@@ -14,7 +14,7 @@ type watch struct {
 	w      jetstream.KeyWatcher
 	cancel context.CancelFunc // ends the watch's subscription
 	stop   chan struct{}      // closed to end follow
-	done chan struct{} // closed when follow returned
+	done   chan struct{}      // closed when follow returned
 }
 
 // rewatch replaces the watch that keeps the copy current: it stops the
