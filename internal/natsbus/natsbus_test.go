@@ -129,6 +129,8 @@ func TestTakenForDead(t *testing.T) {
 			t.Fatalf("alice's laptop not reported %s", ch.what)
 		}
 	}
+	// b sees it once its watch delivered a's write.
+	awaitCopy(t, b.Registry(), "alice's laptop put back", holds("alice", "c1"))
 	ss, err := b.Registry().Sessions(ctx, "alice")
 	if err != nil || len(ss) != 1 || ss[0].Conn != "c1" {
 		t.Fatalf("alice's sessions after a put them back: %v, %v", ss, err)
