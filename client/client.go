@@ -171,7 +171,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	c.cn = cn
+	c.cn, c.welcome = cn, cn.welcome
 	c.mu.Unlock()
 	return c, nil
 }

@@ -170,9 +170,12 @@ func testNodeGoneVia(t *testing.T, end func(*node), viaProxy bool) {
 		// are where it goes when that one fails.
 		addrs := append([]string{c.nodes[i%3].addr}, c.nodes[(i+1)%3].addr, c.nodes[(i+2)%3].addr)
 		if p != nil {
-			addrs = []string{p.tls}
+			addrs = []string{p.tls} // the proxy places them (leastconn)
+		} else {
+			c.place = c.nodes[i%3].name
 		}
 		users = append(users, c.signup(natter.UserID(fmt.Sprintf("user%d", i)), addrs))
+		c.place = ""
 	}
 	for i, u := range users {
 		befriend(t, u, users[(i+1)%len(users)])

@@ -45,6 +45,7 @@ type cluster struct {
 	tls      *tls.Config
 	nodes    []*node
 	extra    []string // more natterd flags for every node
+	place    string   // if set, dial places each new device on this node (see dial)
 	logMu    sync.Mutex
 	logLines []string
 }

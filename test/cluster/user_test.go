@@ -60,9 +60,22 @@ func (c *cluster) dial(name natter.UserID, dev natter.DeviceID, addrs []string, 
 	for _, m := range mod {
 		m(&o)
 	}
-	cl, err := client.Dial(t.Context(), o)
-	if err != nil {
-		t.Fatalf("%s/%s dials %v: %v", name, dev, addrs, err)
+	var cl *client.Client
+	for try := 0; ; try++ {
+		var err error
+		cl, err = client.Dial(t.Context(), o)
+		if err != nil {
+			t.Fatalf("%s/%s dials %v: %v", name, dev, addrs, err)
+		}
+		// The client picks one of its addresses at random; a test that
+		// wants the device on a given node dials again until it is.
+		if c.place == "" || cl.Welcome().Node == c.place {
+			break
+		}
+		cl.Close()
+		if try == 50 {
+			t.Fatalf("%s/%s: 50 dials of %v never reached node %s", name, dev, addrs, c.place)
+		}
 	}
 	t.Cleanup(func() { cl.Close() })
 	return &user{Client: cl, t: t, name: name, dev: dev, ch: cl.Events()}
