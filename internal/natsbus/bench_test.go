@@ -2,7 +2,9 @@ package natsbus
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -49,9 +51,11 @@ func BenchmarkPublish(b *testing.B) {
 	}
 }
 
-// BenchmarkRegistry times the registry's operations, one at a time (each
-// is a NATS round trip, or two): Sessions of a user with two devices, and
-// a session's Put then Delete.
+// BenchmarkRegistry times the registry's operations, one at a time:
+// Sessions of a user with two devices, from the node's copy (no NATS round
+// trip) and from the bucket (a round trip: the copy is cold, as after a
+// reconnect), and a session's Put then Delete (two round trips each, a
+// read and a compare-and-set).
 func BenchmarkRegistry(b *testing.B) {
 	s := newSpace(b, sharedURL(b))
 	reg := s.open(b, Config{}).Registry()
@@ -62,7 +66,18 @@ func BenchmarkRegistry(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	awaitCopy(b, reg, "alice's sessions", holds("alice", "c", "c"))
 	b.Run("Sessions", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := reg.Sessions(ctx, "alice"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("SessionsCold", func(b *testing.B) {
+		reg.copy.cool(reg.copy.generation())
+		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := reg.Sessions(ctx, "alice"); err != nil {
 				b.Fatal(err)
@@ -104,4 +119,34 @@ func BenchmarkLatency(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkCopyMemory reports what the registry's copy holds per session:
+// 10,000 users with one session each (status text, two candidates), as
+// the watch decodes them, measured as the growth of the live heap.
+func BenchmarkCopyMemory(b *testing.B) {
+	const users = 10000
+	for b.Loop() {
+		c := newSessionCopy()
+		gen := c.generation()
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range users {
+			user := natter.UserID(fmt.Sprintf("user%06d", i))
+			v, err := json.Marshal(record{User: user, Sessions: []stored{{Owner: "node1-a1b2c3d4", Device: "laptop-1",
+				Conn: fmt.Sprintf("c%08d", i), Node: "node1", Status: natter.StatusOnline, Text: "at my desk",
+				Reach: []natter.Candidate{{Type: "host", Proto: "udp", Addr: "192.168.1.10:50000", Priority: 2130706431},
+					{Type: "srflx", Proto: "udp", Addr: "203.0.113.7:50001"}},
+				Since: time.Now().UTC()}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.applyLocal(gen, user, uint64(i+1), false, decodeRecord(v))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/users, "B/session")
+		runtime.KeepAlive(c)
+	}
 }
