@@ -77,7 +77,9 @@ func TestRemoveDevice(t *testing.T) {
 	if _, err := r.try(wire.Resume{Token: a2.token}, wire.TAuthed); errCode(err) != wire.CodeSessionExpired {
 		t.Fatalf("Resume with the removed device's token: %v, want %s", err, wire.CodeSessionExpired)
 	}
-	a1.call(wire.RemoveDevice{Device: "never-there"}, wire.TOK)
+	if _, err := a1.try(wire.RemoveDevice{Device: "never-there"}, wire.TOK); errCode(err) != wire.CodeBadRequest {
+		t.Fatalf("RemoveDevice of a device alice never had: %v, want %s (no such device)", err, wire.CodeBadRequest)
+	}
 	if _, err := a1.try(wire.RemoveDevice{Device: ""}, wire.TOK); err == nil {
 		t.Fatal("RemoveDevice with an empty device name answered OK")
 	}

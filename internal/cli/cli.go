@@ -316,15 +316,18 @@ sides. Compare it with USER in person or by phone; if it matches, run
 natter verify USER --confirm. If a verified contact's key changes later,
 natter refuses to send to them until you verify again. --unverify clears
 the mark.`},
-		{name: "devices", args: "[approve DEVICE | reset]", group: "Security", maxArgs: 2, run: runDevices, live: true,
-			summary: "list your devices; approve a new one",
+		{name: "devices", args: "[approve DEVICE | remove DEVICE | reset]", group: "Security", maxArgs: 2, run: runDevices, live: true,
+			summary: "list your devices; approve a new one, remove a lost one",
 			help: `Lists the devices of your account that published keys. A new device must be
 approved from the device that holds your identity key (the first one you
 used) before contacts seal messages for it: natter devices approve DEVICE
 (check the device ID shown by natter devices on the new device). If no
 device holding the identity is left, natter devices reset makes this
 device's new identity key the account's: contacts are warned, and those who
-verified you must verify again.`},
+verified you must verify again. natter devices remove DEVICE removes a
+device you lost or no longer use: its sessions end, contacts stop sealing
+for it, and it no longer counts against the server's limit of devices per
+account (to use it again, log in on it as a new device).`},
 		{name: "archive", args: "[status|on|off|fetch]", group: "History", maxArgs: 1, run: runArchive, live: true,
 			summary: "server-side history for your new devices: off by default",
 			help: `Shows whether your server-side history is on. natter archive on turns it on

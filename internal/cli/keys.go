@@ -156,13 +156,13 @@ type jsonDevice struct {
 	This     bool            `json:"this,omitempty"`
 }
 
-// runDevices lists the user's devices, or approves one (devices approve
-// DEVICE).
+// runDevices lists the user's devices, approves one (devices approve
+// DEVICE), removes one (devices remove DEVICE) or resets the identity.
 func runDevices(ctx context.Context, r *runner, args []string) error {
 	switch {
-	case len(args) == 0, len(args) == 2 && args[0] == "approve", len(args) == 1 && args[0] == "reset":
+	case len(args) == 0, len(args) == 2 && (args[0] == "approve" || args[0] == "remove"), len(args) == 1 && args[0] == "reset":
 	default:
-		return usagef(r.cmd, "devices: use natter devices, natter devices approve DEVICE, or natter devices reset")
+		return usagef(r.cmd, "devices: use natter devices, natter devices approve DEVICE, natter devices remove DEVICE, or natter devices reset")
 	}
 	return r.oneShot(ctx, nil, func(c *client.Client, s storedSession) error {
 		if len(args) == 1 {
@@ -173,7 +173,18 @@ func runDevices(ctx context.Context, r *runner, args []string) error {
 				r.printf("this device now holds a new identity key: your contacts will be warned, and your other devices must be approved again\n")
 			}
 		}
-		if len(args) == 2 {
+		if len(args) == 2 && args[0] == "remove" {
+			if natter.DeviceID(args[1]) == s.Device {
+				return usagef(r.cmd, "devices remove: %s is this device: use natter logout", args[1])
+			}
+			if err := c.RemoveDevice(ctx, natter.DeviceID(args[1])); err != nil {
+				return serverErr(fmt.Errorf("remove device %s: %w", args[1], err), "")
+			}
+			if !r.g.json {
+				r.printf("removed device %s: its sessions ended and your contacts no longer seal for it\n", args[1])
+			}
+		}
+		if len(args) == 2 && args[0] == "approve" {
 			if err := c.ApproveDevice(ctx, natter.DeviceID(args[1])); err != nil {
 				return withCode("approve", "%v", err)
 			}

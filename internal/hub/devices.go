@@ -35,10 +35,11 @@ func (c *client) removeDevice(ctx context.Context, m *wire.RemoveDevice) {
 		c.fail(m.Ref, err)
 		return
 	}
-	c.push(wire.OK{Ref: m.Ref})
 	if !removed {
+		c.fail(m.Ref, fmt.Errorf("%w: %s has no device %s", natter.ErrNoSuchDevice, c.user, m.Device))
 		return
 	}
+	c.push(wire.OK{Ref: m.Ref})
 	c.log.Info("device removed", "removed", m.Device)
 	h.met.ret.devicesRemoved.WithLabelValues("user").Inc()
 	h.deviceGone(ctx, c.user, m.Device, "removed by the user from another device")
