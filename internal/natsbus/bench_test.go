@@ -150,3 +150,27 @@ func BenchmarkCopyMemory(b *testing.B) {
 		runtime.KeepAlive(c)
 	}
 }
+
+// BenchmarkCopyLag puts a session on one node and waits until another
+// node's copy has it, and reports the time from Put's return to then (p50,
+// p99): how long two nodes may disagree about a session, through the NATS
+// server on this machine, unloaded.
+func BenchmarkCopyLag(b *testing.B) {
+	s := newSpace(b, sharedURL(b))
+	a, other := s.open(b, Config{}).Registry(), s.open(b, Config{}).Registry()
+	ctx := context.Background()
+	awaitCopy(b, other, "filled", caughtUp(0))
+	var lag []time.Duration
+	for i := 0; b.Loop(); i++ {
+		conn := fmt.Sprint(i)
+		if err := a.Put(ctx, natter.LiveSession{User: "alice", Device: "laptop", Conn: conn, Since: time.Now()}); err != nil {
+			b.Fatal(err)
+		}
+		put := time.Now()
+		awaitCopy(b, other, "the put", holds("alice", conn))
+		lag = append(lag, time.Since(put))
+	}
+	slices.Sort(lag)
+	b.ReportMetric(float64(lag[len(lag)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lag[len(lag)*99/100].Microseconds()), "p99-µs")
+}
