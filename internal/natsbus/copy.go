@@ -25,7 +25,7 @@ type sessionCopy struct {
 	mu    sync.Mutex
 	gen   uint64               // incremented by every new watch: entries and revisions start again
 	warm  bool                 // the watch of gen delivered its initial values
-	seen  uint64               // the latest revision the watch of gen delivered
+	seen  uint64               // the latest revision the watch of gen delivered (of any key)
 	users map[string]copyEntry // by escaped user (the key without "u.")
 	// changed is closed, and replaced, whenever anything above changes:
 	// tests await the copy's progress on it.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/internal/bustest"
 )
@@ -162,20 +164,31 @@ func TestCopyFollowsOtherNodes(t *testing.T) {
 	}
 }
 
-// awaitRevision waits until r's copy is filled and its watch delivered
-// revision rev, or ctx (bounded by bustest.DeliveryTimeout) ends.
-func (r *Registry) awaitRevision(ctx context.Context, rev uint64) error {
+// synced is a node's registry whose Sessions first waits until the
+// node's copy has everything written to the bucket before the call (on
+// any node): what another node wrote shows on this one "within the
+// watch's delivery", and the conformance suites, which read on one node
+// right after writing on another, await that delivery this way.
+type synced struct{ *Registry }
+
+func (s synced) Sessions(ctx context.Context, user natter.UserID) ([]natter.LiveSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, bustest.DeliveryTimeout)
 	defer cancel()
+	st, err := s.kv.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	last := st.(*jetstream.KeyValueBucketStatus).StreamInfo().State.LastSeq
 	for {
-		changed, ok := r.copy.await(caughtUp(rev))
+		changed, ok := s.copy.await(caughtUp(last))
 		if ok {
-			return nil
+			break
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return fmt.Errorf("revision %d not in node %s's copy: %w", rev, r.n.ID(), ctx.Err())
+			return nil, fmt.Errorf("revision %d not in node %s's copy: %w", last, s.n.ID(), ctx.Err())
 		}
 	}
+	return s.Registry.Sessions(ctx, user)
 }

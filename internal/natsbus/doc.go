@@ -55,11 +55,11 @@
 //
 // # The registry's local copy
 //
-// Sessions costs no round trip: each node keeps a copy of the bucket's
-// user keys in memory, filled and then kept current by a watch of u.*
-// (a JetStream ordered consumer; the hub reads sessions at every send and
+// Sessions costs no round trip (the hub reads sessions at every send and
 // for every contact at login, and a dead node's clients all log in again
-// at once). Each entry carries the revision it reflects and only moves to
+// at once): each node keeps a copy of the bucket's user keys in memory,
+// filled and then kept current by a watch of the bucket (a JetStream
+// ordered consumer). Each entry carries the revision it reflects and only moves to
 // a later one. The node's own Puts and Deletes go into the copy as soon
 // as NATS acknowledges them, so a node reads its own writes; other nodes'
 // writes show once the watch delivers them (after Put returned: p50 under

@@ -45,9 +45,6 @@ type Registry struct {
 	// watch of the bucket keeps it current (watch.go).
 	copy       *sessionCopy
 	watchEnded chan struct{} // follow asks the heartbeat goroutine for a new watch
-	// written is the latest revision this node wrote to a user key (tests
-	// await the other nodes' copies reaching it).
-	written atomic.Uint64
 
 	// Used by the maintenance goroutines only: the heartbeat's, and the
 	// one checking the other nodes.
@@ -311,8 +308,6 @@ func (r *Registry) update(ctx context.Context, user natter.UserID, change func(*
 			r.copy.applyLocal(gen, user, rev, true, nil)
 		} else {
 			r.copy.applyLocal(gen, user, wrote, false, liveSessions(user, rec.Sessions))
-			for old := r.written.Load(); wrote > old && !r.written.CompareAndSwap(old, wrote); old = r.written.Load() {
-			}
 		}
 		return true, nil
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// watch is the running watch of the bucket's user keys that keeps the
+// watch is the running watch of the bucket that keeps the
 // registry's copy current (sessionCopy).
 type watch struct {
 	w      jetstream.KeyWatcher
@@ -32,7 +32,10 @@ func (r *Registry) rewatch() error {
 	// by canceling it if it is not up after OpTimeout.
 	ctx, cancel := context.WithCancel(r.n.base)
 	timer := time.AfterFunc(r.n.cfg.OpTimeout, cancel)
-	w, err := r.kv.Watch(ctx, "u.*")
+	// Every key, heartbeats included (the copy keeps only the users'):
+	// then the revision the watch reached is the bucket's, which tests
+	// await.
+	w, err := r.kv.WatchAll(ctx)
 	if !timer.Stop() && err == nil {
 		err = context.DeadlineExceeded // canceled as it came up
 		w.Stop()
