@@ -259,7 +259,17 @@ func (cn *conn) writeLoop() {
 				timeout = drainTimeout
 			}
 			if err := cn.tr.WriteFrames(out, time.Now().Add(timeout)); err != nil {
-				cn.fail(fmt.Errorf("write: %w", err))
+				// A server that ends a session says why (a Bye) and
+				// closes; a write that races the close fails first.
+				// Let the reader get to the Bye before the write's
+				// error is taken for the cause, but not for long.
+				t := time.NewTimer(byeGrace)
+				select {
+				case <-cn.dead:
+				case <-t.C:
+					cn.fail(fmt.Errorf("write: %w", err))
+				}
+				t.Stop()
 				return
 			}
 			clear(out)
@@ -280,6 +290,11 @@ func (cn *conn) writeLoop() {
 		}
 	}
 }
+
+// byeGrace is how long a failed write waits for the reader to find the
+// server's Bye (or the end of the stream) before its own error ends the
+// connection.
+const byeGrace = 500 * time.Millisecond
 
 // readLoop reads and dispatches frames until the connection fails, then
 // tells the Client.

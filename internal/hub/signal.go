@@ -26,20 +26,22 @@ func (c *client) iceServers(m *wire.IceServers) {
 }
 
 // signal passes peer-to-peer signalling to one online device of an
-// approved contact. The server does not look inside Data.
+// approved contact, or a session ack (kind "ack", see the client's
+// sessionack.go) to one online device of an approved contact or of the
+// user. The server does not look inside Data.
 func (c *client) signal(ctx context.Context, m *wire.Signal) {
 	h := c.h
 	switch m.Kind {
-	case "offer", "answer", "candidate", "bye":
+	case "offer", "answer", "candidate", "bye", "ack":
 	default:
-		c.fail(m.Ref, fmt.Errorf("%w: signal kind must be offer, answer, candidate or bye", natter.ErrBadRequest))
+		c.fail(m.Ref, fmt.Errorf("%w: signal kind must be offer, answer, candidate, bye or ack", natter.ErrBadRequest))
 		return
 	}
 	if len(m.Data) > maxSignalData || len(m.Session) == 0 || len(m.Session) > maxSignalSession {
 		c.fail(m.Ref, fmt.Errorf("%w: signal session must be 1 to %d bytes and data at most %d", natter.ErrBadRequest, maxSignalSession, maxSignalData))
 		return
 	}
-	if !c.requireContact(ctx, m.Ref, m.To) {
+	if (m.Kind != "ack" || m.To != c.user) && !c.requireContact(ctx, m.Ref, m.To) {
 		return
 	}
 	ss, err := h.cfg.Registry.Sessions(ctx, m.To)
