@@ -317,14 +317,17 @@ type IceConfig struct {
 // Signal carries peer-to-peer signalling (an ICE/WebRTC offer, answer or
 // candidate, as opaque Data) to one device of an approved contact. Session
 // names the connection attempt, so that late signals of an old attempt can
-// be told apart. The server answers OK once the signal is on its way, or
-// not_contact, or no_such_user if that device is not online.
+// be told apart. Kind ack (version 6) carries an end-to-end session
+// acknowledgement instead (Session names the sealed session), to a device
+// of a contact or of the user's own: it is relayed live, never stored. The
+// server answers OK once the signal is on its way, or not_contact, or
+// no_such_user if that device is not online.
 type Signal struct {
 	Ref     uint64          `json:"ref"`
 	To      natter.UserID   `json:"to"`
 	Device  natter.DeviceID `json:"device"`
 	Session string          `json:"session"`
-	Kind    string          `json:"kind"` // offer, answer, candidate, bye
+	Kind    string          `json:"kind"` // offer, answer, candidate, bye, ack
 	Data    []byte          `json:"data"`
 }
 
