@@ -200,6 +200,9 @@ func (a *App) API() js.Value {
 	async("approveDevice", withClient(func(ctx context.Context, c *client.Client, args []js.Value) (any, error) {
 		return nil, c.ApproveDevice(ctx, natter.DeviceID(str(args, 0)))
 	}))
+	async("removeDevice", withClient(func(ctx context.Context, c *client.Client, args []js.Value) (any, error) {
+		return nil, c.RemoveDevice(ctx, natter.DeviceID(str(args, 0)))
+	}))
 	return api
 }
 

@@ -73,7 +73,7 @@ test("a contact's changed keys raise a warning", {timeout: 180_000}, async () =>
 
 // The other way round: the account is the browser's, and the browser's
 // devices panel approves the CLI's new device.
-test("the browser approves a new CLI device from its devices panel", {timeout: 180_000}, async () => {
+test("the browser approves a new CLI device from its devices panel, then removes it", {timeout: 180_000}, async () => {
   const nora = await User.open(browser, uniq("nora"));
   const cli = new CLI(nora.name);
   await guard(() => [nora], "approve", async () => {
@@ -92,6 +92,15 @@ test("the browser approves a new CLI device from its devices panel", {timeout: 1
 
     const after = (await cli.run("devices")).out;
     assert.match(after.split("\n").find((l) => l.includes("(this device)")) ?? "", /approved/, `the CLI's device after: ${after}`);
+
+    // The CLI's device is lost: the panel removes it, and its session ends.
+    nora.page.once("dialog", (d) => d.accept());
+    await nora.page.locator(`#devices-list [data-device="${device}"]`).getByTestId("remove-device").click();
+    await nora.page.locator(`#devices-list [data-device="${device}"]`).waitFor({state: "detached", timeout: WAIT});
+    await screenshot(nora.page, "desktop-device-removed");
+    const gone = await cli.run("devices").then(() => null, (e) => e);
+    assert.ok(gone, "natter devices still works on the removed device");
+    assert.match(gone.message, /log in|login/i, "the removed device is told to log in again");
   });
   await nora.close();
 });

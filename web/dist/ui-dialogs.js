@@ -71,7 +71,7 @@ async function markVerified() {
   }
 }
 
-/** openDevices lists the user's devices, with an approve button for pending ones. */
+/** openDevices lists the user's devices, with an approve button for pending ones and a remove button for every other. */
 export async function openDevices() {
   const dlg = $("dlg-devices");
   show($("devices-error"), false);
@@ -103,6 +103,18 @@ export async function openDevices() {
             toast(errText(x), "error");
           }
           openDevices();
-        }}, "Approve") : null)));
+        }}, "Approve") : null,
+      !d.current ? h("button", {type: "button", class: "small", "data-testid": "remove-device",
+        onclick: async (e) => {
+          if (!confirm(`Remove device ${d.id}? Its sessions end and your contacts stop sealing messages for it.`)) return;
+          e.currentTarget.disabled = true;
+          try {
+            await S.natter.removeDevice(d.id);
+            toast(`Removed device ${d.id}.`);
+          } catch (x) {
+            toast(errText(x), "error");
+          }
+          openDevices();
+        }}, "Remove") : null)));
   if (!list.length) $("devices-list").append(h("li", {class: "muted"}, "No devices."));
 }
