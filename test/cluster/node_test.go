@@ -110,15 +110,6 @@ func newClusterOn(t *testing.T, n int, store string, nats *natstest.Server, extr
 	return c
 }
 
-// addrs are the nodes' TLS addresses.
-func (c *cluster) addrs() []string {
-	var a []string
-	for _, nd := range c.nodes {
-		a = append(a, nd.addr)
-	}
-	return a
-}
-
 // start runs the node's natterd and waits until it listens. A restarted
 // node listens on the address it had.
 func (nd *node) start() {
