@@ -283,16 +283,19 @@ func withOSReason(path string, err error) error {
 	return err
 }
 
-// writerCacheKiB is the page cache of the writer's connection, in KiB:
-// SQLite's default size. A bigger cache (32 MiB, to keep the index pages
-// that a stream of messages between 1,000 users keeps touching) cost more
-// CPU than it saved: at the end of every transaction SQLite truncates the
-// cache (pager_end_transaction → sqlite3PcacheTruncate), and under
-// natterd's load that is a scan of the whole hash table, whose size follows
-// the cache's. 60,000 appends among 1,000 users took 5.58 s of CPU with
-// 32 MiB (22 % of it in pcache1TruncateUnsafe), 4.96 s with 8 MiB, 4.66 s
-// with 2 MiB (2 %); docs/performance.md, third round.
-const writerCacheKiB = 2 << 10
+// writerCacheKiB is the page cache of the writer's connection, in KiB.
+// SQLite's default, 2,000 KiB, holds 2,000 of the 1 KiB pages: fewer than
+// the index pages a stream of messages between 1,000 users keeps touching
+// (the tails of 1,000 inboxes and of 5,000 conversations' index entries),
+// so writes read some pages again from the file system. The price: at the
+// end of every transaction SQLite truncates the cache
+// (pager_end_transaction → sqlite3PcacheTruncate), under natterd's load a
+// scan of the whole hash table, whose size follows the cache's (22 % of the
+// store's CPU with 32 MiB, 2 % with 2 MiB, in a reproduction). Under
+// natter-bench the default size wrote 17.5 KiB per message instead of
+// 12-15 for the same CPU (docs/performance.md, third round), so the cache
+// stays at 32 MiB until the truncation's cause is found.
+const writerCacheKiB = 32 << 10
 
 // dsn is the modernc.org/sqlite data source name for path. Pragmas are set
 // per connection, by the driver, as each connection opens.
