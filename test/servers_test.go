@@ -3,24 +3,18 @@ package test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/client"
 	"github.com/natterim/natter/internal/natstest"
-	"github.com/natterim/natter/internal/testenv"
+	"github.com/natterim/natter/internal/pgtest"
 	"github.com/natterim/natter/internal/tlscert"
 )
 
@@ -29,7 +23,7 @@ import (
 // SIGKILL the node alice is on: her SDK reconnects to the other, resumes
 // her session there, and a message she sends then reaches bob.
 func TestClientFailsOver(t *testing.T) {
-	store := pgSchemaURL(t)
+	store := pgtest.Schema(t)
 	bus := natstest.Start(t, "").URL()
 	certDir := t.TempDir()
 	cert, err := tlscert.LoadOrCreate(certDir, []string{"localhost", "127.0.0.1"}, nil)
@@ -159,46 +153,4 @@ func startNode(t *testing.T, name, store, bus, certDir string) (*exec.Cmd, strin
 		t.Fatalf("natterd %s did not log its address", name)
 		return nil, ""
 	}
-}
-
-// pgSchemaURL makes a PostgreSQL schema of the test's own, dropped when it
-// ends, and returns the --store URL that uses it (NATTER_TEST_POSTGRES
-// names the database, default this machine's).
-func pgSchemaURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("NATTER_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		testenv.Unavailable(t, "PostgreSQL not reachable: %v", err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "natter_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
 }

@@ -1,70 +1,28 @@
 package pgstore
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/natterim/natter/internal/testenv"
+	"github.com/natterim/natter/internal/pgtest"
 )
 
-// URLEnv names the environment variable that points the tests at another
-// PostgreSQL than defaultURL (the one on this machine).
-const URLEnv = "NATTER_TEST_POSTGRES"
+// testURL returns the URL of the database the tests use (pgtest.URL:
+// this machine's PostgreSQL, or NATTER_TEST_POSTGRES).
+func testURL() string { return pgtest.URL() }
 
-// defaultURL is the test database: the PostgreSQL on this machine, with
-// trust authentication.
-const defaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// testURL returns the URL of the database the tests use.
-func testURL() string {
-	if u := os.Getenv(URLEnv); u != "" {
-		return u
-	}
-	return defaultURL
-}
-
-// newSchema creates a schema of its own for t (natter_test_ and random
-// hex) and drops it, with everything in it, when t ends, so that tests run
-// in parallel and leave nothing behind. It returns a pool configuration
-// whose connections use the schema (search_path) and name themselves after
-// it (application_name), for OpenConfig. Without a reachable PostgreSQL
-// the test is skipped, or fails under CI (testenv.Unavailable).
+// newSchema creates a schema of its own for t (pgtest.NewSchema: dropped,
+// with everything in it, when t ends), so that tests run in parallel and
+// leave nothing behind. It returns a pool configuration whose connections
+// use the schema (search_path) and name themselves after it
+// (application_name), for OpenConfig. Without a reachable PostgreSQL the
+// test is skipped, or fails under CI (testenv.Unavailable).
 func newSchema(t testing.TB) (*pgxpool.Config, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, testURL())
-	if err != nil {
-		testenv.Unavailable(t, "PostgreSQL not reachable (%s or $%s): %v", defaultURL, URLEnv, err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "natter_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, testURL())
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	cfg, err := pgxpool.ParseConfig(testURL())
+	url, schema := pgtest.NewSchema(t)
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
 	}

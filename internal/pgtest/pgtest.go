@@ -32,6 +32,14 @@ func URL() string {
 // it) when t ends, and returns the URL that uses it (its search_path).
 func Schema(t testing.TB) string {
 	t.Helper()
+	url, _ := NewSchema(t)
+	return url
+}
+
+// NewSchema is Schema that also returns the schema's name
+// (natter_test_ and random hex).
+func NewSchema(t testing.TB) (url, schema string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	base := URL()
@@ -42,7 +50,7 @@ func Schema(t testing.TB) string {
 	defer conn.Close(ctx)
 	var b [6]byte
 	rand.Read(b[:])
-	schema := "natter_test_" + hex.EncodeToString(b[:])
+	schema = "natter_test_" + hex.EncodeToString(b[:])
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		t.Fatal(err)
 	}
@@ -63,5 +71,5 @@ func Schema(t testing.TB) string {
 	if strings.Contains(base, "?") {
 		sep = "&"
 	}
-	return base + sep + "search_path=" + schema
+	return base + sep + "search_path=" + schema, schema
 }

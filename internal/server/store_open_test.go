@@ -1,69 +1,16 @@
 package server
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/natterim/natter"
 	"github.com/natterim/natter/internal/pgstore"
+	"github.com/natterim/natter/internal/pgtest"
 	"github.com/natterim/natter/internal/sqlite"
-	"github.com/natterim/natter/internal/testenv"
 )
-
-// testPostgres is the PostgreSQL of this machine (trust authentication);
-// NATTER_TEST_POSTGRES overrides it, as for internal/pgstore's tests.
-func testPostgres() string {
-	if u := os.Getenv("NATTER_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// pgSchema makes a schema of its own for t, dropped when t ends, and
-// returns the --store URL that uses it.
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	base := testPostgres()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		testenv.Unavailable(t, "PostgreSQL not reachable: %v", err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "natter_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
 
 // TestOpenStore checks that --store picks the store: SQLite in the data
 // folder without it, PostgreSQL for a postgres:// URL, and a clear error
@@ -77,7 +24,7 @@ func TestOpenStore(t *testing.T) {
 	}{
 		{"default", func(*testing.T) string { return "" },
 			func(s natter.Store) bool { _, ok := s.(*sqlite.DB); return ok }, ""},
-		{"postgres", pgSchema,
+		{"postgres", func(t *testing.T) string { return pgtest.Schema(t) },
 			func(s natter.Store) bool { _, ok := s.(*pgstore.Store); return ok }, ""},
 		{"other scheme", func(*testing.T) string { return "mysql://root:secret@db/natter" }, nil, `"mysql://root:xxxxx@db/natter": want a postgres:// URL`},
 		{"a path", func(*testing.T) string { return "/var/lib/natter.db" }, nil, "want a postgres:// URL"},
