@@ -93,6 +93,11 @@ test("the browser approves a new CLI device from its devices panel, then removes
     const after = (await cli.run("devices")).out;
     assert.match(after.split("\n").find((l) => l.includes("(this device)")) ?? "", /approved/, `the CLI's device after: ${after}`);
 
+    // The panel at phone width, with the approved CLI device's Remove button.
+    await nora.page.setViewportSize({width: 360, height: 740});
+    await screenshot(nora.page, "phone-devices");
+    await nora.page.setViewportSize({width: 1280, height: 800});
+
     // The CLI's device is lost: the panel removes it, and its session ends.
     nora.page.once("dialog", (d) => d.accept());
     await nora.page.locator(`#devices-list [data-device="${device}"]`).getByTestId("remove-device").click();
