@@ -26,6 +26,34 @@ func ringUsers(t *testing.T, c *cluster, n int) []*user {
 	return users
 }
 
+// restartMidTraffic has users send continuously, runs restart (which
+// stops and starts a service the cluster needs) two seconds in, lets
+// traffic go on for four more seconds, and returns the failed sends by
+// code, those that failed while restart ran with code unavailable, and how
+// many were acknowledged after it. The caller checks delivery (tr.check).
+func restartMidTraffic(t *testing.T, users []*user, restart func()) (tr *traffic, during, after int) {
+	t.Helper()
+	tr = &traffic{t: t, users: users}
+	ctx, stop := context.WithCancel(t.Context())
+	senders := tr.run(ctx, 20*time.Millisecond)
+	time.Sleep(2 * time.Second)
+	restart()
+	tr.mu.Lock()
+	during, before := tr.errs[string(wire.CodeUnavailable)], len(tr.acked)
+	tr.mu.Unlock()
+	time.Sleep(4 * time.Second)
+	stop()
+	senders.Wait()
+	tr.mu.Lock()
+	after = len(tr.acked) - before
+	t.Logf("failed sends by code: %v; %d acknowledged after the restart", tr.errs, after)
+	tr.mu.Unlock()
+	if after == 0 {
+		t.Error("no send was acknowledged after the restart")
+	}
+	return tr, during, after
+}
+
 // TestClusterPostgresRestart stops PostgreSQL for three seconds while users
 // on two nodes send continuously: sends fail with "unavailable" meanwhile,
 // the nodes take writes again once it is back, and every acknowledged
@@ -33,36 +61,15 @@ func ringUsers(t *testing.T, c *cluster, n int) []*user {
 func TestClusterPostgresRestart(t *testing.T) {
 	pg := pgtest.StartServer(t)
 	c := newClusterOn(t, 2, pg.URL(), natstest.Start(t, ""))
-	users := ringUsers(t, c, 4)
-
-	tr := &traffic{t: t, users: users}
-	ctx, stop := context.WithCancel(t.Context())
-	senders := tr.run(ctx, 20*time.Millisecond)
-	time.Sleep(2 * time.Second)
-	pg.Stop()
-	t.Log("PostgreSQL stopped")
-	time.Sleep(3 * time.Second)
-	tr.mu.Lock()
-	down := tr.errs[string(wire.CodeUnavailable)]
-	tr.mu.Unlock()
-	pg.Start()
-	t.Log("PostgreSQL started again")
-	tr.mu.Lock()
-	before := len(tr.acked)
-	tr.mu.Unlock()
-	time.Sleep(3 * time.Second)
-	stop()
-	senders.Wait()
-	tr.mu.Lock()
-	after := len(tr.acked) - before
-	errs := fmt.Sprint(tr.errs)
-	tr.mu.Unlock()
-	t.Logf("failed sends by code: %s; %d acknowledged after the restart", errs, after)
+	tr, down, _ := restartMidTraffic(t, ringUsers(t, c, 4), func() {
+		pg.Stop()
+		t.Log("PostgreSQL stopped")
+		time.Sleep(3 * time.Second)
+		pg.Start()
+		t.Log("PostgreSQL started again")
+	})
 	if down == 0 {
-		t.Errorf("no send failed with %q while PostgreSQL was down (failures: %s)", wire.CodeUnavailable, errs)
-	}
-	if after == 0 {
-		t.Error("no send was acknowledged after PostgreSQL came back")
+		t.Errorf("no send failed with %q while PostgreSQL was down", wire.CodeUnavailable)
 	}
 	tr.check(30 * time.Second)
 }
@@ -74,27 +81,9 @@ func TestClusterPostgresRestart(t *testing.T) {
 func TestClusterNATSRestart(t *testing.T) {
 	nats := natstest.Start(t, "")
 	c := newClusterOn(t, 2, pgtest.Schema(t), nats)
-	users := ringUsers(t, c, 4)
-
-	tr := &traffic{t: t, users: users}
-	ctx, stop := context.WithCancel(t.Context())
-	senders := tr.run(ctx, 20*time.Millisecond)
-	time.Sleep(2 * time.Second)
-	nats.Restart()
-	t.Log("NATS restarted")
-	tr.mu.Lock()
-	before := len(tr.acked)
-	tr.mu.Unlock()
-	time.Sleep(4 * time.Second)
-	stop()
-	senders.Wait()
-	tr.mu.Lock()
-	after := len(tr.acked) - before
-	errs := fmt.Sprint(tr.errs)
-	tr.mu.Unlock()
-	t.Logf("failed sends by code: %s; %d acknowledged after the restart", errs, after)
-	if after == 0 {
-		t.Error("no send was acknowledged after NATS came back")
-	}
+	tr, _, _ := restartMidTraffic(t, ringUsers(t, c, 4), func() {
+		nats.Restart()
+		t.Log("NATS restarted")
+	})
 	tr.check(30 * time.Second)
 }
