@@ -46,9 +46,19 @@ func TestNATSDeadNodeTellsContacts(t *testing.T) {
 	if err := x.Registry().Put(ctx, phone); err != nil {
 		t.Fatal(err)
 	}
-	cs := b.call(wire.ListContacts{}, wire.TContacts).(*wire.Contacts)
-	if c := contactOf(t, cs, "alice"); c.Status != natter.StatusBusy {
-		t.Fatalf("bob sees alice %+v while her phone is on node x; want busy", c)
+	// natterd reads the registry from its local copy, which a watch keeps
+	// up with other nodes' writes (natsbus: "The registry's local copy"):
+	// node x's Put reaches it within the watch's delivery, not at once.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		cs := b.call(wire.ListContacts{}, wire.TContacts).(*wire.Contacts)
+		c := contactOf(t, cs, "alice")
+		if c.Status == natter.StatusBusy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob sees alice %+v 5 s after her phone went on node x; want busy", c)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 
 	// bob keeps his connection alive (pings) while he waits.
